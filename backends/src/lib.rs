@@ -1,0 +1,69 @@
+//! Password backends of Sesame.
+//!
+//! A [`Backend`] checks a login and a password and answers with a
+//! [`VerifiedIdentity`] (who the user is, which ACLs and metadata the token
+//! should carry), or with a [`BackendError`] that tells wrong credentials from
+//! an unavailable backend. Backends know nothing of HTTP or of tokens.
+
+pub mod local;
+pub mod password;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use password::{Password, PasswordHasher};
+
+/// The names of the stock local backends.
+pub const XIVO_USER: &str = "xivo_user";
+pub const XIVO_ADMIN: &str = "xivo_admin";
+pub const XIVO_SERVICE: &str = "xivo_service";
+
+/// Who a backend says the user is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedIdentity {
+    /// The stable identifier of the authenticated principal (a UUID for local accounts).
+    pub auth_id: String,
+    /// The UC user's UUID when the principal is a UC user.
+    pub user_uuid: Option<String>,
+    /// The login the user typed, as the backend knows it.
+    pub login: String,
+    /// ACLs the token should carry.
+    pub acl: Vec<String>,
+    /// Metadata the token should carry.
+    pub metadata: Map<String, Value>,
+}
+
+/// Why a backend did not authenticate a user.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Unknown login, wrong password, or an account that may not log in.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The backend cannot answer now (directory down, timeout): not the user's fault.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A fault inside Sesame (corrupt hash, worker pool gone).
+    #[error("internal backend error: {0}")]
+    Internal(String),
+}
+
+impl BackendError {
+    /// Whether the error should be reported as 503 rather than blamed on the user.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BackendError::Unavailable(_))
+    }
+}
+
+/// A source of truth for login/password pairs.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The backend's name as clients spell it (`xivo_user`, `ldap_user`, ...).
+    fn name(&self) -> &str;
+
+    /// Check `login` and `password`.
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Password,
+    ) -> Result<VerifiedIdentity, BackendError>;
+}

@@ -1,0 +1,88 @@
+# Helpers for the e2e suites and the test command: free ports, peers started
+# on loopback and stopped by their own PID, checks and their tally.
+# Sourced, not run.
+
+E2E_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_PIDS=()
+
+e2e_setup() {
+    E2E_NAME="$1"
+    E2E_WORK="$(mktemp -d "${TMPDIR:-/tmp}/sesame-e2e-$1.XXXXXX")"
+    trap e2e_cleanup EXIT
+}
+
+e2e_cleanup() {
+    local pid
+    for pid in "${E2E_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${E2E_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$E2E_FAILED" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
+        echo "   (work directory kept: $E2E_WORK)"
+    else
+        rm -rf "$E2E_WORK"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: until something accepts connections on PORT.
+wait_port() {
+    local port="$1" deadline=$(( $(date +%s) + ${2:-20} ))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# start_redis VAR [PORT] [DIR]: redis-server with an append-only file, its
+# port stored in VAR and its PID in VAR_PID.
+start_redis() {
+    local var="$1" port="${2:-$(free_port)}" dir="${3:-$E2E_WORK/redis-$1}"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' \
+        --appendonly yes --appendfsync always >"$dir/redis.log" 2>&1 &
+    local pid=$!
+    E2E_PIDS+=("$pid")
+    wait_port "$port" || { echo "redis-server did not start" >&2; return 1; }
+    printf -v "$var" '%s' "$port"
+    printf -v "${var}_PID" '%s' "$pid"
+}
+
+# start_sesame VAR CONFIG PORT [ENV=VALUE...]: the Sesame binary, logging to
+# CONFIG's directory, PID in VAR_PID; waits until PORT accepts connections.
+start_sesame() {
+    local var="$1" config="$2" port="$3"
+    shift 3
+    env "$@" "$SESAME_BIN" serve -c "$config" >>"$(dirname "$config")/sesame-$var.log" 2>&1 &
+    local pid=$!
+    E2E_PIDS+=("$pid")
+    wait_port "$port" || { echo "sesame did not start:"; cat "$(dirname "$config")/sesame-$var.log"; return 1; }
+    printf -v "${var}_PID" '%s' "$pid"
+}
+
+# stop_pid PID: SIGTERM and wait; returns the exit status.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1"
+}
+
+pass() { E2E_PASSED=$((E2E_PASSED + 1)); echo "  ok    $*"; }
+fail() { E2E_FAILED=$((E2E_FAILED + 1)); echo "  FAIL  $*"; }
+
+# expect DESCRIPTION EXPECTED ACTUAL
+expect() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+
+# finish: the suite's tally, and its exit status.
+finish() {
+    echo "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed"
+    [ "$E2E_FAILED" -eq 0 ]
+}

@@ -1,0 +1,64 @@
+//! External credentials for Sesame.
+//!
+//! Each protocol module (Kerberos/SPNEGO, CAS, OpenID Connect) verifies a
+//! proof issued by another party and yields an [`ExternalIdentity`]. This crate
+//! knows nothing of HTTP routing nor of Sesame tokens: the server maps the
+//! external identity to a local user and issues the token.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// An identity vouched for by an external authority.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExternalIdentity {
+    /// Which kind of verifier produced it (`kerberos`, `cas`, `oidc`).
+    pub source: &'static str,
+    /// The authority that vouched for it: a Kerberos realm, a CAS server URL,
+    /// an OpenID issuer.
+    pub issuer: String,
+    /// The subject as the authority names it (principal, CAS user, claim).
+    pub subject: String,
+    /// Further attributes released by the authority (e-mail, groups, ...).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why an external proof was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    /// The proof is invalid: forged, expired, replayed, for another audience.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The authority, or something needed to check the proof, is out of
+    /// reach; the user is not at fault.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl FederationError {
+    /// Whether the failure is on our side or upstream (HTTP 503), rather than
+    /// a bad proof (HTTP 401).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, FederationError::Unavailable(_))
+    }
+}
+
+/// A verifier of one kind of external proof.
+#[async_trait]
+pub trait ExternalVerifier: Send + Sync {
+    /// The proof this verifier accepts (a SPNEGO token, a service ticket, a JWT).
+    type Proof: Send;
+
+    /// Check `proof` and say whom it identifies.
+    async fn verify(&self, proof: Self::Proof) -> Result<ExternalIdentity, FederationError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unavailable_errors_are_unavailable() {
+        assert!(FederationError::Unavailable("kdc".into()).is_unavailable());
+        assert!(!FederationError::Rejected("bad ticket".into()).is_unavailable());
+    }
+}

@@ -1,0 +1,220 @@
+//! Credential checks: a login/password goes to a backend, and what the
+//! backend vouches for becomes an [`Identity`] that the token service turns
+//! into a token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sesame_backends::{Backend, BackendError, Password, VerifiedIdentity};
+
+/// Who a token is for, whatever proved it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub auth_id: String,
+    pub user_uuid: Option<String>,
+    pub login: String,
+    /// The backend or protocol that authenticated the user.
+    pub backend: String,
+    pub acl: Vec<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Identity {
+    pub fn from_backend(backend: &str, verified: VerifiedIdentity) -> Self {
+        Identity {
+            auth_id: verified.auth_id,
+            user_uuid: verified.user_uuid,
+            login: verified.login,
+            backend: backend.to_owned(),
+            acl: verified.acl,
+            metadata: verified.metadata,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("unknown or disabled backend {0:?}")]
+    UnknownBackend(String),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<BackendError> for AuthError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::InvalidCredentials => AuthError::InvalidCredentials,
+            BackendError::Unavailable(m) => AuthError::Unavailable(m),
+            BackendError::Internal(m) => AuthError::Internal(m),
+        }
+    }
+}
+
+/// The enabled password backends, by name.
+pub struct Authenticator {
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    /// Backends the UC login tries, in order.
+    uc_login_backends: Vec<String>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("backends", &self.backends.keys().collect::<Vec<_>>())
+            .field("uc_login_backends", &self.uc_login_backends)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    pub fn new(backends: Vec<Arc<dyn Backend>>, uc_login_backends: Vec<String>) -> Self {
+        Authenticator {
+            backends: backends
+                .into_iter()
+                .map(|b| (b.name().to_owned(), b))
+                .collect(),
+            uc_login_backends,
+        }
+    }
+
+    /// Names of the enabled backends, sorted.
+    pub fn backend_names(&self) -> Vec<String> {
+        self.backends.keys().cloned().collect()
+    }
+
+    /// Check `login`/`password` with the backend named `backend`.
+    pub async fn password_login(
+        &self,
+        backend: &str,
+        login: &str,
+        password: &Password,
+    ) -> Result<Identity, AuthError> {
+        let b = self
+            .backends
+            .get(backend)
+            .ok_or_else(|| AuthError::UnknownBackend(backend.to_owned()))?;
+        let outcome = b.authenticate(login, password).await;
+        log_outcome(backend, login, &outcome);
+        Ok(Identity::from_backend(backend, outcome?))
+    }
+
+    /// The UC login: the configured backends in order; the first that accepts
+    /// wins. If none accepts and one of them was unavailable, the answer is
+    /// "unavailable": that backend might have known the user.
+    pub async fn uc_login(&self, login: &str, password: &Password) -> Result<Identity, AuthError> {
+        let mut unavailable: Option<AuthError> = None;
+        for name in &self.uc_login_backends {
+            match self.password_login(name, login, password).await {
+                Ok(identity) => return Ok(identity),
+                Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {}
+                Err(e @ AuthError::Unavailable(_)) | Err(e @ AuthError::Internal(_)) => {
+                    unavailable.get_or_insert(e);
+                }
+            }
+        }
+        Err(unavailable.unwrap_or(AuthError::InvalidCredentials))
+    }
+}
+
+fn log_outcome(backend: &str, login: &str, outcome: &Result<VerifiedIdentity, BackendError>) {
+    match outcome {
+        Ok(_) => tracing::info!(backend, login, "login accepted"),
+        Err(BackendError::InvalidCredentials) => tracing::info!(backend, login, "login refused"),
+        Err(e) => tracing::warn!(backend, login, error = %e, "login failed: backend error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+
+    struct Fixed(&'static str, Outcome);
+
+    #[async_trait]
+    impl Backend for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+        async fn authenticate(
+            &self,
+            _: &str,
+            _: &Password,
+        ) -> Result<VerifiedIdentity, BackendError> {
+            (self.1)()
+        }
+    }
+
+    fn ok() -> Result<VerifiedIdentity, BackendError> {
+        Ok(VerifiedIdentity {
+            auth_id: "id".into(),
+            user_uuid: None,
+            login: "alice".into(),
+            acl: vec![],
+            metadata: Default::default(),
+        })
+    }
+    fn refused() -> Result<VerifiedIdentity, BackendError> {
+        Err(BackendError::InvalidCredentials)
+    }
+    fn down() -> Result<VerifiedIdentity, BackendError> {
+        Err(BackendError::Unavailable("ldap down".into()))
+    }
+
+    type Outcome = fn() -> Result<VerifiedIdentity, BackendError>;
+
+    fn auth(backends: Vec<(&'static str, Outcome)>) -> Authenticator {
+        let order = backends.iter().map(|(n, _)| n.to_string()).collect();
+        Authenticator::new(
+            backends
+                .into_iter()
+                .map(|(n, f)| Arc::new(Fixed(n, f)) as Arc<dyn Backend>)
+                .collect(),
+            order,
+        )
+    }
+
+    #[tokio::test]
+    async fn uc_login_tries_backends_in_order() {
+        let pw = Password::new("x");
+        let id = auth(vec![("a", refused), ("b", ok)])
+            .uc_login("alice", &pw)
+            .await
+            .unwrap();
+        assert_eq!(id.backend, "b");
+        assert!(matches!(
+            auth(vec![("a", refused), ("b", refused)])
+                .uc_login("alice", &pw)
+                .await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            auth(vec![("a", down), ("b", refused)])
+                .uc_login("alice", &pw)
+                .await,
+            Err(AuthError::Unavailable(_))
+        ));
+        assert_eq!(
+            auth(vec![("a", down), ("b", ok)])
+                .uc_login("alice", &pw)
+                .await
+                .unwrap()
+                .backend,
+            "b"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_backends_are_refused() {
+        assert!(matches!(
+            auth(vec![("a", ok)])
+                .password_login("zzz", "alice", &Password::new("x"))
+                .await,
+            Err(AuthError::UnknownBackend(_))
+        ));
+    }
+}

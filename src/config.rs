@@ -1,0 +1,691 @@
+//! Configuration: a YAML file, overlaid by the `conf.d/*.yml` files beside it
+//! (in name order), then by environment variables for secrets.
+//!
+//! Relative paths in the configuration are relative to the main file's
+//! directory. An invalid configuration stops start-up with a message naming
+//! the file and the key. `docs/configuration.md` is the reference.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use uuid::Uuid;
+use yaml_serde::Value;
+
+/// Environment variables read on top of the files.
+pub const ENV_SHARED_TOKEN: &str = "PLAY_AUTH_TOKEN";
+pub const ENV_SHARED_TOKEN_PREVIOUS: &str = "PLAY_AUTH_TOKEN_PREVIOUS";
+pub const ENV_DATA_DIR: &str = "SESAME_DATA_DIR";
+pub const ENV_REDIS_URL: &str = "SESAME_REDIS_URL";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where and how to listen.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// Directory for the token store, the generated TLS certificate and the
+    /// static tokens. `$SESAME_DATA_DIR` overrides it.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// The local accounts file (users, admins, web-service accounts).
+    #[serde(default)]
+    pub users_file: Option<PathBuf>,
+    /// The static service tokens file; default `<data_dir>/static-tokens.yml`.
+    #[serde(default)]
+    pub static_tokens_file: Option<PathBuf>,
+    /// Seconds between checks of the users and static tokens files for changes.
+    #[serde(default = "default_reload_interval")]
+    pub file_poll_interval: u64,
+    /// Token lifetime when the client asks for none, in seconds.
+    #[serde(default = "default_token_lifetime")]
+    pub default_token_lifetime: u64,
+    /// Longest lifetime a client may ask for, in seconds.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime: u64,
+    /// The platform UUID reported in tokens (`xivo_uuid`); generated and kept
+    /// in the data directory when not set.
+    #[serde(default)]
+    pub xivo_uuid: Option<Uuid>,
+    /// Which backends are on: `{xivo_user: true, ...}`.
+    #[serde(default)]
+    pub enabled_backend_plugins: BTreeMap<String, bool>,
+    /// The policy (ACL list) each backend gives its users on top of their own ACLs.
+    #[serde(default)]
+    pub backend_policies: BTreeMap<String, String>,
+    /// Named ACL lists.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub shared_token: SharedTokenConfig,
+    #[serde(default)]
+    pub uc_api: UcApiConfig,
+    #[serde(default)]
+    pub password_hashing: PasswordHashingConfig,
+}
+
+fn default_reload_interval() -> u64 {
+    2
+}
+fn default_token_lifetime() -> u64 {
+    7200
+}
+fn default_max_token_lifetime() -> u64 {
+    86_400
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    #[serde(default = "default_address")]
+    pub address: IpAddr,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 503.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            address: default_address(),
+            port: default_port(),
+            tls: TlsConfig::default(),
+            max_body_bytes: default_body_limit(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+fn default_address() -> IpAddr {
+    IpAddr::from([0, 0, 0, 0])
+}
+fn default_port() -> u16 {
+    9497
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve HTTPS (default). Plain HTTP is for deployments behind a proxy
+    /// that terminates TLS.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// PEM certificate chain; with neither this nor `private_key`, a
+    /// self-signed certificate is generated in the data directory.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: true,
+            certificate: None,
+            private_key: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default, rename = "type")]
+    pub kind: StoreKind,
+    /// Embedded store file; default `<data_dir>/tokens.redb`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Seconds between purges of expired tokens (embedded store).
+    #[serde(default = "default_purge_interval")]
+    pub purge_interval: u64,
+    #[serde(default)]
+    pub redis: RedisConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Embedded,
+            path: None,
+            purge_interval: default_purge_interval(),
+            redis: RedisConfig::default(),
+        }
+    }
+}
+
+fn default_purge_interval() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`; `$SESAME_REDIS_URL` overrides it.
+    #[serde(default = "default_redis_url")]
+    pub url: String,
+    #[serde(default = "default_redis_prefix")]
+    pub key_prefix: String,
+    /// Milliseconds for connecting and for each command.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: default_redis_url(),
+            key_prefix: default_redis_prefix(),
+            timeout_ms: default_redis_timeout(),
+        }
+    }
+}
+
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379/0".into()
+}
+fn default_redis_prefix() -> String {
+    "sesame:".into()
+}
+fn default_redis_timeout() -> u64 {
+    2000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedTokenConfig {
+    /// The shared secret of trusted servers. `$PLAY_AUTH_TOKEN` overrides it;
+    /// empty or unset disables it.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A second accepted value during rotation (`$PLAY_AUTH_TOKEN_PREVIOUS`).
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// The login and auth_id reported for the shared token.
+    #[serde(default = "default_shared_login")]
+    pub login: String,
+}
+
+impl Default for SharedTokenConfig {
+    fn default() -> Self {
+        SharedTokenConfig {
+            token: None,
+            previous: None,
+            login: default_shared_login(),
+        }
+    }
+}
+
+fn default_shared_login() -> String {
+    "trusted-server".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UcApiConfig {
+    /// Backends `POST /xuc/api/2.0/auth/login` tries, in order; default
+    /// `[xivo_user]` when that backend is enabled.
+    #[serde(default)]
+    pub login_backends: Option<Vec<String>>,
+    /// Lifetime of UC tokens; default `default_token_lifetime`.
+    #[serde(default)]
+    pub token_lifetime: Option<u64>,
+    /// `GET /xuc/api/2.0/auth/check` never extends a token past
+    /// `issued_at + max_session_age` seconds.
+    #[serde(default = "default_max_session_age")]
+    pub max_session_age: u64,
+}
+
+impl Default for UcApiConfig {
+    fn default() -> Self {
+        UcApiConfig {
+            login_backends: None,
+            token_lifetime: None,
+            max_session_age: default_max_session_age(),
+        }
+    }
+}
+
+fn default_max_session_age() -> u64 {
+    86_400
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordHashingConfig {
+    /// Password verifications run at once at most (argon2 is memory-hard).
+    #[serde(default = "default_hash_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        PasswordHashingConfig {
+            concurrency: default_hash_concurrency(),
+        }
+    }
+}
+
+fn default_hash_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// A configuration error, naming where the problem is.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The main file.
+    pub path: PathBuf,
+    /// Directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// The names of the backends this build knows.
+pub const KNOWN_BACKENDS: [&str; 3] = [
+    sesame_backends::XIVO_USER,
+    sesame_backends::XIVO_ADMIN,
+    sesame_backends::XIVO_SERVICE,
+];
+
+impl LoadedConfig {
+    /// Resolve a configured path against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        match std::env::var_os(ENV_DATA_DIR).filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => self.resolve(self.config.data_dir.as_deref().unwrap_or(Path::new("data"))),
+        }
+    }
+
+    pub fn users_file(&self) -> Option<PathBuf> {
+        self.config.users_file.as_deref().map(|p| self.resolve(p))
+    }
+
+    pub fn static_tokens_file(&self) -> PathBuf {
+        match &self.config.static_tokens_file {
+            Some(p) => self.resolve(p),
+            None => self.data_dir().join("static-tokens.yml"),
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        match &self.config.store.path {
+            Some(p) => self.resolve(p),
+            None => self.data_dir().join("tokens.redb"),
+        }
+    }
+
+    /// The enabled backends, in name order.
+    pub fn enabled_backends(&self) -> Vec<String> {
+        self.config
+            .enabled_backend_plugins
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Backends the UC login tries, in order.
+    pub fn uc_login_backends(&self) -> Vec<String> {
+        match &self.config.uc_api.login_backends {
+            Some(list) => list.clone(),
+            None => self
+                .enabled_backends()
+                .into_iter()
+                .filter(|b| b == sesame_backends::XIVO_USER)
+                .collect(),
+        }
+    }
+
+    /// The ACLs of `backend`'s default policy.
+    pub fn backend_policy(&self, backend: &str) -> Vec<String> {
+        self.config
+            .backend_policies
+            .get(backend)
+            .and_then(|p| self.config.policies.get(p))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Load `path`, its `conf.d` overlays and the environment.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let mut layers: Vec<(String, Value)> = vec![(path.display().to_string(), read_yaml(path)?)];
+    let conf_d = base_dir.join("conf.d");
+    if conf_d.is_dir() {
+        let mut overlays: Vec<PathBuf> = std::fs::read_dir(&conf_d)
+            .map_err(|e| ConfigError {
+                file: conf_d.display().to_string(),
+                message: e.to_string(),
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|ext| ext == "yml" || ext == "yaml")
+            })
+            .collect();
+        overlays.sort();
+        for overlay in overlays {
+            layers.push((overlay.display().to_string(), read_yaml(&overlay)?));
+        }
+    }
+    let mut merged = Value::Mapping(Default::default());
+    for (_, layer) in &layers {
+        merge(&mut merged, layer.clone());
+    }
+    let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError {
+            file: origin(&layers, &key),
+            message: format!("key `{key}`: {}", e.inner()),
+        }
+    })?;
+    apply_env(&mut config);
+    validate(&config).map_err(|(key, message)| ConfigError {
+        file: origin(&layers, &key),
+        message: format!("key `{key}`: {message}"),
+    })?;
+    Ok(LoadedConfig {
+        config,
+        path: path.to_owned(),
+        base_dir,
+    })
+}
+
+fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let value: Value = yaml_serde::from_str(&text).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("invalid YAML: {e}"),
+    })?;
+    match value {
+        Value::Null => Ok(Value::Mapping(Default::default())),
+        Value::Mapping(_) => Ok(value),
+        _ => Err(ConfigError {
+            file,
+            message: "the top level must be a mapping of keys".into(),
+        }),
+    }
+}
+
+/// Deep merge: mappings merge key by key, anything else replaces.
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Mapping(base), Value::Mapping(overlay)) => {
+            for (k, v) in overlay {
+                match base.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// The last layer that sets `key` (a dotted path), else the main file.
+fn origin(layers: &[(String, Value)], key: &str) -> String {
+    let parts: Vec<&str> = key
+        .split('.')
+        .filter(|p| !p.is_empty() && *p != "?")
+        .collect();
+    for (file, value) in layers.iter().rev() {
+        // The longest prefix of the key that this layer sets counts.
+        let mut node = value;
+        let mut found = false;
+        for part in &parts {
+            let name = part.split('[').next().unwrap_or(part);
+            match node.get(name) {
+                Some(child) => {
+                    node = child;
+                    found = true;
+                }
+                None => break,
+            }
+        }
+        if found {
+            return file.clone();
+        }
+    }
+    layers.first().map(|(f, _)| f.clone()).unwrap_or_default()
+}
+
+fn apply_env(config: &mut Config) {
+    if let Ok(token) = std::env::var(ENV_SHARED_TOKEN) {
+        config.shared_token.token = Some(token);
+    }
+    if let Ok(token) = std::env::var(ENV_SHARED_TOKEN_PREVIOUS) {
+        config.shared_token.previous = Some(token);
+    }
+    if let Ok(url) = std::env::var(ENV_REDIS_URL)
+        && !url.is_empty()
+    {
+        config.store.redis.url = url;
+    }
+}
+
+fn validate(config: &Config) -> Result<(), (String, String)> {
+    if config.default_token_lifetime == 0 {
+        return Err(("default_token_lifetime".into(), "must be positive".into()));
+    }
+    if config.max_token_lifetime < config.default_token_lifetime {
+        return Err((
+            "max_token_lifetime".into(),
+            format!(
+                "must be at least default_token_lifetime ({})",
+                config.default_token_lifetime
+            ),
+        ));
+    }
+    for name in config.enabled_backend_plugins.keys() {
+        if !KNOWN_BACKENDS.contains(&name.as_str()) {
+            return Err((
+                format!("enabled_backend_plugins.{name}"),
+                format!("unknown backend; known: {}", KNOWN_BACKENDS.join(", ")),
+            ));
+        }
+    }
+    for (backend, policy) in &config.backend_policies {
+        if !config.policies.contains_key(policy) {
+            return Err((
+                format!("backend_policies.{backend}"),
+                format!("no policy named {policy:?} in `policies`"),
+            ));
+        }
+    }
+    for (i, name) in config.uc_api.login_backends.iter().flatten().enumerate() {
+        if !config
+            .enabled_backend_plugins
+            .get(name)
+            .copied()
+            .unwrap_or(false)
+        {
+            return Err((
+                format!("uc_api.login_backends[{i}]"),
+                format!("backend {name:?} is not enabled in enabled_backend_plugins"),
+            ));
+        }
+    }
+    let tls = &config.listen.tls;
+    if tls.certificate.is_some() != tls.private_key.is_some() {
+        return Err((
+            "listen.tls".into(),
+            "set both `certificate` and `private_key`, or neither".into(),
+        ));
+    }
+    if config.store.kind == StoreKind::Redis && config.store.redis.timeout_ms == 0 {
+        return Err(("store.redis.timeout_ms".into(), "must be positive".into()));
+    }
+    if config.password_hashing.concurrency == 0 {
+        return Err((
+            "password_hashing.concurrency".into(),
+            "must be positive".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const BASE: &str = "listen:\n  port: 9000\n  tls:\n    enabled: false\nenabled_backend_plugins:\n  xivo_user: true\n";
+
+    #[test]
+    fn overlays_merge_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(dir.path(), "config.yml", BASE);
+        write(dir.path(), "conf.d/20-port.yml", "listen:\n  port: 9002\n");
+        write(
+            dir.path(),
+            "conf.d/10-port.yml",
+            "listen:\n  port: 9001\n  address: 127.0.0.1\n",
+        );
+        write(dir.path(), "conf.d/ignored.txt", "not: yaml: at: all");
+        let loaded = load(&main).unwrap();
+        assert_eq!(loaded.config.listen.port, 9002);
+        assert_eq!(loaded.config.listen.address.to_string(), "127.0.0.1");
+        assert!(!loaded.config.listen.tls.enabled);
+        assert_eq!(loaded.config.default_token_lifetime, 7200);
+        assert_eq!(loaded.enabled_backends(), vec!["xivo_user"]);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(dir.path(), "config.yml", BASE);
+        let overlay = write(dir.path(), "conf.d/50-bad.yml", "listen:\n  port: lots\n");
+        let err = load(&main).unwrap_err();
+        assert_eq!(err.file, overlay.display().to_string());
+        assert!(err.message.contains("listen.port"), "{err}");
+
+        std::fs::remove_file(&overlay).unwrap();
+        write(dir.path(), "conf.d/60-typo.yml", "listen:\n  prot: 1\n");
+        let err = load(&main).unwrap_err();
+        assert!(err.to_string().contains("60-typo.yml"), "{err}");
+        assert!(err.message.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(
+            dir.path(),
+            "config.yml",
+            "enabled_backend_plugins:\n  xivo_user: true\nbackend_policies:\n  xivo_user: nope\n",
+        );
+        let err = load(&main).unwrap_err();
+        assert!(err.message.contains("backend_policies.xivo_user"), "{err}");
+        assert_eq!(err.file, main.display().to_string());
+
+        let main = write(
+            dir.path(),
+            "config.yml",
+            "enabled_backend_plugins:\n  ldap_usr: true\n",
+        );
+        assert!(load(&main).unwrap_err().message.contains("unknown backend"));
+
+        let main = write(
+            dir.path(),
+            "config.yml",
+            "default_token_lifetime: 100\nmax_token_lifetime: 10\nuc_api:\n  login_backends: []\n",
+        );
+        assert!(
+            load(&main)
+                .unwrap_err()
+                .message
+                .contains("max_token_lifetime")
+        );
+    }
+
+    #[test]
+    fn invalid_yaml_and_missing_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(dir.path(), "config.yml", "listen: [unclosed\n");
+        assert!(load(&main).unwrap_err().message.contains("invalid YAML"));
+        let err = load(&dir.path().join("absent.yml")).unwrap_err();
+        assert!(err.message.contains("cannot read"));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(
+            dir.path(),
+            "config.yml",
+            &format!("{BASE}users_file: users.yml\ndata_dir: var\n"),
+        );
+        let loaded = load(&main).unwrap();
+        assert_eq!(loaded.users_file().unwrap(), dir.path().join("users.yml"));
+        assert_eq!(loaded.store_path(), dir.path().join("var/tokens.redb"));
+        assert_eq!(
+            loaded.static_tokens_file(),
+            dir.path().join("var/static-tokens.yml")
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The HTTP layer: routes, extractors, error bodies, access log. Handlers
+//! only translate between HTTP and the services in [`crate::auth`] and
+//! [`crate::token`].
+
+pub mod error;
+pub mod extract;
+pub mod token_api;
+pub mod uc_api;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, head, post};
+
+use crate::auth::Authenticator;
+use crate::token::TokenService;
+use error::LegacyError;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub tokens: Arc<TokenService>,
+    pub auth: Arc<Authenticator>,
+    /// Lifetime of tokens issued by the UC login.
+    pub uc_token_lifetime: u64,
+    pub request_timeout: Duration,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let timeout = state.request_timeout;
+    Router::new()
+        .route("/0.1/token", post(token_api::create_token))
+        .route(
+            "/0.1/token/{token}",
+            head(token_api::head_token)
+                .get(token_api::get_token)
+                .delete(token_api::delete_token),
+        )
+        .route("/0.1/backends", get(token_api::list_backends))
+        .route("/xuc/api/2.0/auth/login", post(uc_api::login))
+        .route("/xuc/api/2.0/auth/check", get(uc_api::check))
+        .route("/xuc/api/2.0/auth/logout", post(uc_api::logout))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn(access_log))
+        .layer(middleware::map_response(security_headers))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> LegacyError {
+    LegacyError::new(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Answer 503 rather than hang when a request takes too long.
+async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            LegacyError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out").into_response()
+        }
+    }
+}
+
+/// Headers every answer carries: token answers must never be cached.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// One line per request, without tokens or passwords: the route pattern
+/// stands for the path (so `/0.1/token/{token}` is logged as such), and
+/// secret query parameters are replaced.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| redact_path(request.uri().path()));
+    let query = request.uri().query().map(redact_query);
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "sesame::access",
+        %method,
+        route,
+        query = query.as_deref().unwrap_or(""),
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Query parameters whose values are never logged.
+const SECRET_PARAMS: [&str; 4] = ["token", "password", "ticket", "code"];
+
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+            if SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)) {
+                format!("{key}=REDACTED")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// For unmatched paths: segments long enough to be a secret are replaced.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.len() >= 16 {
+                "REDACTED"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact_query("scope=a.b&token=0f7c1a52-2d0c&Password=x&ticket=ST-1"),
+            "scope=a.b&token=REDACTED&Password=REDACTED&ticket=REDACTED"
+        );
+        assert_eq!(
+            redact_path("/0.2/token/0f7c1a52-2d0c-4a8e-9a55-6a8f8b0e2d11"),
+            "/0.2/token/REDACTED"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The /0.1 token API, with xivo-auth's wire contract.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::LegacyError;
+use super::extract::{Client, basic_credentials, query_param};
+use crate::token::{TokenService, VerifiedToken};
+use sesame_backends::Password;
+
+/// `POST /0.1/token` body, checked by hand so that each fault gets its own
+/// message (the string `"30"` is not an expiration).
+struct CreateRequest {
+    backend: String,
+    expiration: Option<i64>,
+}
+
+fn parse_create(body: &[u8]) -> Result<CreateRequest, LegacyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(LegacyError::bad_request("a JSON body is required"));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| LegacyError::bad_request(format!("invalid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(LegacyError::bad_request("the body must be a JSON object"));
+    };
+    let backend = match fields.get("backend") {
+        Some(Value::String(b)) if !b.is_empty() => b.clone(),
+        Some(_) => {
+            return Err(LegacyError::bad_request(
+                "backend must be a non-empty string",
+            ));
+        }
+        None => return Err(LegacyError::bad_request("backend is required")),
+    };
+    let expiration = match fields.get("expiration") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(secs) if secs > 0 => Some(secs),
+            _ => {
+                return Err(LegacyError::bad_request(
+                    "expiration must be a positive integer number of seconds",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(LegacyError::bad_request(
+                "expiration must be a positive integer number of seconds",
+            ));
+        }
+    };
+    Ok(CreateRequest {
+        backend,
+        expiration,
+    })
+}
+
+/// The `data` object of a token, as xivo-auth answers it.
+pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken) -> Value {
+    let r = verified.record();
+    let _ = service;
+    json!({
+        "token": token,
+        "auth_id": r.auth_id,
+        "xivo_user_uuid": r.user_uuid,
+        "xivo_uuid": service.policy().platform_uuid.to_string(),
+        "issued_at": r.issued_at.format_local(),
+        "utc_issued_at": r.issued_at.format_utc(),
+        "expires_at": r.expires_at.map(|t| t.format_local()),
+        "utc_expires_at": r.expires_at.map(|t| t.format_utc()),
+        "acl": r.acl,
+        "metadata": r.metadata,
+        "session_uuid": r.session_uuid.to_string(),
+        "remote_addr": r.remote_addr,
+        "user_agent": r.user_agent,
+    })
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let request = parse_create(&body)?;
+    let (login, password) = basic_credentials(&headers)
+        .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;
+    let lifetime = state.tokens.lifetime(request.expiration)?;
+    let identity = state
+        .auth
+        .password_login(&request.backend, &login, &Password::new(password))
+        .await?;
+    let issued = state.tokens.issue(identity, lifetime, client).await?;
+    let verified = VerifiedToken {
+        token: issued.live,
+        kind: crate::token::TokenKind::Session,
+    };
+    let data = token_data(&state.tokens, &issued.token, &verified);
+    Ok((StatusCode::OK, Json(json!({ "data": data }))).into_response())
+}
+
+fn scope_of(query: Option<&str>) -> Option<String> {
+    query.and_then(|q| query_param(q, "scope"))
+}
+
+pub async fn head_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<StatusCode, LegacyError> {
+    let scope = scope_of(query.as_deref());
+    state.tokens.check(&token, scope.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, LegacyError> {
+    let scope = scope_of(query.as_deref());
+    let verified = state.tokens.check(&token, scope.as_deref()).await?;
+    Ok(Json(
+        json!({ "data": token_data(&state.tokens, &token, &verified) }),
+    ))
+}
+
+pub async fn delete_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, LegacyError> {
+    state.tokens.revoke(&token).await?;
+    Ok(Json(json!({"data": {"message": "success"}})))
+}
+
+pub async fn list_backends(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "data": state.auth.backend_names() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_request_validation() {
+        assert!(parse_create(b"").is_err());
+        assert!(parse_create(b"{").is_err());
+        assert!(parse_create(b"[]").is_err());
+        assert!(parse_create(br#"{"expiration": 10}"#).is_err());
+        assert!(parse_create(br#"{"backend": 1}"#).is_err());
+        for bad in [r#""30""#, "0", "-1", "1.5", "true", "1e3"] {
+            let body = format!(r#"{{"backend": "xivo_user", "expiration": {bad}}}"#);
+            assert!(parse_create(body.as_bytes()).is_err(), "{bad}");
+        }
+        let ok = parse_create(br#"{"backend": "xivo_user", "expiration": 600}"#).unwrap();
+        assert_eq!(
+            (ok.backend.as_str(), ok.expiration),
+            ("xivo_user", Some(600))
+        );
+        assert_eq!(
+            parse_create(br#"{"backend": "b"}"#).unwrap().expiration,
+            None
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Sesame: a token broker for Unified Communication platforms.
+//!
+//! Data flows one way: an HTTP handler ([`http`]) hands credentials to the
+//! credential check ([`auth`], backed by the `sesame-backends` and
+//! `sesame-federation` crates), which yields an [`auth::Identity`]; the token
+//! service ([`token`]) issues a token for it and keeps it in a store
+//! ([`store`]).
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod fsutil;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod tls;
+pub mod token;
+pub mod users;

@@ -1,0 +1,241 @@
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use sesame::cli::{Cli, Command, HashArgs, Kind, TokenCommand, UserCommand};
+use sesame::clock::{Clock, SystemClock};
+use sesame::config::{self, LoadedConfig};
+use sesame::token::statics::StaticTokensFile;
+use sesame_backends::Password;
+use sesame_backends::local::{AccountKind, LocalAccount};
+use sesame_backends::password::{HashCost, hash_password};
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, before anything uses rustls.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        eprintln!("sesame: a TLS crypto provider was already installed");
+    }
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sesame: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.debug, cli.log_level.as_deref()) {
+        (true, _) => "debug".to_string(),
+        (false, Some("critical")) => "error".to_string(),
+        (false, Some("warning")) => "warn".to_string(),
+        (false, Some(other)) => other.to_string(),
+        (false, None) => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(cli: &Cli) -> anyhow::Result<LoadedConfig> {
+    Ok(config::load(&cli.config)?)
+}
+
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if let Some(user) = &cli.user {
+        tracing::warn!(
+            user,
+            "-u/--user is not applicable: run sesame as the wanted user (systemd User=)"
+        );
+    }
+    match cli.command.take() {
+        None | Some(Command::Serve) => {
+            let config = load(&cli)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(sesame::server::serve(config))
+        }
+        Some(Command::CheckConfig) => {
+            let config = load(&cli)?;
+            if let Some(path) = config.users_file() {
+                sesame::users::read(&path).map_err(anyhow::Error::msg)?;
+            }
+            StaticTokensFile::load(&config.static_tokens_file()).map_err(anyhow::Error::msg)?;
+            println!("{}: OK", cli.config.display());
+            Ok(())
+        }
+        Some(Command::HashPassword(cost)) => {
+            let password = read_password("Password: ")?;
+            println!("{}", hash(&password, &cost)?);
+            Ok(())
+        }
+        Some(Command::User(command)) => user_command(&load(&cli)?, command),
+        Some(Command::Token(command)) => token_command(&load(&cli)?, command),
+    }
+}
+
+fn hash(password: &Password, cost: &HashArgs) -> anyhow::Result<String> {
+    if password.is_empty() {
+        bail!("refusing to hash an empty password");
+    }
+    hash_password(
+        password,
+        HashCost {
+            m_cost: cost.m_cost,
+            t_cost: cost.t_cost,
+            p_cost: cost.p_cost,
+        },
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// A password from the terminal (not echoed) or the first line of stdin.
+fn read_password(prompt: &str) -> anyhow::Result<Password> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        return Ok(Password::new(first));
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Password::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+fn account_kind(kind: Kind) -> AccountKind {
+    match kind {
+        Kind::User => AccountKind::User,
+        Kind::Admin => AccountKind::Admin,
+        Kind::Service => AccountKind::Service,
+    }
+}
+
+fn user_command(config: &LoadedConfig, command: UserCommand) -> anyhow::Result<()> {
+    let path = config
+        .users_file()
+        .context("the configuration names no users_file")?;
+    let mut file = sesame::users::read(&path).map_err(anyhow::Error::msg)?;
+    match command {
+        UserCommand::List => {
+            for kind in AccountKind::ALL {
+                for a in file.accounts(kind) {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        kind.backend_name(),
+                        a.login,
+                        a.uuid,
+                        a.email.as_deref().unwrap_or("-"),
+                        if a.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Add {
+            login,
+            kind,
+            email,
+            profile,
+            acl,
+            uuid,
+            disabled,
+            cost,
+        } => {
+            let kind = account_kind(kind);
+            if file.accounts(kind).iter().any(|a| a.login == login) {
+                bail!("{} {login:?} already exists", kind.backend_name());
+            }
+            let password = read_password("Password: ")?;
+            let account = LocalAccount {
+                login: login.clone(),
+                uuid: uuid.unwrap_or_else(uuid::Uuid::new_v4),
+                password_hash: hash(&password, &cost)?,
+                email,
+                profile,
+                enabled: !disabled,
+                acl,
+                metadata: Default::default(),
+            };
+            let uuid = account.uuid;
+            file.accounts_mut(kind).push(account);
+            sesame::users::write(&path, &file).map_err(anyhow::Error::msg)?;
+            println!("added {} {login} ({uuid})", kind.backend_name());
+            Ok(())
+        }
+        UserCommand::Remove { login, kind } => {
+            let kind = account_kind(kind);
+            let accounts = file.accounts_mut(kind);
+            let before = accounts.len();
+            accounts.retain(|a| a.login != login);
+            if accounts.len() == before {
+                bail!("no {} named {login:?}", kind.backend_name());
+            }
+            sesame::users::write(&path, &file).map_err(anyhow::Error::msg)?;
+            println!("removed {} {login}", kind.backend_name());
+            Ok(())
+        }
+    }
+}
+
+fn token_command(config: &LoadedConfig, command: TokenCommand) -> anyhow::Result<()> {
+    let path = config.static_tokens_file();
+    let mut file = StaticTokensFile::load(&path).map_err(anyhow::Error::msg)?;
+    match command {
+        TokenCommand::Create { acl, name } => {
+            let acl = if acl.is_empty() {
+                vec!["confd.users.read".to_string()]
+            } else {
+                acl
+            };
+            let name = name.unwrap_or_else(|| {
+                (1..)
+                    .map(|n| format!("static-{n}"))
+                    .find(|candidate| !file.tokens.iter().any(|t| &t.name == candidate))
+                    .unwrap_or_else(|| "static".into())
+            });
+            let token = file
+                .create(&name, acl, SystemClock.now())
+                .map_err(anyhow::Error::msg)?;
+            file.save(&path).map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            eprintln!(
+                "static token {name:?} created in {}; it is shown only once",
+                path.display()
+            );
+            Ok(())
+        }
+        TokenCommand::List => {
+            for t in &file.tokens {
+                println!(
+                    "{}\t{}…\t{}\t{}",
+                    t.name,
+                    t.sha256.get(..12).unwrap_or(&t.sha256),
+                    t.created_at.as_deref().unwrap_or("-"),
+                    t.acl.join(",")
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name_or_token } => {
+            if !file.revoke(&name_or_token) {
+                bail!("no static token named {name_or_token:?}");
+            }
+            file.save(&path).map_err(anyhow::Error::msg)?;
+            println!("revoked");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Start-up: builds every part from the configuration, then serves until
+//! SIGTERM or SIGINT, finishing the requests in flight.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use sesame_backends::local::{AccountKind, LocalBackend, LocalDirectory};
+use sesame_backends::{Backend, PasswordHasher};
+use uuid::Uuid;
+
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{LoadedConfig, StoreKind};
+use crate::http::{self, AppState};
+use crate::store::TokenStore;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::redis::RedisStore;
+use crate::token::statics::StaticTokensFile;
+use crate::token::{SharedSecret, StaticTokens, TokenPolicy, TokenService};
+
+/// Everything a running server holds, built from the configuration.
+pub struct Sesame {
+    pub state: AppState,
+    pub directory: Arc<LocalDirectory>,
+    pub statics: Arc<StaticTokens>,
+    pub config: LoadedConfig,
+}
+
+/// The platform UUID: configured, or generated once and kept in the data dir.
+fn platform_uuid(config: &LoadedConfig, data_dir: &Path) -> anyhow::Result<Uuid> {
+    if let Some(uuid) = config.config.xivo_uuid {
+        return Ok(uuid);
+    }
+    let path = data_dir.join("platform-uuid");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Uuid::try_parse(text.trim())
+            .with_context(|| format!("{}: not a UUID", path.display()));
+    }
+    let uuid = Uuid::new_v4();
+    crate::fsutil::write_private_atomically(&path, uuid.to_string().as_bytes())
+        .map_err(anyhow::Error::msg)?;
+    Ok(uuid)
+}
+
+impl Sesame {
+    pub async fn build(config: LoadedConfig) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let platform = platform_uuid(&config, &data_dir)?;
+
+        let store: Arc<dyn TokenStore> = match config.config.store.kind {
+            StoreKind::Embedded => {
+                let path = config.store_path();
+                Arc::new(EmbeddedStore::open(&path, clock.now()).map_err(anyhow::Error::msg)?)
+            }
+            StoreKind::Redis => {
+                let redis = &config.config.store.redis;
+                Arc::new(
+                    RedisStore::new(
+                        &redis.url,
+                        &redis.key_prefix,
+                        Duration::from_millis(redis.timeout_ms),
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                )
+            }
+        };
+
+        let directory = LocalDirectory::new();
+        match config.users_file() {
+            Some(path) => {
+                let count =
+                    crate::users::load_into(&path, &directory).map_err(anyhow::Error::msg)?;
+                tracing::info!(file = %path.display(), accounts = count, "users file loaded");
+            }
+            None => tracing::warn!("no users_file configured: the local backends know no account"),
+        }
+
+        let statics = Arc::new(StaticTokens::default());
+        let statics_path = config.static_tokens_file();
+        let statics_file = StaticTokensFile::load(&statics_path).map_err(anyhow::Error::msg)?;
+        statics.replace(&statics_file, platform);
+
+        let hasher = PasswordHasher::new(config.config.password_hashing.concurrency)
+            .map_err(anyhow::Error::msg)?;
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+        for name in config.enabled_backends() {
+            let kind = AccountKind::ALL
+                .into_iter()
+                .find(|k| k.backend_name() == name);
+            let Some(kind) = kind else {
+                bail!("backend {name} is not available in this build");
+            };
+            backends.push(Arc::new(LocalBackend::new(
+                kind,
+                directory.clone(),
+                hasher.clone(),
+                config.backend_policy(&name),
+            )));
+        }
+        let auth = Arc::new(Authenticator::new(backends, config.uc_login_backends()));
+
+        let c = &config.config;
+        let shared = SharedSecret::new(
+            &[
+                c.shared_token.token.clone(),
+                c.shared_token.previous.clone(),
+            ],
+            &c.shared_token.login,
+            platform,
+        );
+        if !shared.is_enabled() {
+            tracing::info!("shared token (PLAY_AUTH_TOKEN) not set: disabled");
+        }
+        let tokens = Arc::new(TokenService::new(
+            store,
+            statics.clone(),
+            clock,
+            shared,
+            TokenPolicy {
+                default_lifetime: c.default_token_lifetime,
+                max_lifetime: c.max_token_lifetime,
+                max_session_age: c.uc_api.max_session_age,
+                platform_uuid: platform,
+            },
+        ));
+        let state = AppState {
+            tokens,
+            auth,
+            uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),
+            request_timeout: Duration::from_secs(c.listen.request_timeout.max(1)),
+        };
+        Ok(Sesame {
+            state,
+            directory,
+            statics,
+            config,
+        })
+    }
+
+    /// Re-read the users and static tokens files; failures keep the old data.
+    pub fn reload_files(&self) {
+        if let Some(path) = self.config.users_file() {
+            match crate::users::load_into(&path, &self.directory) {
+                Ok(count) => {
+                    tracing::info!(file = %path.display(), accounts = count, "users file reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "users file not reloaded, keeping the previous accounts")
+                }
+            }
+        }
+        let path = self.config.static_tokens_file();
+        match StaticTokensFile::load(&path) {
+            Ok(file) => {
+                self.statics
+                    .replace(&file, self.state.tokens.policy().platform_uuid);
+                tracing::info!(file = %path.display(), tokens = file.tokens.len(), "static tokens reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "static tokens not reloaded, keeping the previous ones")
+            }
+        }
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.config.static_tokens_file()];
+        files.extend(self.config.users_file());
+        files
+    }
+}
+
+fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+/// Reload the files when they change or on SIGHUP.
+async fn watch_files(sesame: Arc<Sesame>) {
+    let files = sesame.watched_files();
+    let mut seen = mtimes(&files);
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        sesame.config.config.file_poll_interval.max(1),
+    ));
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            None
+        }
+    };
+    loop {
+        let by_signal = tokio::select! {
+            _ = tick.tick() => false,
+            Some(_) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        let now = mtimes(&files);
+        if by_signal || now != seen {
+            if by_signal {
+                tracing::info!("SIGHUP: reloading the users and static tokens files");
+            }
+            seen = now;
+            sesame.reload_files();
+        }
+    }
+}
+
+/// Drop expired tokens from the store now and then.
+async fn purge_expired(sesame: Arc<Sesame>) {
+    let every = Duration::from_secs(sesame.config.config.store.purge_interval.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let tokens = &sesame.state.tokens;
+        match tokens.store().purge_expired(tokens.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "expired tokens purged"),
+            Err(e) => tracing::warn!(error = %e, "purge of expired tokens failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing requests in flight, then exiting"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: finishing requests in flight, then exiting"),
+    }
+}
+
+/// Serve until a termination signal.
+pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
+    let listen = config.config.listen.clone();
+    let sesame = Arc::new(Sesame::build(config).await?);
+    let app = http::router(sesame.state.clone(), listen.max_body_bytes)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let addr = SocketAddr::new(listen.address, listen.port);
+
+    let handle = axum_server::Handle::new();
+    let watcher = tokio::spawn(watch_files(sesame.clone()));
+    let purger = tokio::spawn(purge_expired(sesame.clone()));
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+    }
+    {
+        let handle = handle.clone();
+        let scheme = if listen.tls.enabled { "https" } else { "http" };
+        tokio::spawn(async move {
+            if let Some(bound) = handle.listening().await {
+                tracing::info!(address = %bound, "listening ({scheme})");
+            }
+        });
+    }
+
+    let served = if listen.tls.enabled {
+        let configured = listen
+            .tls
+            .certificate
+            .as_ref()
+            .zip(listen.tls.private_key.as_ref())
+            .map(|(c, k)| (sesame.config.resolve(c), sesame.config.resolve(k)));
+        let (cert, key) = crate::tls::certificate_paths(configured, &sesame.config.data_dir())
+            .map_err(anyhow::Error::msg)?;
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            .await
+            .with_context(|| format!("cannot load TLS certificate {}", cert.display()))?;
+        axum_server::bind_rustls(addr, tls)
+            .handle(handle)
+            .serve(app)
+            .await
+    } else {
+        axum_server::bind(addr).handle(handle).serve(app).await
+    };
+    watcher.abort();
+    purger.abort();
+    served.with_context(|| format!("cannot serve on {addr}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! The default store: one redb file, with every live token also in memory.
+//!
+//! redb is pure Rust (no C build), crash-safe (copy-on-write B-tree with
+//! checksummed commits) and keeps a single file; see `docs/stores.md`.
+//!
+//! * Reads are served from memory, so a token check never touches disk.
+//! * Writes go through one writer thread that commits them in groups: every
+//!   caller waits for the fsync of the commit that holds its change, but
+//!   concurrent logins share one fsync.
+//! * Expired tokens are dropped on load and by [`TokenStore::purge_expired`],
+//!   which the server calls periodically; a second table ordered by expiry
+//!   makes that a range scan.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
+use crate::clock::Timestamp;
+
+/// Token hash → JSON record.
+const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+/// (expiry in µs, token hash) → (): the purge index.
+const EXPIRY: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("expiry");
+
+/// Most operations committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+enum Op {
+    Put {
+        key: TokenKey,
+        json: Vec<u8>,
+        old_expiry: Option<Timestamp>,
+        new_expiry: Option<Timestamp>,
+    },
+    Delete {
+        key: TokenKey,
+        expiry: Option<Timestamp>,
+    },
+    PurgeBefore(Timestamp),
+}
+
+struct Job {
+    op: Op,
+    done: oneshot::Sender<Result<usize, StoreError>>,
+}
+
+type Cache = Arc<RwLock<HashMap<TokenKey, Arc<LiveToken>>>>;
+
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    path: PathBuf,
+    cache: Cache,
+    writer: mpsc::Sender<Job>,
+}
+
+fn internal(context: &str) -> impl Fn(redb::Error) -> StoreError + '_ {
+    move |e| StoreError::Internal(format!("{context}: {e}"))
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store file at `path`, load the live tokens and
+    /// drop the expired ones.
+    pub fn open(path: &Path, now: Timestamp) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
+        })?;
+        let mut cache = HashMap::new();
+        let mut dropped: Vec<(TokenKey, Option<Timestamp>)> = Vec::new();
+        {
+            let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
+            {
+                // Create the tables on first use.
+                txn.open_table(TOKENS)
+                    .map_err(|e| internal("tokens table")(e.into()))?;
+                txn.open_table(EXPIRY)
+                    .map_err(|e| internal("expiry table")(e.into()))?;
+            }
+            txn.commit().map_err(|e| internal("commit")(e.into()))?;
+            let read = db
+                .begin_read()
+                .map_err(|e| internal("begin read")(e.into()))?;
+            let table = read
+                .open_table(TOKENS)
+                .map_err(|e| internal("tokens table")(e.into()))?;
+            for entry in table.iter().map_err(|e| internal("scan")(e.into()))? {
+                let (k, v) = entry.map_err(|e| internal("scan")(e.into()))?;
+                let Ok(bytes) = <[u8; 32]>::try_from(k.value()) else {
+                    tracing::warn!("token store: skipping a key of unexpected length");
+                    continue;
+                };
+                let key = TokenKey(bytes);
+                match serde_json::from_slice::<TokenRecord>(v.value()) {
+                    Ok(record) if record.is_expired(now) => dropped.push((key, record.expires_at)),
+                    Ok(record) => {
+                        cache.insert(key, Arc::new(LiveToken::new(record)));
+                    }
+                    Err(e) => {
+                        tracing::warn!(?key, error = %e, "token store: dropping an unreadable record");
+                        dropped.push((key, None));
+                    }
+                }
+            }
+        }
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        let mut writer = Writer { db, rx };
+        if !dropped.is_empty() {
+            let ops: Vec<Op> = dropped
+                .iter()
+                .map(|(key, expiry)| Op::Delete {
+                    key: *key,
+                    expiry: *expiry,
+                })
+                .collect();
+            let results = writer.commit(&ops);
+            if let Some(Err(e)) = results.into_iter().next() {
+                return Err(e);
+            }
+            tracing::info!(
+                count = dropped.len(),
+                "token store: dropped expired or unreadable tokens at load"
+            );
+        }
+        std::thread::Builder::new()
+            .name("sesame-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Internal(format!("cannot start the store writer: {e}")))?;
+        tracing::info!(path = %path.display(), tokens = cache.len(), "token store opened");
+        Ok(EmbeddedStore {
+            path: path.to_owned(),
+            cache: Arc::new(RwLock::new(cache)),
+            writer: tx,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn submit(&self, op: Op) -> Result<usize, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.writer
+            .send(Job { op, done })
+            .await
+            .map_err(|_| StoreError::Internal("store writer stopped".into()))?;
+        wait.await
+            .map_err(|_| StoreError::Internal("store writer stopped".into()))?
+    }
+
+    fn read_cache(
+        &self,
+    ) -> Result<std::sync::RwLockReadGuard<'_, HashMap<TokenKey, Arc<LiveToken>>>, StoreError> {
+        self.cache
+            .read()
+            .map_err(|_| StoreError::Internal("token cache lock poisoned".into()))
+    }
+
+    fn write_cache(
+        &self,
+    ) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<TokenKey, Arc<LiveToken>>>, StoreError>
+    {
+        self.cache
+            .write()
+            .map_err(|_| StoreError::Internal("token cache lock poisoned".into()))
+    }
+}
+
+fn to_json(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
+}
+
+#[async_trait]
+impl TokenStore for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn insert(
+        &self,
+        key: TokenKey,
+        token: LiveToken,
+        _now: Timestamp,
+    ) -> Result<Arc<LiveToken>, StoreError> {
+        let json = to_json(&token.record)?;
+        self.submit(Op::Put {
+            key,
+            json,
+            old_expiry: None,
+            new_expiry: token.record.expires_at,
+        })
+        .await?;
+        let token = Arc::new(token);
+        self.write_cache()?.insert(key, token.clone());
+        Ok(token)
+    }
+
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        Ok(self.read_cache()?.get(key).cloned())
+    }
+
+    async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        // Out of memory first: the token stops working at once.
+        let removed = self.write_cache()?.remove(key);
+        match removed {
+            Some(token) => {
+                self.submit(Op::Delete {
+                    key: *key,
+                    expiry: token.record.expires_at,
+                })
+                .await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn renew(
+        &self,
+        key: &TokenKey,
+        expires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        let (renewed, old_expiry) = {
+            let mut cache = self.write_cache()?;
+            let Some(slot) = cache.get_mut(key) else {
+                return Ok(None);
+            };
+            let old_expiry = slot.record.expires_at;
+            *slot = Arc::new(slot.with_expiry(Some(expires_at)));
+            (slot.clone(), old_expiry)
+        };
+        self.submit(Op::Put {
+            key: *key,
+            json: to_json(&renewed.record)?,
+            old_expiry,
+            new_expiry: Some(expires_at),
+        })
+        .await?;
+        Ok(Some(renewed))
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        {
+            let mut cache = self.write_cache()?;
+            cache.retain(|_, t| !t.record.is_expired(now));
+        }
+        self.submit(Op::PurgeBefore(now)).await
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.read_cache()?.len())
+    }
+}
+
+struct Writer {
+    db: Database,
+    rx: mpsc::Receiver<Job>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let (ops, replies): (Vec<Op>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.op, j.done)).unzip();
+            let results = self.commit(&ops);
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone away (request cancelled): nothing to do.
+                let _ = reply.send(result);
+            }
+        }
+        tracing::debug!("token store writer stopped");
+    }
+
+    /// Apply `ops` in one transaction; one result per op.
+    fn commit(&mut self, ops: &[Op]) -> Vec<Result<usize, StoreError>> {
+        match self.try_commit(ops) {
+            Ok(counts) => counts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "token store commit failed");
+                ops.iter()
+                    .map(|_| Err(StoreError::Internal(format!("commit failed: {e}"))))
+                    .collect()
+            }
+        }
+    }
+
+    fn try_commit(&mut self, ops: &[Op]) -> Result<Vec<usize>, redb::Error> {
+        let txn = self.db.begin_write()?;
+        let mut counts = Vec::with_capacity(ops.len());
+        {
+            let mut tokens = txn.open_table(TOKENS)?;
+            let mut expiry = txn.open_table(EXPIRY)?;
+            for op in ops {
+                match op {
+                    Op::Put {
+                        key,
+                        json,
+                        old_expiry,
+                        new_expiry,
+                    } => {
+                        if let Some(old) = old_expiry {
+                            expiry.remove((old.0, key.0.as_slice()))?;
+                        }
+                        if let Some(new) = new_expiry {
+                            expiry.insert((new.0, key.0.as_slice()), ())?;
+                        }
+                        tokens.insert(key.0.as_slice(), json.as_slice())?;
+                        counts.push(1);
+                    }
+                    Op::Delete { key, expiry: at } => {
+                        if let Some(at) = at {
+                            expiry.remove((at.0, key.0.as_slice()))?;
+                        }
+                        let existed = tokens.remove(key.0.as_slice())?.is_some();
+                        counts.push(usize::from(existed));
+                    }
+                    Op::PurgeBefore(now) => {
+                        let mut due: Vec<(i64, Vec<u8>)> = Vec::new();
+                        for entry in expiry.range(..=(now.0, [0xffu8; 32].as_slice()))? {
+                            let (k, _) = entry?;
+                            let (at, hash) = k.value();
+                            due.push((at, hash.to_vec()));
+                        }
+                        for (at, hash) in &due {
+                            expiry.remove((*at, hash.as_slice()))?;
+                            tokens.remove(hash.as_slice())?;
+                        }
+                        counts.push(due.len());
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+
+    #[tokio::test]
+    async fn embedded_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            EmbeddedStore::open(&dir.path().join("tokens.redb"), Timestamp::from_secs(1_000))
+                .unwrap();
+        contract::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn tokens_survive_a_reopen_and_expired_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.redb");
+        let now = Timestamp::from_secs(1_000);
+        let (live, short, static_key) = (
+            TokenKey::of("live"),
+            TokenKey::of("short"),
+            TokenKey::of("static"),
+        );
+        {
+            let store = EmbeddedStore::open(&path, now).unwrap();
+            store
+                .insert(live, LiveToken::new(contract::record("a", 1_000, 600)), now)
+                .await
+                .unwrap();
+            store
+                .insert(short, LiveToken::new(contract::record("b", 1_000, 10)), now)
+                .await
+                .unwrap();
+            let mut forever = contract::record("c", 1_000, 0);
+            forever.expires_at = None;
+            store
+                .insert(static_key, LiveToken::new(forever), now)
+                .await
+                .unwrap();
+            assert_eq!(store.count().await.unwrap(), 3);
+        }
+        // The writer thread of the first store has exited once its channel closed.
+        let mut reopened = None;
+        for _ in 0..50 {
+            match EmbeddedStore::open(&path, Timestamp::from_secs(1_020)) {
+                Ok(store) => {
+                    reopened = Some(store);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+        let store = reopened.expect("store reopens");
+        let token = store.get(&live).await.unwrap().unwrap();
+        assert_eq!(token.record.auth_id, "a");
+        assert!(token.acl.grants("confd.users.a.read"));
+        assert!(
+            store.get(&short).await.unwrap().is_none(),
+            "expired at load"
+        );
+        assert!(
+            store.get(&static_key).await.unwrap().is_some(),
+            "never expires"
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_drops_only_expired_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::from_secs(1_000);
+        let store = EmbeddedStore::open(&dir.path().join("t.redb"), now).unwrap();
+        for (name, life) in [("a", 10), ("b", 20), ("c", 600)] {
+            store
+                .insert(
+                    TokenKey::of(name),
+                    LiveToken::new(contract::record(name, 1_000, life)),
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .purge_expired(Timestamp::from_secs(1_015))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .purge_expired(Timestamp::from_secs(1_020))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.count().await.unwrap(), 1);
+        assert!(store.get(&TokenKey::of("c")).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_inserts_share_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::from_secs(1_000);
+        let store = Arc::new(EmbeddedStore::open(&dir.path().join("t.redb"), now).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = TokenKey::of(&format!("t{i}"));
+                store
+                    .insert(key, LiveToken::new(contract::record("x", 1_000, 60)), now)
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.count().await.unwrap(), 200);
+    }
+}

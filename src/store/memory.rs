@@ -1,0 +1,97 @@
+//! A store that forgets everything at exit: for tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{LiveToken, StoreError, TokenKey, TokenStore};
+use crate::clock::Timestamp;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tokens: RwLock<HashMap<TokenKey, Arc<LiveToken>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock_err() -> StoreError {
+        StoreError::Internal("memory store lock poisoned".into())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn insert(
+        &self,
+        key: TokenKey,
+        token: LiveToken,
+        _now: Timestamp,
+    ) -> Result<Arc<LiveToken>, StoreError> {
+        let token = Arc::new(token);
+        self.tokens
+            .write()
+            .map_err(|_| Self::lock_err())?
+            .insert(key, token.clone());
+        Ok(token)
+    }
+
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        Ok(self
+            .tokens
+            .read()
+            .map_err(|_| Self::lock_err())?
+            .get(key)
+            .cloned())
+    }
+
+    async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        Ok(self
+            .tokens
+            .write()
+            .map_err(|_| Self::lock_err())?
+            .remove(key)
+            .is_some())
+    }
+
+    async fn renew(
+        &self,
+        key: &TokenKey,
+        expires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        let mut tokens = self.tokens.write().map_err(|_| Self::lock_err())?;
+        Ok(tokens.get_mut(key).map(|token| {
+            *token = Arc::new(token.with_expiry(Some(expires_at)));
+            token.clone()
+        }))
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut tokens = self.tokens.write().map_err(|_| Self::lock_err())?;
+        let before = tokens.len();
+        tokens.retain(|_, t| !t.record.is_expired(now));
+        Ok(before - tokens.len())
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.tokens.read().map_err(|_| Self::lock_err())?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_contract() {
+        super::super::contract::run(&MemoryStore::new()).await;
+    }
+}

@@ -1,0 +1,220 @@
+//! Token storage.
+//!
+//! Stores keep tokens under the SHA-256 of the token string, never the token
+//! itself, so a copied data file or a Redis dump yields no usable token.
+//! Three implementations sit behind [`TokenStore`]:
+//!
+//! * [`embedded::EmbeddedStore`], the default: a redb file for persistence with
+//!   every live token also held in memory, so that a check never touches disk;
+//! * [`redis::RedisStore`], for several Sesame instances sharing their tokens;
+//! * [`memory::MemoryStore`], for tests.
+
+pub mod embedded;
+pub mod memory;
+pub mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+use crate::token::acl::{AclContext, AclSet};
+
+/// The key a token is stored under: SHA-256 of the token string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenKey(pub [u8; 32]);
+
+impl TokenKey {
+    pub fn of(token: &str) -> Self {
+        TokenKey(Sha256::digest(token.as_bytes()).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(TokenKey(bytes))
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    /// Only a prefix of the hash: enough to correlate log lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = self.to_hex();
+        write!(f, "TokenKey({}…)", hex.get(..12).unwrap_or(&hex))
+    }
+}
+
+/// What is stored about a token (everything but the token itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub auth_id: String,
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    pub login: String,
+    /// The backend or protocol that authenticated the user.
+    pub backend: String,
+    pub session_uuid: Uuid,
+    pub issued_at: Timestamp,
+    /// `None` for tokens that never expire (static service tokens).
+    pub expires_at: Option<Timestamp>,
+    /// The lifetime the token was issued with, reused when it is renewed.
+    pub lifetime_secs: u64,
+    pub acl: Vec<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub remote_addr: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl TokenRecord {
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A stored token with its ACLs compiled, ready to be checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveToken {
+    pub record: TokenRecord,
+    pub acl: AclSet,
+}
+
+impl LiveToken {
+    pub fn new(record: TokenRecord) -> Self {
+        let session = record.session_uuid.to_string();
+        let acl = AclSet::compile(
+            &record.acl,
+            AclContext {
+                auth_id: &record.auth_id,
+                session_id: &session,
+            },
+        );
+        LiveToken { record, acl }
+    }
+
+    /// The same token with another expiry (ACLs are not recompiled).
+    pub fn with_expiry(&self, expires_at: Option<Timestamp>) -> Self {
+        let mut renewed = self.clone();
+        renewed.record.expires_at = expires_at;
+        renewed
+    }
+}
+
+/// Why a store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached now (Redis down, timeout): HTTP 503.
+    #[error("token store unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of the store itself (I/O error, corrupt file).
+    #[error("token store failure: {0}")]
+    Internal(String),
+}
+
+/// Where tokens live.
+#[async_trait]
+pub trait TokenStore: Send + Sync + fmt::Debug {
+    /// A short name for logs (`embedded`, `redis`, `memory`).
+    fn kind(&self) -> &'static str;
+
+    /// Store a new token; durable when this returns `Ok`.
+    async fn insert(
+        &self,
+        key: TokenKey,
+        token: LiveToken,
+        now: Timestamp,
+    ) -> Result<Arc<LiveToken>, StoreError>;
+
+    /// The token stored under `key`, expired or not (the caller checks expiry).
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError>;
+
+    /// Forget a token. `Ok(false)` when there was none.
+    async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError>;
+
+    /// Move a token's expiry; `Ok(None)` when there is no such token.
+    async fn renew(
+        &self,
+        key: &TokenKey,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Arc<LiveToken>>, StoreError>;
+
+    /// Drop the tokens that expired before `now`; returns how many.
+    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError>;
+
+    /// How many tokens are stored (expired ones not yet purged included).
+    async fn count(&self) -> Result<usize, StoreError>;
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    //! Behaviour every store must have, run against each implementation.
+    use super::*;
+
+    pub fn record(auth_id: &str, issued: i64, lifetime: u64) -> TokenRecord {
+        let issued_at = Timestamp::from_secs(issued);
+        TokenRecord {
+            auth_id: auth_id.into(),
+            user_uuid: Some(auth_id.into()),
+            login: "alice".into(),
+            backend: "xivo_user".into(),
+            session_uuid: Uuid::new_v4(),
+            issued_at,
+            expires_at: Some(issued_at.plus_secs(lifetime)),
+            lifetime_secs: lifetime,
+            acl: vec!["confd.users.me.read".into()],
+            metadata: Map::new(),
+            remote_addr: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
+    }
+
+    pub async fn run(store: &dyn TokenStore) {
+        let now = Timestamp::from_secs(1_000);
+        let key = TokenKey::of(&Uuid::new_v4().to_string());
+        assert!(store.get(&key).await.unwrap().is_none());
+
+        let stored = store
+            .insert(key, LiveToken::new(record("u1", 1_000, 60)), now)
+            .await
+            .unwrap();
+        assert!(stored.acl.grants("confd.users.u1.read"));
+        let got = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(got.record, stored.record);
+        assert!(got.acl.grants("confd.users.u1.read"));
+
+        let renewed = store
+            .renew(&key, Timestamp::from_secs(1_100), now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(renewed.record.expires_at, Some(Timestamp::from_secs(1_100)));
+        assert_eq!(
+            store.get(&key).await.unwrap().unwrap().record.expires_at,
+            Some(Timestamp::from_secs(1_100))
+        );
+        let missing = TokenKey::of("missing");
+        assert!(
+            store
+                .renew(&missing, Timestamp::from_secs(1_100), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        assert!(store.remove(&key).await.unwrap());
+        assert!(!store.remove(&key).await.unwrap());
+        assert!(store.get(&key).await.unwrap().is_none());
+    }
+}

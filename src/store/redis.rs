@@ -1,0 +1,295 @@
+//! Tokens in Redis, shared by several Sesame instances.
+//!
+//! Each token is one key `<prefix>token:<sha256 hex>` holding its JSON record,
+//! with the Redis TTL set to the token's remaining lifetime, so Redis itself
+//! drops expired tokens. The connection is made lazily and re-made after a
+//! failure by `redis`' connection manager: Sesame starts while Redis is down,
+//! answers 503 meanwhile, and recovers without a restart.
+//!
+//! Compiled ACLs are kept in a bounded local cache keyed by token hash (a
+//! token's ACLs never change), so a check costs one `GET` and a JSON decode.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
+use crate::clock::Timestamp;
+use crate::token::acl::AclSet;
+
+/// Most compiled ACL sets kept in memory; the cache is cleared past it.
+const ACL_CACHE_LIMIT: usize = 200_000;
+
+pub struct RedisStore {
+    manager: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    acl_cache: Mutex<HashMap<TokenKey, AclSet>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+impl RedisStore {
+    /// A store on `url` (`redis://[:password@]host:port/db`). Nothing is
+    /// connected yet: the first operation connects.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Internal(format!("invalid redis url: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::Internal(format!("redis connection manager: {e}")))?;
+        Ok(RedisStore {
+            manager,
+            prefix: prefix.to_owned(),
+            timeout,
+            acl_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn redis_key(&self, key: &TokenKey) -> String {
+        format!("{}token:{}", self.prefix, key.to_hex())
+    }
+
+    /// Run one Redis operation within the configured timeout.
+    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Milliseconds until `expires_at`, at least 1 (Redis refuses 0).
+    fn ttl_ms(expires_at: Timestamp, now: Timestamp) -> u64 {
+        u64::try_from((expires_at.0 - now.0) / 1_000)
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    async fn put(
+        &self,
+        key: &TokenKey,
+        record: &TokenRecord,
+        now: Timestamp,
+        only_if_exists: bool,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::Internal(format!("encode token: {e}")))?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.redis_key(key)).arg(json);
+        if let Some(at) = record.expires_at {
+            cmd.arg("PX").arg(Self::ttl_ms(at, now));
+        }
+        if only_if_exists {
+            cmd.arg("XX");
+        }
+        let mut conn = self.manager.clone();
+        let reply: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
+        Ok(reply.is_some())
+    }
+
+    fn live(&self, key: &TokenKey, record: TokenRecord) -> LiveToken {
+        let cached = self
+            .acl_cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(key).cloned());
+        match cached {
+            Some(acl) => LiveToken { record, acl },
+            None => {
+                let token = LiveToken::new(record);
+                if let Ok(mut cache) = self.acl_cache.lock() {
+                    if cache.len() >= ACL_CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(*key, token.acl.clone());
+                }
+                token
+            }
+        }
+    }
+
+    fn forget(&self, key: &TokenKey) {
+        if let Ok(mut cache) = self.acl_cache.lock() {
+            cache.remove(key);
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn insert(
+        &self,
+        key: TokenKey,
+        token: LiveToken,
+        now: Timestamp,
+    ) -> Result<Arc<LiveToken>, StoreError> {
+        self.put(&key, &token.record, now, false).await?;
+        if let Ok(mut cache) = self.acl_cache.lock() {
+            if cache.len() >= ACL_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, token.acl.clone());
+        }
+        Ok(Arc::new(token))
+    }
+
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        let mut conn = self.manager.clone();
+        let json: Option<String> = self.run(conn.get(self.redis_key(key))).await?;
+        let Some(json) = json else {
+            self.forget(key);
+            return Ok(None);
+        };
+        let record: TokenRecord = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Internal(format!("unreadable token record in redis: {e}")))?;
+        Ok(Some(Arc::new(self.live(key, record))))
+    }
+
+    async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        let mut conn = self.manager.clone();
+        let removed: usize = self.run(conn.del(self.redis_key(key))).await?;
+        self.forget(key);
+        Ok(removed > 0)
+    }
+
+    async fn renew(
+        &self,
+        key: &TokenKey,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        let Some(current) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let renewed = current.with_expiry(Some(expires_at));
+        if self.put(key, &renewed.record, now, true).await? {
+            Ok(Some(Arc::new(renewed)))
+        } else {
+            // Revoked or expired between the read and the write.
+            Ok(None)
+        }
+    }
+
+    async fn purge_expired(&self, _now: Timestamp) -> Result<usize, StoreError> {
+        // Redis drops expired keys by itself.
+        Ok(0)
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        let mut conn = self.manager.clone();
+        let pattern = format!("{}token:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut total = 0usize;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            total += keys.len();
+            if next == 0 {
+                return Ok(total);
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+
+    /// The test command starts a real redis-server and exports its URL.
+    fn redis_url() -> String {
+        std::env::var("SESAME_TEST_REDIS_URL").unwrap_or_else(|_| {
+            panic!(
+                "SESAME_TEST_REDIS_URL is not set: run ./scripts/test-all, which starts redis-server, \
+                 or start one and export SESAME_TEST_REDIS_URL=redis://127.0.0.1:PORT"
+            )
+        })
+    }
+
+    fn store() -> RedisStore {
+        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
+        RedisStore::new(&redis_url(), &prefix, Duration::from_secs(2)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn redis_store_contract() {
+        contract::run(&store()).await;
+    }
+
+    #[tokio::test]
+    async fn redis_holds_hashes_and_expires_by_ttl() {
+        let store = store();
+        let now = Timestamp::from_secs(1_000);
+        let token = "0f7c1a52-2d0c-4a8e-9a55-6a8f8b0e2d11";
+        let key = TokenKey::of(token);
+        store
+            .insert(key, LiveToken::new(contract::record("u", 1_000, 2)), now)
+            .await
+            .unwrap();
+        let mut conn = store.manager.clone();
+        let keys: Vec<String> = conn.keys(format!("{}*", store.prefix)).await.unwrap();
+        assert_eq!(
+            keys,
+            vec![format!("{}token:{}", store.prefix, key.to_hex())]
+        );
+        assert!(!keys[0].contains(token));
+        let ttl: i64 = conn.pttl(&keys[0]).await.unwrap();
+        assert!(ttl > 0 && ttl <= 2_000, "ttl {ttl}");
+        assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_unavailable_not_missing() {
+        // A port nobody listens on: connection refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let store = RedisStore::new(
+            &format!("redis://127.0.0.1:{port}"),
+            "x:",
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        let err = store.get(&TokenKey::of("t")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,512 @@
+//! The token service: issues, checks, renews and revokes tokens.
+//!
+//! This is the one place with the rules about tokens; the HTTP layer only
+//! translates requests into calls here, and the stores only keep records.
+//!
+//! A presented token is, in order of precedence:
+//! 1. the trusted servers' shared secret (`PLAY_AUTH_TOKEN`), compared in
+//!    constant time: it grants every ACL and never expires;
+//! 2. a static service token (`sesame token create`), which never expires;
+//! 3. a session token from the store.
+
+pub mod acl;
+pub mod statics;
+
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::clock::{Clock, Timestamp};
+use crate::store::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
+pub use statics::StaticTokens;
+
+/// How a token came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Issued after a login; expires.
+    Session,
+    /// A static service token; never expires, revoked with the CLI.
+    Static,
+    /// The trusted servers' shared secret.
+    Shared,
+}
+
+/// A token that passed the checks.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub token: Arc<LiveToken>,
+    pub kind: TokenKind,
+}
+
+impl VerifiedToken {
+    /// Whether the token grants `scope`; the shared secret grants everything.
+    pub fn grants(&self, scope: &str) -> bool {
+        self.kind == TokenKind::Shared || self.token.acl.grants(scope)
+    }
+
+    pub fn record(&self) -> &TokenRecord {
+        &self.token.record
+    }
+}
+
+/// A newly issued token: the only moment the token string is known.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub live: Arc<LiveToken>,
+}
+
+/// Who asked for a token, for the record.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no such token")]
+    NotFound,
+    #[error("token expired")]
+    Expired,
+    #[error("token does not grant {0}")]
+    Forbidden(String),
+    #[error("invalid expiration: {0}")]
+    InvalidExpiration(String),
+    #[error("this token cannot be revoked here: {0}")]
+    NotRevocable(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Lifetimes and limits of issued tokens.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    /// Lifetime when the client asks for none.
+    pub default_lifetime: u64,
+    /// Longest lifetime a client may ask for.
+    pub max_lifetime: u64,
+    /// A renewed token never lives past `issued_at + max_session_age`.
+    pub max_session_age: u64,
+    /// The platform's UUID, reported in every token (`xivo_uuid`).
+    pub platform_uuid: Uuid,
+}
+
+/// The trusted servers' shared secret(s), kept as hashes.
+#[derive(Debug, Clone, Default)]
+pub struct SharedSecret {
+    /// SHA-256 of each accepted value (current, and previous during rotation).
+    digests: Vec<[u8; 32]>,
+    identity: Option<Arc<LiveToken>>,
+}
+
+impl SharedSecret {
+    /// `values` are the accepted secrets; empty ones are ignored (an empty
+    /// secret means the feature is off, and never matches).
+    pub fn new(values: &[Option<String>], login: &str, platform_uuid: Uuid) -> Self {
+        let digests: Vec<[u8; 32]> = values
+            .iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .map(|v| TokenKey::of(v).0)
+            .collect();
+        let identity = (!digests.is_empty()).then(|| {
+            Arc::new(LiveToken::new(TokenRecord {
+                auth_id: login.to_owned(),
+                user_uuid: None,
+                login: login.to_owned(),
+                backend: "shared_token".into(),
+                session_uuid: Uuid::nil(),
+                issued_at: Timestamp(0),
+                expires_at: None,
+                lifetime_secs: 0,
+                acl: vec!["#".into()],
+                metadata: serde_json::Map::from_iter([(
+                    "xivo_uuid".to_string(),
+                    serde_json::Value::String(platform_uuid.to_string()),
+                )]),
+                remote_addr: None,
+                user_agent: None,
+            }))
+        });
+        SharedSecret { digests, identity }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.digests.is_empty()
+    }
+
+    /// Constant-time: every configured value is compared, whatever matches.
+    fn matches(&self, presented: &str) -> bool {
+        if presented.is_empty() {
+            return false;
+        }
+        let digest = TokenKey::of(presented).0;
+        let mut found = subtle::Choice::from(0u8);
+        for candidate in &self.digests {
+            found |= candidate.ct_eq(&digest);
+        }
+        bool::from(found)
+    }
+}
+
+#[derive(Debug)]
+pub struct TokenService {
+    store: Arc<dyn TokenStore>,
+    statics: Arc<StaticTokens>,
+    clock: Arc<dyn Clock>,
+    shared: SharedSecret,
+    policy: TokenPolicy,
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn TokenStore>,
+        statics: Arc<StaticTokens>,
+        clock: Arc<dyn Clock>,
+        shared: SharedSecret,
+        policy: TokenPolicy,
+    ) -> Self {
+        TokenService {
+            store,
+            statics,
+            clock,
+            shared,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The lifetime to give a token: the client's wish within the bounds.
+    pub fn lifetime(&self, requested: Option<i64>) -> Result<u64, TokenError> {
+        match requested {
+            None => Ok(self.policy.default_lifetime),
+            Some(secs) if secs <= 0 => Err(TokenError::InvalidExpiration(
+                "expiration must be a positive number of seconds".into(),
+            )),
+            Some(secs) => {
+                let secs = secs.unsigned_abs();
+                if secs > self.policy.max_lifetime {
+                    Err(TokenError::InvalidExpiration(format!(
+                        "expiration must not exceed {} seconds",
+                        self.policy.max_lifetime
+                    )))
+                } else {
+                    Ok(secs)
+                }
+            }
+        }
+    }
+
+    /// Issue a token for `identity`, living `lifetime` seconds.
+    pub async fn issue(
+        &self,
+        identity: Identity,
+        lifetime: u64,
+        client: ClientInfo,
+    ) -> Result<IssuedToken, TokenError> {
+        let token = Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let mut metadata = identity.metadata;
+        metadata
+            .entry("xivo_uuid")
+            .or_insert_with(|| serde_json::Value::String(self.policy.platform_uuid.to_string()));
+        let record = TokenRecord {
+            auth_id: identity.auth_id,
+            user_uuid: identity.user_uuid,
+            login: identity.login,
+            backend: identity.backend,
+            session_uuid: Uuid::new_v4(),
+            issued_at: now,
+            expires_at: Some(now.plus_secs(lifetime)),
+            lifetime_secs: lifetime,
+            acl: identity.acl,
+            metadata,
+            remote_addr: client.remote_addr,
+            user_agent: client.user_agent,
+        };
+        let live = self
+            .store
+            .insert(TokenKey::of(&token), LiveToken::new(record), now)
+            .await?;
+        tracing::info!(
+            login = %live.record.login,
+            auth_id = %live.record.auth_id,
+            backend = %live.record.backend,
+            session = %live.record.session_uuid,
+            lifetime,
+            "token issued"
+        );
+        Ok(IssuedToken { token, live })
+    }
+
+    /// Find a presented token; `Expired` when it exists but has expired.
+    pub async fn verify(&self, presented: &str) -> Result<VerifiedToken, TokenError> {
+        if self.shared.matches(presented)
+            && let Some(identity) = &self.shared.identity
+        {
+            return Ok(VerifiedToken {
+                token: identity.clone(),
+                kind: TokenKind::Shared,
+            });
+        }
+        // Every token Sesame issues is a UUID: anything else is unknown, and
+        // costs no lookup.
+        if Uuid::try_parse(presented).is_err() {
+            return Err(TokenError::NotFound);
+        }
+        let key = TokenKey::of(presented);
+        if let Some(token) = self.statics.get(&key) {
+            return Ok(VerifiedToken {
+                token,
+                kind: TokenKind::Static,
+            });
+        }
+        let token = self.store.get(&key).await?.ok_or(TokenError::NotFound)?;
+        if token.record.is_expired(self.clock.now()) {
+            return Err(TokenError::Expired);
+        }
+        Ok(VerifiedToken {
+            token,
+            kind: TokenKind::Session,
+        })
+    }
+
+    /// Find a presented token and check that it grants `scope`, if any.
+    pub async fn check(
+        &self,
+        presented: &str,
+        scope: Option<&str>,
+    ) -> Result<VerifiedToken, TokenError> {
+        let verified = self.verify(presented).await?;
+        match scope {
+            Some(scope) if !verified.grants(scope) => Err(TokenError::Forbidden(scope.to_owned())),
+            _ => Ok(verified),
+        }
+    }
+
+    /// Check a token and push its expiry to now + its lifetime (bounded by the
+    /// maximum session age). Tokens that never expire are returned as they are.
+    pub async fn renew(&self, presented: &str) -> Result<VerifiedToken, TokenError> {
+        let verified = self.verify(presented).await?;
+        if verified.kind != TokenKind::Session {
+            return Ok(verified);
+        }
+        let record = verified.record();
+        let now = self.clock.now();
+        let cap = record.issued_at.plus_secs(self.policy.max_session_age);
+        let wanted = now.plus_secs(record.lifetime_secs).min(cap);
+        if record.expires_at.is_some_and(|at| at >= wanted) {
+            return Ok(verified);
+        }
+        let renewed = self
+            .store
+            .renew(&TokenKey::of(presented), wanted, now)
+            .await?
+            .ok_or(TokenError::NotFound)?;
+        Ok(VerifiedToken {
+            token: renewed,
+            kind: TokenKind::Session,
+        })
+    }
+
+    /// Revoke a session token. Unknown tokens are not an error (the goal, no
+    /// such token, holds); the shared secret and static tokens are refused.
+    pub async fn revoke(&self, presented: &str) -> Result<(), TokenError> {
+        if self.shared.matches(presented) {
+            return Err(TokenError::NotRevocable(
+                "the shared token is revoked by changing PLAY_AUTH_TOKEN",
+            ));
+        }
+        if Uuid::try_parse(presented).is_err() {
+            return Ok(());
+        }
+        let key = TokenKey::of(presented);
+        if self.statics.get(&key).is_some() {
+            return Err(TokenError::NotRevocable(
+                "static tokens are revoked with `sesame token revoke`",
+            ));
+        }
+        if self.store.remove(&key).await? {
+            tracing::info!(token = ?key, "token revoked");
+        }
+        Ok(())
+    }
+
+    /// Seconds until the token expires (`None` if it never does).
+    pub fn ttl(&self, token: &VerifiedToken) -> Option<u64> {
+        token
+            .record()
+            .expires_at
+            .map(|at| self.clock.now().secs_until(at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::memory::MemoryStore;
+
+    const SHARED: &str = "a-long-shared-secret";
+
+    fn identity() -> Identity {
+        Identity {
+            auth_id: "63f3dc3c-865d-419e-bec2-e18c4b118224".into(),
+            user_uuid: Some("63f3dc3c-865d-419e-bec2-e18c4b118224".into()),
+            login: "alice".into(),
+            backend: "xivo_user".into(),
+            acl: vec![
+                "confd.users.me.read".into(),
+                "!confd.users.me.delete".into(),
+            ],
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    fn service(clock: Arc<ManualClock>, shared: &[Option<String>]) -> TokenService {
+        let platform = Uuid::new_v4();
+        TokenService::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(StaticTokens::default()),
+            clock,
+            SharedSecret::new(shared, "xuc", platform),
+            TokenPolicy {
+                default_lifetime: 7200,
+                max_lifetime: 36_000,
+                max_session_age: 10_000,
+                platform_uuid: platform,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_token_lives_its_lifetime_then_expires() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let svc = service(clock.clone(), &[]);
+        let issued = svc
+            .issue(identity(), 600, ClientInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(issued.token.len(), 36);
+        let r = &issued.live.record;
+        assert_eq!(r.expires_at.unwrap().0 - r.issued_at.0, 600 * 1_000_000);
+
+        clock.advance_secs(599);
+        let v = svc
+            .check(
+                &issued.token,
+                Some("confd.users.63f3dc3c-865d-419e-bec2-e18c4b118224.read"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(svc.ttl(&v), Some(1));
+        assert!(matches!(
+            svc.check(&issued.token, Some("confd.users.me.delete"))
+                .await,
+            Err(TokenError::Forbidden(_))
+        ));
+        clock.advance_secs(1);
+        assert!(matches!(
+            svc.verify(&issued.token).await,
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[tokio::test]
+    async fn lifetimes_are_bounded() {
+        let svc = service(ManualClock::new(Timestamp::from_secs(0)), &[]);
+        assert_eq!(svc.lifetime(None).unwrap(), 7200);
+        assert_eq!(svc.lifetime(Some(36_000)).unwrap(), 36_000);
+        for bad in [0, -5, 36_001] {
+            assert!(matches!(
+                svc.lifetime(Some(bad)),
+                Err(TokenError::InvalidExpiration(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn renewal_slides_the_expiry_up_to_the_session_cap() {
+        let clock = ManualClock::new(Timestamp::from_secs(0));
+        let svc = service(clock.clone(), &[]);
+        let issued = svc
+            .issue(identity(), 3_000, ClientInfo::default())
+            .await
+            .unwrap();
+        clock.advance_secs(2_000);
+        let renewed = svc.renew(&issued.token).await.unwrap();
+        assert_eq!(svc.ttl(&renewed), Some(3_000));
+        for _ in 0..2 {
+            clock.advance_secs(2_000);
+            svc.renew(&issued.token).await.unwrap();
+        }
+        clock.advance_secs(2_000); // t = 8000: the cap (10 000) limits the renewal
+        let renewed = svc.renew(&issued.token).await.unwrap();
+        assert_eq!(svc.ttl(&renewed), Some(2_000));
+        clock.advance_secs(2_000);
+        assert!(matches!(
+            svc.renew(&issued.token).await,
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[tokio::test]
+    async fn revoked_and_foreign_tokens_are_unknown() {
+        let svc = service(ManualClock::new(Timestamp::from_secs(0)), &[]);
+        let issued = svc
+            .issue(identity(), 60, ClientInfo::default())
+            .await
+            .unwrap();
+        svc.revoke(&issued.token).await.unwrap();
+        svc.revoke(&issued.token).await.unwrap();
+        assert!(matches!(
+            svc.verify(&issued.token).await,
+            Err(TokenError::NotFound)
+        ));
+        for other in ["", "not-a-uuid", &Uuid::new_v4().to_string()] {
+            assert!(matches!(svc.verify(other).await, Err(TokenError::NotFound)));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_shared_secret_grants_everything_and_rotates() {
+        let svc = service(
+            ManualClock::new(Timestamp::from_secs(0)),
+            &[Some(SHARED.into()), Some("previous-secret".into())],
+        );
+        for secret in [SHARED, "previous-secret"] {
+            let v = svc.check(secret, Some("anything.at.all")).await.unwrap();
+            assert_eq!(v.kind, TokenKind::Shared);
+            assert_eq!(svc.ttl(&v), None);
+        }
+        assert!(svc.verify("a-long-shared-secreT").await.is_err());
+        assert!(matches!(
+            svc.revoke(SHARED).await,
+            Err(TokenError::NotRevocable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_empty_shared_secret_is_disabled() {
+        let svc = service(
+            ManualClock::new(Timestamp::from_secs(0)),
+            &[Some(String::new()), None],
+        );
+        assert!(!svc.shared.is_enabled());
+        assert!(matches!(svc.verify("").await, Err(TokenError::NotFound)));
+    }
+}

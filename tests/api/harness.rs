@@ -1,0 +1,282 @@
+//! Runs the real `sesame` binary as a child process on a free loopback port.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use sesame_backends::Password;
+use sesame_backends::password::{HashCost, hash_password};
+
+pub const ALICE_UUID: &str = "63f3dc3c-865d-419e-bec2-e18c4b118224";
+
+/// Cheap hashes keep the tests fast; the cost is read from each hash.
+const CHEAP: HashCost = HashCost {
+    m_cost: 64,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+pub fn hash(password: &str) -> String {
+    hash_password(&Password::new(password), CHEAP).unwrap()
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sesame"))
+}
+
+/// A users file with alice (UC user), root (admin) and ws (web service).
+pub fn users_yaml(extra_users: &str) -> String {
+    format!(
+        r#"users:
+  - login: alice
+    uuid: {ALICE_UUID}
+    email: alice@example.org
+    profile: default
+    password_hash: "{alice}"
+    acl: [own.acl]
+{extra_users}
+admins:
+  - login: root
+    uuid: 11111111-2222-4333-8444-555555555555
+    password_hash: "{root}"
+services:
+  - login: ws
+    uuid: 11111111-2222-4333-8444-666666666666
+    password_hash: "{ws}"
+"#,
+        alice = hash("s3cre7"),
+        root = hash("rootpw"),
+        ws = hash("wspw"),
+    )
+}
+
+/// A plain-HTTP configuration; `extra` is appended (later keys win).
+pub fn base_config(port: u16, extra: &str) -> String {
+    format!(
+        r#"listen:
+  address: 127.0.0.1
+  port: {port}
+  tls:
+    enabled: false
+data_dir: data
+users_file: users.yml
+file_poll_interval: 1
+default_token_lifetime: 7200
+max_token_lifetime: 36000
+enabled_backend_plugins:
+  xivo_user: true
+  xivo_admin: true
+  xivo_service: false
+backend_policies:
+  xivo_user: user
+policies:
+  user: [confd.users.me.read, "!confd.users.me.delete", dird.#]
+{extra}"#
+    )
+}
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub scheme: &'static str,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Write `config` and `users` into a new directory and start Sesame there.
+    pub fn start(config: impl Fn(u16) -> String, users: &str, env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let port = free_port();
+        std::fs::write(dir.join("config.yml"), config(port)).unwrap();
+        std::fs::write(dir.join("users.yml"), users).unwrap();
+        let mut server = Server {
+            dir,
+            port,
+            scheme: "http",
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            _tmp: Some(tmp),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A standard server: alice, root, ws; plain HTTP.
+    pub fn standard() -> Server {
+        Server::start(|p| base_config(p, ""), &users_yaml(""), &[])
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.yml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("sesame.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://127.0.0.1:{}{}", self.scheme, self.port, path)
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("-c")
+            .arg(self.config_path())
+            .env_remove("PLAY_AUTH_TOKEN")
+            .env_remove("PLAY_AUTH_TOKEN_PREVIOUS")
+            .env_remove("SESAME_DATA_DIR")
+            .env_remove("SESAME_REDIS_URL")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        self.wait_ready();
+    }
+
+    /// Sesame binds its port only once everything is built, so an accepted
+    /// connection means it is ready.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "sesame exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sesame not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("sesame did not stop after SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        // No pooled connections: a restarted server must not see stale ones.
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Run the CLI with `args` and `stdin`; returns (success, stdout, stderr).
+pub fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Retry `check` for up to `secs` seconds (for reloads driven by the server).
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `sesame` binary, driven over HTTP.
+//! One test binary for all of them (link time matters on small machines).
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod harness;
+mod lifecycle;
+mod redis_store;
+mod token_api;
+mod uc_api;
