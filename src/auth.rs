@@ -97,8 +97,9 @@ impl Authenticator {
             .backends
             .get(backend)
             .ok_or_else(|| AuthError::UnknownBackend(backend.to_owned()))?;
+        let started = std::time::Instant::now();
         let outcome = b.authenticate(login, password).await;
-        log_outcome(backend, login, &outcome);
+        log_outcome(backend, login, started.elapsed(), &outcome);
         Ok(Identity::from_backend(backend, outcome?))
     }
 
@@ -120,11 +121,19 @@ impl Authenticator {
     }
 }
 
-fn log_outcome(backend: &str, login: &str, outcome: &Result<VerifiedIdentity, BackendError>) {
+fn log_outcome(
+    backend: &str,
+    login: &str,
+    elapsed: std::time::Duration,
+    outcome: &Result<VerifiedIdentity, BackendError>,
+) {
+    let ms = elapsed.as_millis() as u64;
     match outcome {
-        Ok(_) => tracing::info!(backend, login, "login accepted"),
-        Err(BackendError::InvalidCredentials) => tracing::info!(backend, login, "login refused"),
-        Err(e) => tracing::warn!(backend, login, error = %e, "login failed: backend error"),
+        Ok(_) => tracing::info!(backend, login, ms, "login accepted"),
+        Err(BackendError::InvalidCredentials) => {
+            tracing::info!(backend, login, ms, "login refused")
+        }
+        Err(e) => tracing::warn!(backend, login, ms, error = %e, "login failed: backend error"),
     }
 }
 

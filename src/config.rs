@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sesame_backends::ldap::LdapConfig;
 use uuid::Uuid;
 use yaml_serde::Value;
 
@@ -65,6 +66,9 @@ pub struct Config {
     pub uc_api: UcApiConfig,
     #[serde(default)]
     pub password_hashing: PasswordHashingConfig,
+    /// The `ldap_user` backend's directory (see docs/ldap.md).
+    #[serde(default)]
+    pub ldap: Option<LdapConfig>,
 }
 
 fn default_reload_interval() -> u64 {
@@ -319,10 +323,11 @@ pub struct LoadedConfig {
 }
 
 /// The names of the backends this build knows.
-pub const KNOWN_BACKENDS: [&str; 3] = [
+pub const KNOWN_BACKENDS: [&str; 4] = [
     sesame_backends::XIVO_USER,
     sesame_backends::XIVO_ADMIN,
     sesame_backends::XIVO_SERVICE,
+    sesame_backends::LDAP_USER,
 ];
 
 impl LoadedConfig {
@@ -380,6 +385,14 @@ impl LoadedConfig {
                 .filter(|b| b == sesame_backends::XIVO_USER)
                 .collect(),
         }
+    }
+
+    /// The LDAP section, its paths resolved against the config file's directory.
+    pub fn ldap(&self) -> Option<LdapConfig> {
+        self.config.ldap.clone().map(|mut ldap| {
+            ldap.ca_file = ldap.ca_file.map(|p| self.resolve(&p));
+            ldap
+        })
     }
 
     /// The ACLs of `backend`'s default policy.
@@ -562,6 +575,23 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
             ));
         }
     }
+    let ldap_on = config
+        .enabled_backend_plugins
+        .get(sesame_backends::LDAP_USER)
+        .copied()
+        .unwrap_or(false);
+    match &config.ldap {
+        Some(ldap) => ldap
+            .validate()
+            .map_err(|(key, message)| (format!("ldap.{key}"), message))?,
+        None if ldap_on => {
+            return Err((
+                "ldap".into(),
+                "the ldap_user backend is enabled, but there is no `ldap` section".into(),
+            ));
+        }
+        None => {}
+    }
     let tls = &config.listen.tls;
     if tls.certificate.is_some() != tls.private_key.is_some() {
         return Err((
@@ -661,6 +691,43 @@ mod tests {
                 .message
                 .contains("max_token_lifetime")
         );
+    }
+
+    #[test]
+    fn the_ldap_section_is_checked_and_its_paths_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(
+            dir.path(),
+            "config.yml",
+            "enabled_backend_plugins:\n  ldap_user: true\n",
+        );
+        assert!(
+            load(&main)
+                .unwrap_err()
+                .message
+                .contains("no `ldap` section")
+        );
+
+        let ldap = "ldap:\n  uri: ldap://127.0.0.1/ou=x\n  user_base_dn: ou=people,dc=x\n  user_login_attribute: uid\n";
+        let main = write(
+            dir.path(),
+            "config.yml",
+            &format!("enabled_backend_plugins:\n  ldap_user: true\n{ldap}"),
+        );
+        assert!(load(&main).unwrap_err().message.contains("ldap.uri"));
+
+        let main = write(
+            dir.path(),
+            "config.yml",
+            &format!(
+                "enabled_backend_plugins:\n  ldap_user: true\n{}  start_tls: true\n  ca_file: certs/ca.pem\n",
+                ldap.replace("/ou=x", ":389")
+            ),
+        );
+        let loaded = load(&main).unwrap();
+        let section = loaded.ldap().unwrap();
+        assert_eq!(section.ca_file, Some(dir.path().join("certs/ca.pem")));
+        assert_eq!(section.user_email_attribute, "mail");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
+use sesame_backends::ldap::LdapBackend;
 use sesame_backends::local::{AccountKind, LocalBackend, LocalDirectory};
 use sesame_backends::{Backend, PasswordHasher};
 use uuid::Uuid;
@@ -90,6 +91,16 @@ impl Sesame {
             .map_err(anyhow::Error::msg)?;
         let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
         for name in config.enabled_backends() {
+            if name == sesame_backends::LDAP_USER {
+                let Some(ldap) = config.ldap() else {
+                    bail!("the ldap_user backend is enabled without an `ldap` section");
+                };
+                let backend =
+                    LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
+                        .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
+                backends.push(Arc::new(backend));
+                continue;
+            }
             let kind = AccountKind::ALL
                 .into_iter()
                 .find(|k| k.backend_name() == name);

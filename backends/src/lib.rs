@@ -5,6 +5,7 @@
 //! should carry), or with a [`BackendError`] that tells wrong credentials from
 //! an unavailable backend. Backends know nothing of HTTP or of tokens.
 
+pub mod ldap;
 pub mod local;
 pub mod password;
 
@@ -17,6 +18,8 @@ pub use password::{Password, PasswordHasher};
 pub const XIVO_USER: &str = "xivo_user";
 pub const XIVO_ADMIN: &str = "xivo_admin";
 pub const XIVO_SERVICE: &str = "xivo_service";
+/// The name of the LDAP backend.
+pub const LDAP_USER: &str = "ldap_user";
 
 /// Who a backend says the user is.
 #[derive(Debug, Clone, PartialEq)]

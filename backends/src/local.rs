@@ -45,6 +45,15 @@ fn default_true() -> bool {
     true
 }
 
+impl LocalAccount {
+    /// Whether the account may log in at all as a `kind` account, whatever
+    /// the password: it is enabled, and a UC user has a profile.
+    pub fn can_log_in(&self, kind: AccountKind) -> bool {
+        self.enabled
+            && (kind != AccountKind::User || self.profile.as_deref().is_some_and(|p| !p.is_empty()))
+    }
+}
+
 /// The kind of a local account, i.e. which backend checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,13 +279,6 @@ impl LocalBackend {
             default_acl,
         }
     }
-
-    /// Whether the account may log in at all, whatever the password.
-    fn may_log_in(&self, account: &LocalAccount) -> bool {
-        account.enabled
-            && (self.kind != AccountKind::User
-                || account.profile.as_deref().is_some_and(|p| !p.is_empty()))
-    }
 }
 
 #[async_trait]
@@ -298,7 +300,7 @@ impl Backend for LocalBackend {
             .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
             .await?;
         match account {
-            Some(account) if matched && !password.is_empty() && self.may_log_in(&account) => {
+            Some(account) if matched && !password.is_empty() && account.can_log_in(self.kind) => {
                 Ok(identity_of(self.kind, &account, &self.default_acl))
             }
             _ => Err(BackendError::InvalidCredentials),

@@ -1,0 +1,966 @@
+//! The `ldap_user` backend: a login and a password checked by binding to an
+//! LDAP directory, then matched to a local UC user by e-mail.
+//!
+//! Three ways to find the user's entry, as xivo-auth's LDAP plugin does:
+//! - search mode: bind with a service account (`bind_dn`), search
+//!   `(<login attribute>=<login>)` under `user_base_dn`, then bind as the one
+//!   entry found;
+//! - anonymous search mode (`bind_anonymous: true`): the same search without
+//!   the service bind;
+//! - no-search mode (neither): bind directly as
+//!   `<login attribute>=<login>,<user_base_dn>`.
+//!
+//! The login is escaped for filters (RFC 4515) and for DNs (RFC 4514), so no
+//! login can widen a search or point a bind at another entry. Connections are
+//! pooled in two lanes: one for the service account's searches, one for user
+//! binds, so that a user's bind never changes who the searches run as.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry,
+    SearchOptions, dn_escape, ldap_escape,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::local::{AccountKind, LocalDirectory, identity_of};
+use crate::{Backend, BackendError, LDAP_USER, Password, VerifiedIdentity};
+
+/// Longest login the backend sends to the directory.
+pub const MAX_LOGIN_LEN: usize = 256;
+
+/// LDAP result codes the backend tells apart (RFC 4511, appendix A).
+mod rc {
+    pub const SIZE_LIMIT_EXCEEDED: u32 = 4;
+    pub const NO_SUCH_OBJECT: u32 = 32;
+    pub const INVALID_DN_SYNTAX: u32 = 34;
+    pub const INAPPROPRIATE_AUTHENTICATION: u32 = 48;
+    pub const INVALID_CREDENTIALS: u32 = 49;
+    pub const INSUFFICIENT_ACCESS_RIGHTS: u32 = 50;
+    pub const BUSY: u32 = 51;
+    pub const UNAVAILABLE: u32 = 52;
+    pub const UNWILLING_TO_PERFORM: u32 = 53;
+}
+
+/// The `ldap` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapConfig {
+    /// `ldap://host:port` or `ldaps://host:port`, nothing more.
+    pub uri: String,
+    pub user_base_dn: String,
+    pub user_login_attribute: String,
+    #[serde(default = "default_email_attribute")]
+    pub user_email_attribute: String,
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password: Option<String>,
+    #[serde(default)]
+    pub bind_anonymous: bool,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// PEM file of the CA certificates that may sign the directory's
+    /// certificate; without it, the system's trust store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_operation_timeout_ms")]
+    pub operation_timeout_ms: u64,
+    /// Connections per lane (service searches, user binds).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Whether a login needs a local UC user with the entry's e-mail
+    /// (xivo-auth's behaviour). When false, a successful bind is enough, and
+    /// the token's ACLs come from the backend's policy only.
+    #[serde(default = "default_true")]
+    pub local_user_required: bool,
+}
+
+fn default_email_attribute() -> String {
+    "mail".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    3000
+}
+fn default_operation_timeout_ms() -> u64 {
+    5000
+}
+fn default_pool_size() -> usize {
+    4
+}
+fn default_true() -> bool {
+    true
+}
+
+/// How the backend finds a user's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    SearchAsService,
+    SearchAnonymously,
+    NoSearch,
+}
+
+impl LdapConfig {
+    pub fn mode(&self) -> Mode {
+        if self.bind_dn.is_some() {
+            Mode::SearchAsService
+        } else if self.bind_anonymous {
+            Mode::SearchAnonymously
+        } else {
+            Mode::NoSearch
+        }
+    }
+
+    /// Check what can be checked without the directory. Errors name the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let uri = self.uri.as_str();
+        let rest = uri
+            .strip_prefix("ldaps://")
+            .or_else(|| uri.strip_prefix("ldap://"))
+            .ok_or_else(|| {
+                (
+                    "uri".to_string(),
+                    "must start with ldap:// or ldaps://".into(),
+                )
+            })?;
+        let host = rest.strip_suffix('/').unwrap_or(rest);
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return Err((
+                "uri".into(),
+                "may only hold the scheme, host and port (e.g. ldap://ldap.example.org:389)".into(),
+            ));
+        }
+        if self.start_tls && uri.starts_with("ldaps://") {
+            return Err((
+                "start_tls".into(),
+                "StartTLS is for ldap:// URIs; ldaps:// is TLS already".into(),
+            ));
+        }
+        for (key, value) in [
+            ("user_base_dn", &self.user_base_dn),
+            ("user_login_attribute", &self.user_login_attribute),
+            ("user_email_attribute", &self.user_email_attribute),
+        ] {
+            if value.trim().is_empty() {
+                return Err((key.into(), "must not be empty".into()));
+            }
+        }
+        for (key, value) in [
+            ("user_login_attribute", &self.user_login_attribute),
+            ("user_email_attribute", &self.user_email_attribute),
+        ] {
+            if !is_attribute_name(value) {
+                return Err((key.into(), format!("{value:?} is not an attribute name")));
+            }
+        }
+        match (&self.bind_dn, &self.bind_password) {
+            (Some(_), None) | (Some(_), Some(_)) if self.bind_anonymous => {
+                return Err((
+                    "bind_anonymous".into(),
+                    "set either bind_dn or bind_anonymous, not both".into(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(("bind_password".into(), "required with bind_dn".into()));
+            }
+            (None, Some(_)) => {
+                return Err(("bind_dn".into(), "bind_password needs a bind_dn".into()));
+            }
+            (Some(_), Some(pw)) if pw.is_empty() => {
+                return Err((
+                    "bind_password".into(),
+                    "must not be empty (an empty password is an anonymous bind)".into(),
+                ));
+            }
+            _ => {}
+        }
+        if self.connect_timeout_ms == 0 {
+            return Err(("connect_timeout_ms".into(), "must be positive".into()));
+        }
+        if self.operation_timeout_ms == 0 {
+            return Err(("operation_timeout_ms".into(), "must be positive".into()));
+        }
+        if self.pool_size == 0 {
+            return Err(("pool_size".into(), "must be positive".into()));
+        }
+        Ok(())
+    }
+
+    fn uses_tls(&self) -> bool {
+        self.start_tls || self.uri.starts_with("ldaps://")
+    }
+}
+
+/// An attribute description as RFC 4512 spells it: a descriptor or an OID.
+fn is_attribute_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => chars.all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        Some(c) if c.is_ascii_digit() => name.chars().all(|c| c.is_ascii_digit() || c == '.'),
+        _ => false,
+    }
+}
+
+/// What went wrong, before it becomes a [`BackendError`].
+#[derive(Debug)]
+enum Failure {
+    /// The user's credentials or entry do not allow a login.
+    Refused(&'static str),
+    /// The directory cannot answer; `stale` tells that the connection was
+    /// reused from the pool, so a fresh one may succeed.
+    Down { message: String, stale: bool },
+    /// The directory answered, but not as configured (a bad service
+    /// password, a missing base DN): an operator's problem, not the user's.
+    Misconfigured(String),
+}
+
+impl Failure {
+    fn into_backend_error(self) -> BackendError {
+        match self {
+            Failure::Refused(_) => BackendError::InvalidCredentials,
+            Failure::Down { message, .. } => {
+                BackendError::Unavailable(format!("LDAP directory: {message}"))
+            }
+            Failure::Misconfigured(m) => BackendError::Unavailable(format!("LDAP backend: {m}")),
+        }
+    }
+}
+
+/// Whether an error means "this connection is no good" rather than an answer.
+fn connection_failure(e: &LdapError, stale: bool) -> Option<Failure> {
+    match e {
+        LdapError::LdapResult { result } => match result.rc {
+            rc::BUSY | rc::UNAVAILABLE => Some(Failure::Down {
+                message: format!("result code {} ({})", result.rc, result.text),
+                stale: false,
+            }),
+            _ => None,
+        },
+        other => Some(Failure::Down {
+            message: other.to_string(),
+            stale,
+        }),
+    }
+}
+
+/// An answer an operation did not expect: a busy or unavailable directory is
+/// down; anything else is a configuration problem.
+fn unexpected_answer(operation: &str, status: &LdapResult) -> Failure {
+    let message = format!(
+        "{operation} answered result code {} ({})",
+        status.rc, status.text
+    );
+    if matches!(status.rc, rc::BUSY | rc::UNAVAILABLE) {
+        Failure::Down {
+            message,
+            stale: false,
+        }
+    } else {
+        Failure::Misconfigured(message)
+    }
+}
+
+/// The result code of an answer, if it is one.
+fn result_code(e: &LdapError) -> Option<u32> {
+    match e {
+        LdapError::LdapResult { result } => Some(result.rc),
+        _ => None,
+    }
+}
+
+/// One lane of pooled connections.
+struct Lane {
+    name: &'static str,
+    /// Whether a new connection of this lane binds as the service account.
+    binds_service: bool,
+    idle: Mutex<Vec<Ldap>>,
+    permits: Semaphore,
+}
+
+struct Lease<'a> {
+    ldap: Ldap,
+    /// Whether the connection came from the pool rather than a new connect.
+    reused: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lane {
+    fn new(name: &'static str, binds_service: bool, size: usize) -> Self {
+        Lane {
+            name,
+            binds_service,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+        }
+    }
+
+    fn take_idle(&self) -> Option<Ldap> {
+        let mut idle = match self.idle.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while let Some(mut ldap) = idle.pop() {
+            if !ldap.is_closed() {
+                return Some(ldap);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, ldap: Ldap) {
+        let mut idle = match self.idle.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        idle.push(ldap);
+    }
+
+    fn clear(&self) {
+        let mut idle = match self.idle.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        idle.clear();
+    }
+}
+
+/// A password backend over an LDAP directory.
+pub struct LdapBackend {
+    config: LdapConfig,
+    settings: LdapConnSettings,
+    directory: Arc<LocalDirectory>,
+    default_acl: Vec<String>,
+    search_lane: Lane,
+    bind_lane: Lane,
+}
+
+impl std::fmt::Debug for LdapBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapBackend")
+            .field("uri", &self.config.uri)
+            .field("mode", &self.config.mode())
+            .finish()
+    }
+}
+
+/// Why the backend could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum LdapSetupError {
+    #[error("{0}: {1}")]
+    Invalid(String, String),
+    #[error("ca_file {path}: {message}")]
+    CaFile { path: String, message: String },
+}
+
+impl LdapBackend {
+    /// Build the backend. Nothing is connected yet: the first login connects,
+    /// so a directory that is down at start-up does not stop Sesame.
+    pub fn new(
+        config: LdapConfig,
+        directory: Arc<LocalDirectory>,
+        default_acl: Vec<String>,
+    ) -> Result<Self, LdapSetupError> {
+        config
+            .validate()
+            .map_err(|(key, message)| LdapSetupError::Invalid(key, message))?;
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .set_starttls(config.start_tls);
+        if config.uses_tls()
+            && let Some(path) = &config.ca_file
+        {
+            settings = settings.set_config(tls_config(path)?);
+        }
+        let size = config.pool_size;
+        Ok(LdapBackend {
+            config,
+            settings,
+            directory,
+            default_acl,
+            search_lane: Lane::new("search", true, size),
+            bind_lane: Lane::new("bind", false, size),
+        })
+    }
+
+    fn op_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.operation_timeout_ms)
+    }
+
+    /// Open a connection and start its driver task.
+    async fn connect(&self) -> Result<Ldap, Failure> {
+        // The connect timeout covers TCP; this one also covers TLS and StartTLS.
+        let limit = Duration::from_millis(self.config.connect_timeout_ms) + self.op_timeout();
+        let connecting = LdapConnAsync::with_settings(self.settings.clone(), &self.config.uri);
+        let (conn, ldap) = match tokio::time::timeout(limit, connecting).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                return Err(Failure::Down {
+                    message: format!("cannot connect to {}: {e}", self.config.uri),
+                    stale: false,
+                });
+            }
+            Err(_) => {
+                return Err(Failure::Down {
+                    message: format!("connecting to {} timed out", self.config.uri),
+                    stale: false,
+                });
+            }
+        };
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                tracing::debug!(error = %e, "LDAP connection ended");
+            }
+        });
+        Ok(ldap)
+    }
+
+    /// A connection of `lane`; a new one of the search lane is bound as the
+    /// service account first.
+    async fn lease<'a>(&self, lane: &'a Lane, fresh: bool) -> Result<Lease<'a>, Failure> {
+        let permit = tokio::time::timeout(self.op_timeout(), lane.permits.acquire())
+            .await
+            .map_err(|_| Failure::Down {
+                message: format!(
+                    "all {} connections of the {} lane are busy",
+                    self.config.pool_size, lane.name
+                ),
+                stale: false,
+            })?
+            .map_err(|_| Failure::Misconfigured("connection pool closed".into()))?;
+        if !fresh && let Some(ldap) = lane.take_idle() {
+            return Ok(Lease {
+                ldap,
+                reused: true,
+                _permit: permit,
+            });
+        }
+        let mut ldap = self.connect().await?;
+        if lane.binds_service
+            && let (Some(dn), Some(pw)) = (&self.config.bind_dn, &self.config.bind_password)
+        {
+            self.service_bind(&mut ldap, dn, pw).await?;
+        }
+        Ok(Lease {
+            ldap,
+            reused: false,
+            _permit: permit,
+        })
+    }
+
+    async fn service_bind(&self, ldap: &mut Ldap, dn: &str, pw: &str) -> Result<(), Failure> {
+        let outcome = ldap
+            .with_timeout(self.op_timeout())
+            .simple_bind(dn, pw)
+            .await
+            .and_then(|r| r.success());
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(e) => Err(connection_failure(&e, false).unwrap_or_else(|| {
+                Failure::Misconfigured(format!("the service account {dn:?} cannot bind: {e}"))
+            })),
+        }
+    }
+
+    /// Search the user's entry: its DN and its e-mail addresses.
+    async fn find_entry(&self, login: &str) -> Result<(String, Vec<String>), Failure> {
+        match self.try_find_entry(login, false).await {
+            Err(Failure::Down { stale: true, .. }) => {
+                // The pooled connection died (directory restarted): one more
+                // try on a new connection.
+                self.search_lane.clear();
+                self.try_find_entry(login, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_find_entry(
+        &self,
+        login: &str,
+        fresh: bool,
+    ) -> Result<(String, Vec<String>), Failure> {
+        let mut lease = self.lease(&self.search_lane, fresh).await?;
+        let filter = format!(
+            "({}={})",
+            self.config.user_login_attribute,
+            ldap_escape(login)
+        );
+        let attrs = [self.config.user_email_attribute.as_str()];
+        let outcome = lease
+            .ldap
+            .with_search_options(SearchOptions::new().sizelimit(2))
+            .with_timeout(self.op_timeout())
+            .search(&self.config.user_base_dn, Scope::Subtree, &filter, attrs)
+            .await;
+        let result = match outcome {
+            Ok(result) => result,
+            Err(e) => {
+                return Err(connection_failure(&e, lease.reused)
+                    .unwrap_or_else(|| Failure::Misconfigured(e.to_string())));
+            }
+        };
+        let (entries, status) = (result.0, result.1);
+        // The connection answered: it goes back to the pool whatever the answer.
+        self.search_lane.put_back(lease.ldap.clone());
+        let entries: Vec<SearchEntry> = entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .collect();
+        match status.rc {
+            0 => {}
+            rc::SIZE_LIMIT_EXCEEDED => {
+                return Err(Failure::Refused("several entries match the login"));
+            }
+            rc::NO_SUCH_OBJECT => {
+                return Err(Failure::Misconfigured(format!(
+                    "user_base_dn {:?} does not exist",
+                    self.config.user_base_dn
+                )));
+            }
+            rc::INSUFFICIENT_ACCESS_RIGHTS => {
+                return Err(Failure::Misconfigured(
+                    "the directory refuses the search (insufficient access rights)".into(),
+                ));
+            }
+            _ => return Err(unexpected_answer("search", &status)),
+        }
+        match entries.as_slice() {
+            [] => Err(Failure::Refused("no entry matches the login")),
+            [entry] => Ok((entry.dn.clone(), self.emails_of(entry))),
+            _ => Err(Failure::Refused("several entries match the login")),
+        }
+    }
+
+    fn emails_of(&self, entry: &SearchEntry) -> Vec<String> {
+        entry
+            .attrs
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(&self.config.user_email_attribute))
+            .flat_map(|(_, values)| values.iter().cloned())
+            .collect()
+    }
+
+    /// Bind as `dn`; in no-search mode, also read the entry's e-mail as the
+    /// user (a search would have read it already otherwise).
+    async fn bind_user(
+        &self,
+        dn: &str,
+        password: &Password,
+        read_emails: bool,
+    ) -> Result<Vec<String>, Failure> {
+        match self.try_bind_user(dn, password, read_emails, false).await {
+            Err(Failure::Down { stale: true, .. }) => {
+                self.bind_lane.clear();
+                self.try_bind_user(dn, password, read_emails, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_bind_user(
+        &self,
+        dn: &str,
+        password: &Password,
+        read_emails: bool,
+        fresh: bool,
+    ) -> Result<Vec<String>, Failure> {
+        let mut lease = self.lease(&self.bind_lane, fresh).await?;
+        let outcome = lease
+            .ldap
+            .with_timeout(self.op_timeout())
+            .simple_bind(dn, password.expose())
+            .await;
+        let status = match outcome {
+            Ok(status) => status,
+            Err(e) => {
+                return Err(connection_failure(&e, lease.reused)
+                    .unwrap_or_else(|| Failure::Misconfigured(e.to_string())));
+            }
+        };
+        match status.rc {
+            0 => {}
+            rc::INVALID_CREDENTIALS
+            | rc::INVALID_DN_SYNTAX
+            | rc::NO_SUCH_OBJECT
+            | rc::INAPPROPRIATE_AUTHENTICATION
+            | rc::UNWILLING_TO_PERFORM => {
+                self.bind_lane.put_back(lease.ldap.clone());
+                return Err(Failure::Refused("the directory refused the bind"));
+            }
+            _ => return Err(unexpected_answer("bind", &status)),
+        }
+        if !read_emails {
+            self.bind_lane.put_back(lease.ldap.clone());
+            return Ok(Vec::new());
+        }
+        let attrs = [self.config.user_email_attribute.as_str()];
+        let outcome = lease
+            .ldap
+            .with_timeout(self.op_timeout())
+            .search(dn, Scope::Base, "(objectClass=*)", attrs)
+            .await
+            .and_then(|r| r.success());
+        match outcome {
+            Ok((entries, _)) => {
+                self.bind_lane.put_back(lease.ldap.clone());
+                let emails = entries
+                    .into_iter()
+                    .map(SearchEntry::construct)
+                    .flat_map(|entry| self.emails_of(&entry))
+                    .collect();
+                Ok(emails)
+            }
+            Err(e) => match connection_failure(&e, false) {
+                Some(failure) => Err(failure),
+                None => {
+                    // The user may bind but not read their own entry.
+                    tracing::warn!(
+                        code = result_code(&e),
+                        "LDAP: a bound user cannot read their own entry's e-mail"
+                    );
+                    Ok(Vec::new())
+                }
+            },
+        }
+    }
+
+    /// The whole login, before its errors become a [`BackendError`].
+    async fn login(&self, login: &str, password: &Password) -> Result<VerifiedIdentity, Failure> {
+        if login.is_empty() || login.len() > MAX_LOGIN_LEN {
+            return Err(Failure::Refused("empty or over-long login"));
+        }
+        // An empty password would be an unauthenticated simple bind, which
+        // directories answer with success (RFC 4513, 5.1.2).
+        if password.is_empty() {
+            return Err(Failure::Refused("empty password"));
+        }
+        let (dn, emails) = match self.config.mode() {
+            Mode::NoSearch => {
+                let dn = format!(
+                    "{}={},{}",
+                    self.config.user_login_attribute,
+                    dn_escape(login),
+                    self.config.user_base_dn
+                );
+                let emails = self.bind_user(&dn, password, true).await?;
+                (dn, emails)
+            }
+            Mode::SearchAsService | Mode::SearchAnonymously => {
+                let (dn, emails) = self.find_entry(login).await?;
+                self.bind_user(&dn, password, false).await?;
+                (dn, emails)
+            }
+        };
+        if !self.config.local_user_required {
+            return Ok(self.directory_identity(login, &dn, &emails));
+        }
+        let mut matches: Vec<_> = emails
+            .iter()
+            .flat_map(|email| self.directory.users_by_email(email))
+            .collect();
+        matches.sort_by_key(|account| account.uuid);
+        matches.dedup_by_key(|account| account.uuid);
+        match matches.as_slice() {
+            [] => Err(Failure::Refused("no local user has the entry's e-mail")),
+            [account] if account.can_log_in(AccountKind::User) => {
+                let mut identity = identity_of(AccountKind::User, account, &self.default_acl);
+                identity
+                    .metadata
+                    .insert("ldap_dn".into(), Value::String(dn));
+                Ok(identity)
+            }
+            [_] => Err(Failure::Refused("the local user may not log in")),
+            _ => Err(Failure::Refused(
+                "several local users have the entry's e-mail",
+            )),
+        }
+    }
+
+    /// The identity of a directory user without a local account.
+    fn directory_identity(&self, login: &str, dn: &str, emails: &[String]) -> VerifiedIdentity {
+        let mut metadata = Map::new();
+        metadata.insert("login".into(), Value::String(login.to_owned()));
+        metadata.insert("ldap_dn".into(), Value::String(dn.to_owned()));
+        metadata.insert("purpose".into(), Value::String("user".into()));
+        if let Some(email) = emails.first() {
+            metadata.insert("email".into(), Value::String(email.clone()));
+        }
+        VerifiedIdentity {
+            auth_id: dn.to_owned(),
+            user_uuid: None,
+            login: login.to_owned(),
+            acl: self.default_acl.clone(),
+            metadata,
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for LdapBackend {
+    fn name(&self) -> &str {
+        LDAP_USER
+    }
+
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Password,
+    ) -> Result<VerifiedIdentity, BackendError> {
+        self.login(login, password).await.map_err(|failure| {
+            match &failure {
+                Failure::Refused(why) => tracing::info!(backend = LDAP_USER, why, "LDAP login refused"),
+                Failure::Down { message, .. } => {
+                    tracing::warn!(backend = LDAP_USER, error = %message, "LDAP directory unavailable")
+                }
+                Failure::Misconfigured(message) => {
+                    tracing::error!(backend = LDAP_USER, error = %message, "LDAP backend misconfigured")
+                }
+            }
+            failure.into_backend_error()
+        })
+    }
+}
+
+/// A rustls client configuration trusting only the CAs of `path`.
+fn tls_config(path: &PathBuf) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let error = |message: String| LdapSetupError::CaFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| error(e.to_string()))?;
+        roots.add(cert).map_err(|e| error(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(error("holds no PEM certificate".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LdapConfig {
+        LdapConfig {
+            uri: "ldap://127.0.0.1:1".into(),
+            user_base_dn: "ou=people,dc=example,dc=org".into(),
+            user_login_attribute: "uid".into(),
+            user_email_attribute: "mail".into(),
+            bind_dn: Some("cn=sesame,dc=example,dc=org".into()),
+            bind_password: Some("bindpass".into()),
+            bind_anonymous: false,
+            start_tls: false,
+            ca_file: None,
+            connect_timeout_ms: 500,
+            operation_timeout_ms: 500,
+            pool_size: 2,
+            local_user_required: true,
+        }
+    }
+
+    #[test]
+    fn modes_follow_the_seed() {
+        assert_eq!(config().mode(), Mode::SearchAsService);
+        let anonymous = LdapConfig {
+            bind_dn: None,
+            bind_password: None,
+            bind_anonymous: true,
+            ..config()
+        };
+        assert_eq!(anonymous.mode(), Mode::SearchAnonymously);
+        let direct = LdapConfig {
+            bind_dn: None,
+            bind_password: None,
+            ..config()
+        };
+        assert_eq!(direct.mode(), Mode::NoSearch);
+    }
+
+    #[test]
+    fn the_seed_example_parses_with_defaults() {
+        let yaml = "uri: ldap://example.org\nbind_dn: cn=xivo,dc=example,dc=org\nbind_password: bindpass\nuser_base_dn: ou=people,dc=example,dc=org\nuser_login_attribute: uid\n";
+        let parsed: LdapConfig = yaml_serde::from_str(yaml).unwrap();
+        assert_eq!(parsed.user_email_attribute, "mail");
+        assert!(parsed.local_user_required);
+        assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: Vec<(LdapConfig, &str)> = vec![
+            (
+                LdapConfig {
+                    uri: "http://x".into(),
+                    ..config()
+                },
+                "uri",
+            ),
+            (
+                LdapConfig {
+                    uri: "ldap://x/dc=org?uid".into(),
+                    ..config()
+                },
+                "uri",
+            ),
+            (
+                LdapConfig {
+                    uri: "ldaps://x".into(),
+                    start_tls: true,
+                    ..config()
+                },
+                "start_tls",
+            ),
+            (
+                LdapConfig {
+                    bind_password: None,
+                    ..config()
+                },
+                "bind_password",
+            ),
+            (
+                LdapConfig {
+                    bind_password: Some(String::new()),
+                    ..config()
+                },
+                "bind_password",
+            ),
+            (
+                LdapConfig {
+                    bind_anonymous: true,
+                    ..config()
+                },
+                "bind_anonymous",
+            ),
+            (
+                LdapConfig {
+                    bind_dn: None,
+                    ..config()
+                },
+                "bind_dn",
+            ),
+            (
+                LdapConfig {
+                    user_login_attribute: "uid)(x".into(),
+                    ..config()
+                },
+                "user_login_attribute",
+            ),
+            (
+                LdapConfig {
+                    user_base_dn: " ".into(),
+                    ..config()
+                },
+                "user_base_dn",
+            ),
+            (
+                LdapConfig {
+                    pool_size: 0,
+                    ..config()
+                },
+                "pool_size",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(config.validate().unwrap_err().0, key, "{config:?}");
+        }
+        assert!(
+            LdapConfig {
+                uri: "ldaps://ldap.example.org:636/".into(),
+                ..config()
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn escaping_keeps_logins_inside_their_value() {
+        assert_eq!(ldap_escape("*)(uid=*"), "\\2a\\29\\28uid=\\2a");
+        assert_eq!(ldap_escape("a\\b\0"), "a\\5cb\\00");
+        assert_eq!(dn_escape("x,ou=admins"), "x\\2cou\\3dadmins");
+        assert_eq!(dn_escape("a+b=c"), "a\\2bb\\3dc");
+        assert_eq!(dn_escape(" lead#"), "\\20lead#");
+        assert_eq!(ldap_escape("élodie"), "élodie");
+    }
+
+    fn backend(config: LdapConfig) -> LdapBackend {
+        LdapBackend::new(config, LocalDirectory::new(), vec![]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn empty_passwords_and_logins_are_refused_before_any_connection() {
+        // The URI points at a closed port: reaching the network would give
+        // "unavailable", not "invalid credentials".
+        let b = backend(config());
+        for (login, password) in [("alice", ""), ("", "pw")] {
+            assert!(matches!(
+                b.authenticate(login, &Password::new(password)).await,
+                Err(BackendError::InvalidCredentials)
+            ));
+        }
+        let long = "a".repeat(MAX_LOGIN_LEN + 1);
+        assert!(matches!(
+            b.authenticate(&long, &Password::new("pw")).await,
+            Err(BackendError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_directory_is_unavailable_not_a_wrong_password() {
+        for config in [
+            config(),
+            LdapConfig {
+                bind_dn: None,
+                bind_password: None,
+                ..config()
+            },
+        ] {
+            let outcome = backend(config)
+                .authenticate("alice", &Password::new("pw"))
+                .await;
+            assert!(
+                matches!(outcome, Err(BackendError::Unavailable(_))),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = std::env::temp_dir().join(format!("sesame-ldap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("empty.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let outcome = LdapBackend::new(
+            LdapConfig {
+                uri: "ldaps://x".into(),
+                ca_file: Some(path),
+                ..config()
+            },
+            LocalDirectory::new(),
+            vec![],
+        );
+        assert!(matches!(outcome, Err(LdapSetupError::CaFile { .. })));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
