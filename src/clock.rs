@@ -28,6 +28,11 @@ impl Timestamp {
         )
     }
 
+    /// Whole seconds since the epoch (JWT and RFC 7662 `exp`/`iat`).
+    pub fn unix_secs(self) -> i64 {
+        self.0.div_euclid(Self::MICROS_PER_SECOND)
+    }
+
     /// Seconds since the epoch, with microseconds as the fraction.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / Self::MICROS_PER_SECOND as f64

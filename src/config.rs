@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sesame_backends::ldap::LdapConfig;
+
+use crate::gateway::GatewayConfig;
 use uuid::Uuid;
 use yaml_serde::Value;
 
@@ -66,6 +68,13 @@ pub struct Config {
     pub uc_api: UcApiConfig,
     #[serde(default)]
     pub password_hashing: PasswordHashingConfig,
+    /// The public base URL of Sesame (`https://auth.example.org`), used as
+    /// the OAuth 2.0 issuer; derived from each request's `Host` when unset.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Rules of the gateway check (`/gateway/auth`, see docs/gateway.md).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// The `ldap_user` backend's directory (see docs/ldap.md).
     #[serde(default)]
     pub ldap: Option<LdapConfig>,
@@ -591,6 +600,15 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
             ));
         }
         None => {}
+    }
+    config.gateway.validate()?;
+    if let Some(url) = &config.public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err((
+            "public_url".into(),
+            "must be an http:// or https:// URL".into(),
+        ));
     }
     let tls = &config.listen.tls;
     if tls.certificate.is_some() != tls.private_key.is_some() {

@@ -16,6 +16,7 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LoadedConfig, StoreKind};
 use crate::http::{self, AppState};
+use crate::oauth::Callers;
 use crate::store::TokenStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::redis::RedisStore;
@@ -140,7 +141,12 @@ impl Sesame {
                 platform_uuid: platform,
             },
         ));
+        let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));
         let state = AppState {
+            callers,
+            gateway: Arc::new(c.gateway.clone()),
+            public_url: c.public_url.clone(),
+            tls: c.listen.tls.enabled,
             tokens,
             auth,
             uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::oauth::{CallerError, ExchangeError};
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -207,5 +208,161 @@ impl From<AuthError> for UcError {
             ),
             AuthError::Internal(_) => UcError::new(UcCode::UnhandledError, "internal error"),
         }
+    }
+}
+
+/// An error of the OAuth 2.0 endpoints: `{"error", "error_description"}`
+/// (RFC 6749, 5.2).
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn unsupported_grant_type(grant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("grant_type {grant:?} is not supported; use token exchange (RFC 8693)"),
+        )
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.error, "error_description": self.description});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Basic realm=\"sesame\", Bearer realm=\"sesame\"",
+                ),
+            );
+        }
+        response
+    }
+}
+
+impl From<CallerError> for OAuthError {
+    fn from(e: CallerError) -> Self {
+        match e {
+            CallerError::Missing | CallerError::Invalid => {
+                OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string())
+            }
+            CallerError::Forbidden => {
+                OAuthError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string())
+            }
+            CallerError::Unavailable(m) => {
+                tracing::warn!(error = %m, "OAuth client authentication unavailable");
+                OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "a backend is unavailable, retry later",
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        log_store(&e);
+        let (status, message) = store_status(&e);
+        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "temporarily_unavailable"
+        } else {
+            "server_error"
+        };
+        OAuthError::new(status, code, message)
+    }
+}
+
+impl From<TokenError> for OAuthError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => e.into(),
+            TokenError::NotRevocable(why) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_token_type", why)
+            }
+            other => OAuthError::invalid_request(other.to_string()),
+        }
+    }
+}
+
+impl From<ExchangeError> for OAuthError {
+    fn from(e: ExchangeError) -> Self {
+        match e {
+            ExchangeError::InvalidRequest(m) => OAuthError::invalid_request(m),
+            ExchangeError::InvalidGrant(m) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", m)
+            }
+            ExchangeError::InvalidScope(m) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", m)
+            }
+            ExchangeError::Unavailable(m) => OAuthError::from(StoreError::Unavailable(m)),
+        }
+    }
+}
+
+/// Why the gateway check refused a request: 401, 403 or 503, the only
+/// answers a gateway subrequest understands besides 2xx.
+#[derive(Debug)]
+pub enum GatewayDenied {
+    NoToken,
+    InvalidToken,
+    Forbidden,
+    Store(StoreError),
+}
+
+impl From<TokenError> for GatewayDenied {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Forbidden(_) => GatewayDenied::Forbidden,
+            TokenError::Store(e) => GatewayDenied::Store(e),
+            _ => GatewayDenied::InvalidToken,
+        }
+    }
+}
+
+impl IntoResponse for GatewayDenied {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            GatewayDenied::NoToken => (StatusCode::UNAUTHORIZED, "a token is required".to_owned()),
+            GatewayDenied::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid or expired token".to_owned(),
+            ),
+            GatewayDenied::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "the token does not grant this request".to_owned(),
+            ),
+            GatewayDenied::Store(e) => {
+                log_store(&e);
+                store_status(&e)
+            }
+        };
+        let mut response = (status, Json(json!({"message": message}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"sesame\""),
+            );
+        }
+        response
     }
 }

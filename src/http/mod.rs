@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod oauth_api;
 pub mod token_api;
 pub mod uc_api;
 
@@ -15,9 +16,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, head, post};
+use axum::routing::{any, get, head, post};
 
 use crate::auth::Authenticator;
+use crate::gateway::GatewayConfig;
+use crate::oauth::Callers;
 use crate::token::TokenService;
 use error::LegacyError;
 
@@ -29,6 +32,14 @@ pub struct AppState {
     /// Lifetime of tokens issued by the UC login.
     pub uc_token_lifetime: u64,
     pub request_timeout: Duration,
+    /// Who may call the OAuth 2.0 introspection and revocation endpoints.
+    pub callers: Arc<Callers>,
+    /// Rules of the gateway check.
+    pub gateway: Arc<GatewayConfig>,
+    /// The public base URL (the OAuth issuer), when configured.
+    pub public_url: Option<String>,
+    /// Whether Sesame itself serves HTTPS (for URLs derived from `Host`).
+    pub tls: bool,
 }
 
 /// The whole HTTP application.
@@ -46,6 +57,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))
         .route("/xuc/api/2.0/auth/logout", post(uc_api::logout))
+        .route("/oauth2/introspect", post(oauth_api::introspect))
+        .route("/oauth2/revoke", post(oauth_api::revoke))
+        .route("/oauth2/token", post(oauth_api::token))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth_api::metadata),
+        )
+        .route("/gateway/auth", any(oauth_api::gateway_auth))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(timeout, deadline))

@@ -6,6 +6,7 @@
 mod cli;
 mod harness;
 mod lifecycle;
+mod oauth;
 mod redis_store;
 mod token_api;
 mod uc_api;

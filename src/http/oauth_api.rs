@@ -1,0 +1,281 @@
+//! OAuth 2.0 endpoints for gateways and generic clients (RFC 7662
+//! introspection, RFC 7009 revocation, RFC 8693 token exchange, RFC 8414
+//! metadata) and the gateway subrequest check (nginx `auth_request`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{GatewayDenied, OAuthError};
+use super::extract::{Client, basic_credentials, query_param, token_from};
+use crate::gateway::Requirement;
+use crate::oauth::{
+    self, CallerCredentials, GRANT_TOKEN_EXCHANGE, INTROSPECT_ACL, REVOKE_ACL, TOKEN_TYPE_ACCESS,
+    TOKEN_TYPE_ID, TOKEN_TYPE_JWT, TOKEN_TYPE_SESAME,
+};
+
+/// The parameters of a form-encoded body; each at most once (RFC 6749, 3.2).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| OAuthError::invalid_request(format!("invalid form body: {e}")))?;
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(other, _)| other == name) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name:?} appears more than once"
+                )));
+            }
+        }
+        Ok(Form(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    }
+}
+
+/// The caller's credentials: a token (X-Auth-Token or Bearer), or HTTP Basic.
+fn caller_credentials(headers: &HeaderMap) -> CallerCredentials {
+    if let Some((login, password)) = basic_credentials(headers) {
+        return CallerCredentials::Basic(login, password);
+    }
+    match token_from(headers, None) {
+        Some(token) => CallerCredentials::Token(token),
+        None => CallerCredentials::None,
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662).
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, OAuthError> {
+    state
+        .callers
+        .authenticate(caller_credentials(&headers), INTROSPECT_ACL)
+        .await?;
+    let form = Form::parse(&headers, &body)?;
+    let token = form.required("token")?;
+    Ok(Json(oauth::introspect(&state.tokens, token).await?))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): 200 whether or not the token existed.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, OAuthError> {
+    state
+        .callers
+        .authenticate(caller_credentials(&headers), REVOKE_ACL)
+        .await?;
+    let form = Form::parse(&headers, &body)?;
+    let token = form.required("token")?;
+    state.tokens.revoke(token).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /oauth2/token`: the token exchange grant (RFC 8693).
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    body: Bytes,
+) -> Result<Json<Value>, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    let grant = form.required("grant_type")?;
+    if grant != GRANT_TOKEN_EXCHANGE {
+        return Err(OAuthError::unsupported_grant_type(grant));
+    }
+    let subject = form.required("subject_token")?;
+    let subject_type = form.required("subject_token_type")?;
+    if let Some(wanted) = form.get("requested_token_type")
+        && wanted != TOKEN_TYPE_ACCESS
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type {wanted:?} is not supported; Sesame issues {TOKEN_TYPE_ACCESS}"
+        )));
+    }
+    if form.get("actor_token").is_some() {
+        return Err(OAuthError::invalid_request(
+            "delegation (actor_token) is not supported",
+        ));
+    }
+    let is_sesame = match subject_type {
+        TOKEN_TYPE_SESAME => true,
+        TOKEN_TYPE_ACCESS => uuid::Uuid::try_parse(subject).is_ok(),
+        TOKEN_TYPE_ID | TOKEN_TYPE_JWT => false,
+        other => {
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type {other:?} is not supported"
+            )));
+        }
+    };
+    if !is_sesame {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token_type {subject_type:?} (a JWT) needs an OpenID Connect provider, and none is configured"
+        )));
+    }
+    let exchanged =
+        oauth::exchange_sesame_token(&state.tokens, subject, form.get("scope"), client).await?;
+    Ok(Json(json!({
+        "access_token": exchanged.issued.token,
+        "issued_token_type": TOKEN_TYPE_ACCESS,
+        "token_type": "Bearer",
+        "expires_in": exchanged.expires_in,
+        "scope": exchanged.issued.live.record.acl.join(" "),
+    })))
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let issuer = match &state.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|v| v.to_str().ok())
+                .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+                .unwrap_or("localhost");
+            let scheme = if state.tls { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+    };
+    Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "grant_types_supported": [GRANT_TOKEN_EXCHANGE],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "bearer"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "bearer"],
+        "scopes_supported": [],
+    }))
+}
+
+pub const X_ORIGINAL_URI: &str = "x-original-uri";
+pub const X_ORIGINAL_METHOD: &str = "x-original-method";
+
+/// The gateway subrequest (nginx `auth_request`): 204 with identity headers
+/// when the original request's token passes, 401 without a valid token, 403
+/// when the token lacks the ACL the path needs.
+pub async fn gateway_auth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, GatewayDenied> {
+    let uri = header_str(&headers, X_ORIGINAL_URI).unwrap_or("/");
+    let method = header_str(&headers, X_ORIGINAL_METHOD).unwrap_or("GET");
+    let query = uri
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(q));
+    let token = token_from(&headers, None).or_else(|| query.and_then(|q| query_param(q, "token")));
+    let header_acl = state
+        .gateway
+        .acl_header
+        .as_deref()
+        .and_then(|name| header_str(&headers, name))
+        .filter(|acl| !acl.is_empty());
+    let requirement = match header_acl {
+        Some(acl) => Requirement::Acl(acl.to_owned()),
+        None => state.gateway.requirement(method, uri),
+    };
+    let scope = match &requirement {
+        Requirement::Deny => return Err(GatewayDenied::Forbidden),
+        Requirement::Token => None,
+        Requirement::Acl(acl) => Some(acl.as_str()),
+    };
+    let token = token.ok_or(GatewayDenied::NoToken)?;
+    let verified = state.tokens.check(&token, scope).await?;
+    let record = verified.record();
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    for (name, value) in [
+        ("x-auth-user", Some(record.login.as_str())),
+        ("x-auth-id", Some(record.auth_id.as_str())),
+        ("x-auth-user-uuid", record.user_uuid.as_deref()),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            out.insert(HeaderName::from_static(name), value);
+        }
+    }
+    Ok(response)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::extract::X_AUTH_TOKEN;
+
+    fn form_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"),
+        );
+        h
+    }
+
+    #[test]
+    fn forms_are_strict() {
+        let h = form_headers();
+        let form = Form::parse(&h, b"token=a%2Bb&token_type_hint=access_token").unwrap();
+        assert_eq!(form.get("token"), Some("a+b"));
+        assert!(Form::parse(&h, b"token=a&token=b").is_err());
+        assert!(Form::parse(&HeaderMap::new(), b"token=a").is_err());
+        assert!(Form::parse(&h, b"").unwrap().required("token").is_err());
+        assert!(
+            Form::parse(&h, b"token=")
+                .unwrap()
+                .required("token")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn callers_present_basic_or_a_token() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(caller_credentials(&h), CallerCredentials::None));
+        h.insert(X_AUTH_TOKEN, HeaderValue::from_static("t"));
+        assert!(matches!(caller_credentials(&h), CallerCredentials::Token(t) if t == "t"));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            HeaderValue::from_static("Basic c3ZjOnB3"),
+        );
+        assert!(
+            matches!(caller_credentials(&h), CallerCredentials::Basic(l, p) if l == "svc" && p == "pw")
+        );
+    }
+}

@@ -1,0 +1,413 @@
+//! The OAuth 2.0 view of Sesame's tokens, for gateways and generic clients:
+//! who may introspect and revoke (RFC 7662, RFC 7009), what introspection
+//! says of a token, and token exchange (RFC 8693) of a Sesame token for a
+//! down-scoped one. The HTTP layer only maps these results to wire formats.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{AuthError, Authenticator, Identity};
+use crate::store::StoreError;
+use crate::token::{ClientInfo, IssuedToken, TokenError, TokenKind, TokenService, VerifiedToken};
+
+/// The ACL a token needs to introspect other tokens.
+pub const INTROSPECT_ACL: &str = "auth.oauth2.introspect";
+/// The ACL a token needs to revoke other tokens.
+pub const REVOKE_ACL: &str = "auth.oauth2.revoke";
+
+/// RFC 8693 token type URIs.
+pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const TOKEN_TYPE_ID: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// Sesame's own token type, for clients that want to be explicit.
+pub const TOKEN_TYPE_SESAME: &str = "urn:sesame:params:oauth:token-type:sesame";
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// How long a service account's verified password is remembered, so that a
+/// gateway introspecting on every request does not pay argon2 each time.
+const CALLER_CACHE_TTL: Duration = Duration::from_secs(30);
+const CALLER_CACHE_MAX: usize = 1024;
+
+/// What a caller of the introspection or revocation endpoint presents.
+#[derive(Debug)]
+pub enum CallerCredentials {
+    /// `Authorization: Bearer` or `X-Auth-Token`: the shared token, or a
+    /// token holding the endpoint's ACL.
+    Token(String),
+    /// HTTP Basic: a web-service account (`xivo_service`).
+    Basic(String, String),
+    None,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error("client authentication is required")]
+    Missing,
+    #[error("client authentication failed")]
+    Invalid,
+    #[error("the client may not use this endpoint")]
+    Forbidden,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<TokenError> for CallerError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(StoreError::Unavailable(m)) => CallerError::Unavailable(m),
+            TokenError::Store(StoreError::Internal(m)) => CallerError::Unavailable(m),
+            _ => CallerError::Invalid,
+        }
+    }
+}
+
+/// Authenticates callers of the OAuth 2.0 endpoints.
+pub struct Callers {
+    tokens: Arc<TokenService>,
+    auth: Arc<Authenticator>,
+    /// SHA-256 of `login NUL password` → when the entry stops counting.
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Callers {
+    pub fn new(tokens: Arc<TokenService>, auth: Arc<Authenticator>) -> Self {
+        Callers {
+            tokens,
+            auth,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Who the caller is, if it may use the endpoint guarded by `acl`.
+    pub async fn authenticate(
+        &self,
+        credentials: CallerCredentials,
+        acl: &str,
+    ) -> Result<String, CallerError> {
+        match credentials {
+            CallerCredentials::None => Err(CallerError::Missing),
+            CallerCredentials::Token(token) => {
+                let verified = self.tokens.verify(&token).await?;
+                if verified.grants(acl) {
+                    Ok(verified.record().login.clone())
+                } else {
+                    Err(CallerError::Forbidden)
+                }
+            }
+            CallerCredentials::Basic(login, password) => {
+                let key = cache_key(&login, &password);
+                if self.recently_verified(&key) {
+                    return Ok(login);
+                }
+                let outcome = self
+                    .auth
+                    .password_login(
+                        sesame_backends::XIVO_SERVICE,
+                        &login,
+                        &sesame_backends::Password::new(password),
+                    )
+                    .await;
+                match outcome {
+                    Ok(identity) => {
+                        self.remember(key);
+                        Ok(identity.login)
+                    }
+                    Err(AuthError::Unavailable(m)) | Err(AuthError::Internal(m)) => {
+                        Err(CallerError::Unavailable(m))
+                    }
+                    Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {
+                        Err(CallerError::Invalid)
+                    }
+                }
+            }
+        }
+    }
+
+    fn recently_verified(&self, key: &[u8; 32]) -> bool {
+        let cache = match self.verified.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        cache.get(key).is_some_and(|until| *until > Instant::now())
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut cache = match self.verified.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        if cache.len() >= CALLER_CACHE_MAX {
+            cache.retain(|_, until| *until > now);
+            if cache.len() >= CALLER_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(key, now + CALLER_CACHE_TTL);
+    }
+}
+
+fn cache_key(login: &str, password: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(login.as_bytes());
+    hasher.update([0]);
+    hasher.update(password.as_bytes());
+    hasher.finalize().into()
+}
+
+/// RFC 7662 introspection of `token`. Unknown, expired and revoked tokens
+/// are inactive; so is the shared secret, which is not an OAuth token and
+/// whose value no introspection should confirm.
+pub async fn introspect(tokens: &TokenService, token: &str) -> Result<Value, StoreError> {
+    let verified = match tokens.verify(token).await {
+        Ok(v) if v.kind != TokenKind::Shared => v,
+        Ok(_) | Err(TokenError::NotFound) | Err(TokenError::Expired) => {
+            return Ok(json!({"active": false}));
+        }
+        Err(TokenError::Store(e)) => return Err(e),
+        Err(_) => return Ok(json!({"active": false})),
+    };
+    Ok(introspection_of(tokens, &verified))
+}
+
+fn introspection_of(tokens: &TokenService, verified: &VerifiedToken) -> Value {
+    let r = verified.record();
+    let mut body = Map::new();
+    body.insert("active".into(), Value::Bool(true));
+    body.insert("scope".into(), Value::String(r.acl.join(" ")));
+    body.insert("client_id".into(), Value::String(r.backend.clone()));
+    body.insert("username".into(), Value::String(r.login.clone()));
+    body.insert("token_type".into(), Value::String("Bearer".into()));
+    body.insert("iat".into(), json!(r.issued_at.unix_secs()));
+    if let Some(exp) = r.expires_at {
+        body.insert("exp".into(), json!(exp.unix_secs()));
+    }
+    body.insert("sub".into(), Value::String(r.auth_id.clone()));
+    body.insert(
+        "iss".into(),
+        Value::String(format!("urn:uuid:{}", tokens.policy().platform_uuid)),
+    );
+    if let Some(uuid) = &r.user_uuid {
+        body.insert("xivo_user_uuid".into(), Value::String(uuid.clone()));
+    }
+    body.insert(
+        "session_uuid".into(),
+        Value::String(r.session_uuid.to_string()),
+    );
+    body.insert("metadata".into(), Value::Object(r.metadata.clone()));
+    Value::Object(body)
+}
+
+/// Why an exchange was refused, in RFC 6749 terms.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<TokenError> for ExchangeError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotFound => ExchangeError::InvalidGrant("unknown subject_token".into()),
+            TokenError::Expired => ExchangeError::InvalidGrant("the subject_token expired".into()),
+            TokenError::Store(e) => ExchangeError::Unavailable(e.to_string()),
+            other => ExchangeError::InvalidGrant(other.to_string()),
+        }
+    }
+}
+
+/// A token issued by an exchange.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub issued: IssuedToken,
+    pub expires_in: u64,
+}
+
+/// RFC 8693: trade a Sesame token for a new one carrying a subset of its
+/// ACLs (all of them when `scope` is absent), for the same identity, that
+/// never outlives it. Each requested ACL must be one of the subject's ACLs
+/// as written, or a literal ACL (no `*` or `#`) that the subject grants.
+pub async fn exchange_sesame_token(
+    tokens: &TokenService,
+    subject: &str,
+    scope: Option<&str>,
+    client: ClientInfo,
+) -> Result<Exchanged, ExchangeError> {
+    let verified = tokens.verify(subject).await?;
+    if verified.kind == TokenKind::Shared {
+        return Err(ExchangeError::InvalidGrant(
+            "the shared token cannot be exchanged".into(),
+        ));
+    }
+    let record = verified.record();
+    let acl = match scope.map(str::split_whitespace) {
+        None => record.acl.clone(),
+        Some(requested) => {
+            let mut acl: Vec<String> = Vec::new();
+            for wanted in requested {
+                let covered = record.acl.iter().any(|a| a == wanted)
+                    || (!wanted.contains(['*', '#']) && verified.grants(wanted));
+                if !covered {
+                    return Err(ExchangeError::InvalidScope(format!(
+                        "the subject_token does not grant {wanted:?}"
+                    )));
+                }
+                if !acl.iter().any(|a| a == wanted) {
+                    acl.push(wanted.to_owned());
+                }
+            }
+            acl
+        }
+    };
+    let lifetime = match tokens.ttl(&verified) {
+        Some(0) => {
+            return Err(ExchangeError::InvalidGrant(
+                "the subject_token expired".into(),
+            ));
+        }
+        Some(left) => left.min(tokens.policy().default_lifetime),
+        None => tokens.policy().default_lifetime,
+    };
+    let mut metadata = record.metadata.clone();
+    metadata.insert(
+        "exchanged_from".into(),
+        Value::String(record.session_uuid.to_string()),
+    );
+    let identity = Identity {
+        auth_id: record.auth_id.clone(),
+        user_uuid: record.user_uuid.clone(),
+        login: record.login.clone(),
+        backend: record.backend.clone(),
+        acl,
+        metadata,
+    };
+    let issued = tokens.issue(identity, lifetime, client).await?;
+    Ok(Exchanged {
+        issued,
+        expires_in: lifetime,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::store::memory::MemoryStore;
+    use crate::token::{SharedSecret, StaticTokens, TokenPolicy};
+
+    fn service(clock: Arc<ManualClock>) -> TokenService {
+        TokenService::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(StaticTokens::default()),
+            clock,
+            SharedSecret::new(
+                &[Some("s3cret-shared".into())],
+                "trusted",
+                uuid::Uuid::nil(),
+            ),
+            TokenPolicy {
+                default_lifetime: 600,
+                max_lifetime: 3600,
+                max_session_age: 7200,
+                platform_uuid: uuid::Uuid::nil(),
+            },
+        )
+    }
+
+    async fn issue(tokens: &TokenService, acl: &[&str], lifetime: u64) -> String {
+        let identity = Identity {
+            auth_id: "uuid-1".into(),
+            user_uuid: Some("uuid-1".into()),
+            login: "alice".into(),
+            backend: "xivo_user".into(),
+            acl: acl.iter().map(|s| s.to_string()).collect(),
+            metadata: Map::new(),
+        };
+        tokens
+            .issue(identity, lifetime, ClientInfo::default())
+            .await
+            .unwrap()
+            .token
+    }
+
+    #[tokio::test]
+    async fn introspection_tells_active_from_inactive() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let t = issue(&tokens, &["confd.users.me.read", "dird.#"], 100).await;
+        let body = introspect(&tokens, &t).await.unwrap();
+        assert_eq!(body["active"], true);
+        assert_eq!(body["scope"], "confd.users.me.read dird.#");
+        assert_eq!(body["sub"], "uuid-1");
+        assert_eq!(body["exp"], 1_000_100);
+        assert_eq!(body["iat"], 1_000_000);
+        for other in [
+            "s3cret-shared",
+            "not-a-token",
+            &uuid::Uuid::new_v4().to_string(),
+        ] {
+            assert_eq!(
+                introspect(&tokens, other).await.unwrap(),
+                json!({"active": false})
+            );
+        }
+        clock.advance_secs(101);
+        assert_eq!(
+            introspect(&tokens, &t).await.unwrap(),
+            json!({"active": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn exchange_narrows_and_never_widens() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let t = issue(&tokens, &["confd.users.me.read", "dird.#"], 300).await;
+
+        let narrowed = exchange_sesame_token(
+            &tokens,
+            &t,
+            Some("dird.phonebook.read confd.users.me.read"),
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(narrowed.expires_in, 300, "never outlives the subject");
+        let new = tokens.verify(&narrowed.issued.token).await.unwrap();
+        assert_eq!(
+            new.record().acl,
+            vec!["dird.phonebook.read", "confd.users.me.read"]
+        );
+        assert!(!new.grants("dird.other"));
+        assert_eq!(new.record().auth_id, "uuid-1");
+
+        for wider in ["confd.users.delete", "dird.*", "#", "confd.#"] {
+            assert!(
+                matches!(
+                    exchange_sesame_token(&tokens, &t, Some(wider), ClientInfo::default()).await,
+                    Err(ExchangeError::InvalidScope(_))
+                ),
+                "{wider}"
+            );
+        }
+        assert!(matches!(
+            exchange_sesame_token(&tokens, "s3cret-shared", None, ClientInfo::default()).await,
+            Err(ExchangeError::InvalidGrant(_))
+        ));
+        clock.advance_secs(301);
+        assert!(matches!(
+            exchange_sesame_token(&tokens, &t, None, ClientInfo::default()).await,
+            Err(ExchangeError::InvalidGrant(_))
+        ));
+    }
+}
