@@ -73,6 +73,16 @@ stop_pid() {
     wait "$1"
 }
 
+# ensure_venv: the Python client libraries of e2e/clients/requirements.txt in
+# target/e2e-venv (made again when the requirements change); sets VENV.
+ensure_venv() {
+    VENV="$E2E_ROOT/target/e2e-venv"
+    local reqs="$E2E_ROOT/e2e/clients/requirements.txt"
+    cmp -s "$reqs" "$VENV/requirements.txt" 2>/dev/null && return 0
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q -r "$reqs" && cp "$reqs" "$VENV/requirements.txt"
+}
+
 pass() { E2E_PASSED=$((E2E_PASSED + 1)); echo "  ok    $*"; }
 fail() { E2E_FAILED=$((E2E_FAILED + 1)); echo "  FAIL  $*"; }
 

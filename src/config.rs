@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sesame_backends::ldap::LdapConfig;
 
+use crate::federated::OidcConfig;
 use crate::gateway::GatewayConfig;
 use uuid::Uuid;
 use yaml_serde::Value;
@@ -75,6 +76,9 @@ pub struct Config {
     /// Rules of the gateway check (`/gateway/auth`, see docs/gateway.md).
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// OpenID Connect providers and the browser flow (see docs/oidc.md).
+    #[serde(default)]
+    pub oidc: OidcConfig,
     /// The `ldap_user` backend's directory (see docs/ldap.md).
     #[serde(default)]
     pub ldap: Option<LdapConfig>,
@@ -396,6 +400,15 @@ impl LoadedConfig {
         }
     }
 
+    /// The OIDC section, its paths resolved against the config file's directory.
+    pub fn oidc(&self) -> OidcConfig {
+        let mut oidc = self.config.oidc.clone();
+        for provider in oidc.providers.values_mut() {
+            provider.ca_file = provider.ca_file.take().map(|p| self.resolve(&p));
+        }
+        oidc
+    }
+
     /// The LDAP section, its paths resolved against the config file's directory.
     pub fn ldap(&self) -> Option<LdapConfig> {
         self.config.ldap.clone().map(|mut ldap| {
@@ -602,6 +615,23 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
         None => {}
     }
     config.gateway.validate()?;
+    for (name, provider) in &config.oidc.providers {
+        provider
+            .validate()
+            .map_err(|(key, message)| (format!("oidc.providers.{name}.{key}"), message))?;
+        let policies = provider
+            .group_policies
+            .values()
+            .chain(provider.auto_provision_policy.iter());
+        for policy in policies {
+            if !config.policies.contains_key(policy) {
+                return Err((
+                    format!("oidc.providers.{name}"),
+                    format!("no policy named {policy:?} in `policies`"),
+                ));
+            }
+        }
+    }
     if let Some(url) = &config.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {

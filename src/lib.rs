@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod federated;
 pub mod fsutil;
 pub mod gateway;
 pub mod http;

@@ -250,25 +250,7 @@ pub async fn exchange_sesame_token(
         ));
     }
     let record = verified.record();
-    let acl = match scope.map(str::split_whitespace) {
-        None => record.acl.clone(),
-        Some(requested) => {
-            let mut acl: Vec<String> = Vec::new();
-            for wanted in requested {
-                let covered = record.acl.iter().any(|a| a == wanted)
-                    || (!wanted.contains(['*', '#']) && verified.grants(wanted));
-                if !covered {
-                    return Err(ExchangeError::InvalidScope(format!(
-                        "the subject_token does not grant {wanted:?}"
-                    )));
-                }
-                if !acl.iter().any(|a| a == wanted) {
-                    acl.push(wanted.to_owned());
-                }
-            }
-            acl
-        }
-    };
+    let acl = narrow(&record.acl, |wanted| verified.grants(wanted), scope)?;
     let lifetime = match tokens.ttl(&verified) {
         Some(0) => {
             return Err(ExchangeError::InvalidGrant(
@@ -296,6 +278,50 @@ pub async fn exchange_sesame_token(
         issued,
         expires_in: lifetime,
     })
+}
+
+/// RFC 8693 for an identity an OpenID provider vouched for: a token with the
+/// identity's ACLs, or the subset `scope` names (as written).
+pub async fn exchange_identity(
+    tokens: &TokenService,
+    mut identity: Identity,
+    scope: Option<&str>,
+    client: ClientInfo,
+) -> Result<Exchanged, ExchangeError> {
+    identity.acl = narrow(&identity.acl, |_| false, scope)?;
+    let lifetime = tokens.policy().default_lifetime;
+    let issued = tokens.issue(identity, lifetime, client).await?;
+    Ok(Exchanged {
+        issued,
+        expires_in: lifetime,
+    })
+}
+
+/// The ACLs `scope` asks for, each one of `available` as written or a
+/// literal ACL (no `*` or `#`) that `grants` accepts; all of `available`
+/// when `scope` is absent.
+fn narrow(
+    available: &[String],
+    grants: impl Fn(&str) -> bool,
+    scope: Option<&str>,
+) -> Result<Vec<String>, ExchangeError> {
+    let Some(requested) = scope else {
+        return Ok(available.to_vec());
+    };
+    let mut acl: Vec<String> = Vec::new();
+    for wanted in requested.split_whitespace() {
+        let covered = available.iter().any(|a| a == wanted)
+            || (!wanted.contains(['*', '#']) && grants(wanted));
+        if !covered {
+            return Err(ExchangeError::InvalidScope(format!(
+                "the subject_token does not grant {wanted:?}"
+            )));
+        }
+        if !acl.iter().any(|a| a == wanted) {
+            acl.push(wanted.to_owned());
+        }
+    }
+    Ok(acl)
 }
 
 #[cfg(test)]

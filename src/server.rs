@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LoadedConfig, StoreKind};
+use crate::federated::Federated;
 use crate::http::{self, AppState};
 use crate::oauth::Callers;
 use crate::store::TokenStore;
@@ -142,7 +143,12 @@ impl Sesame {
             },
         ));
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));
+        let federated = Arc::new(
+            Federated::new(&config.oidc(), directory.clone(), c.policies.clone())
+                .map_err(anyhow::Error::msg)?,
+        );
         let state = AppState {
+            federated,
             callers,
             gateway: Arc::new(c.gateway.clone()),
             public_url: c.public_url.clone(),

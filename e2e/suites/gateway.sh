@@ -10,13 +10,7 @@ W="$E2E_WORK"
 command -v nginx >/dev/null || { fail "nginx is installed"; finish; exit; }
 
 # --- Python clients, in a virtualenv kept between runs.
-VENV="$E2E_ROOT/target/e2e-venv"
-REQS="$E2E_ROOT/e2e/clients/requirements.txt"
-if ! cmp -s "$REQS" "$VENV/requirements.txt" 2>/dev/null; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q -r "$REQS" && cp "$REQS" "$VENV/requirements.txt" \
-        || { fail "the Python client libraries install"; finish; exit; }
-fi
+ensure_venv || { fail "the Python client libraries install"; finish; exit; }
 
 # --- Sesame: alice, a web-service account, gateway rules.
 SESAME_PORT=$(free_port)

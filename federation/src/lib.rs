@@ -5,6 +5,8 @@
 //! knows nothing of HTTP routing nor of Sesame tokens: the server maps the
 //! external identity to a local user and issues the token.
 
+pub mod oidc;
+
 use async_trait::async_trait;
 use serde::Serialize;
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::federated::FederatedError;
 use crate::oauth::{CallerError, ExchangeError};
 use crate::store::StoreError;
 use crate::token::TokenError;
@@ -117,16 +118,23 @@ pub enum UcCode {
     TokenExpired,
     TokenNotRevocable,
     BackendUnavailable,
+    InvalidOidcToken,
+    UserNotFound,
+    OidcProviderUnavailable,
+    InvalidRequest,
     UnhandledError,
 }
 
 impl UcCode {
     fn status(self) -> StatusCode {
         match self {
-            UcCode::InvalidCredentials | UcCode::InvalidToken | UcCode::TokenExpired => {
-                StatusCode::UNAUTHORIZED
-            }
-            UcCode::InvalidJson => StatusCode::BAD_REQUEST,
+            UcCode::InvalidCredentials
+            | UcCode::InvalidToken
+            | UcCode::TokenExpired
+            | UcCode::InvalidOidcToken => StatusCode::UNAUTHORIZED,
+            UcCode::InvalidJson | UcCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            UcCode::UserNotFound => StatusCode::NOT_FOUND,
+            UcCode::OidcProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::TokenNotRevocable => StatusCode::FORBIDDEN,
             UcCode::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::UnhandledError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +149,10 @@ impl UcCode {
             UcCode::TokenExpired => "TokenExpired",
             UcCode::TokenNotRevocable => "TokenNotRevocable",
             UcCode::BackendUnavailable => "BackendUnavailable",
+            UcCode::InvalidOidcToken => "InvalidOidcToken",
+            UcCode::UserNotFound => "UserNotFound",
+            UcCode::OidcProviderUnavailable => "OidcProviderUnavailable",
+            UcCode::InvalidRequest => "InvalidRequest",
             UcCode::UnhandledError => "UnhandledError",
         }
     }
@@ -364,5 +376,67 @@ impl IntoResponse for GatewayDenied {
             );
         }
         response
+    }
+}
+
+impl From<FederatedError> for UcError {
+    fn from(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => UcError::new(UcCode::InvalidOidcToken, m),
+            FederatedError::UserNotFound(m) => {
+                UcError::new(UcCode::UserNotFound, format!("no local user for {m}"))
+            }
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "OpenID provider unavailable");
+                UcError::new(
+                    UcCode::OidcProviderUnavailable,
+                    "the OpenID provider is unavailable, retry later",
+                )
+            }
+            FederatedError::BadRequest(m) => UcError::new(UcCode::InvalidRequest, m),
+        }
+    }
+}
+
+impl From<FederatedError> for LegacyError {
+    fn from(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => Self::unauthorized(format!("invalid OpenID token: {m}")),
+            FederatedError::UserNotFound(m) => Self::unauthorized(format!("no local user for {m}")),
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "OpenID provider unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the OpenID provider is unavailable, retry later",
+                )
+            }
+            FederatedError::BadRequest(m) => Self::bad_request(m),
+        }
+    }
+}
+
+impl From<FederatedError> for OAuthError {
+    fn from(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                format!("invalid subject_token: {m}"),
+            ),
+            FederatedError::UserNotFound(m) => OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                format!("no local user for {m}"),
+            ),
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "OpenID provider unavailable");
+                OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the OpenID provider is unavailable, retry later",
+                )
+            }
+            FederatedError::BadRequest(m) => OAuthError::invalid_request(m),
+        }
     }
 }

@@ -37,14 +37,18 @@ pub fn token_from(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
             return Some(value.to_owned());
         }
     }
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some((scheme, rest)) = value.split_once(' ')
-        && scheme.eq_ignore_ascii_case("bearer")
-        && !rest.trim().is_empty()
-    {
-        return Some(rest.trim().to_owned());
+    if let Some(token) = bearer(headers) {
+        return Some(token);
     }
     query_param(query?, "token")
+}
+
+/// The token of `Authorization: Bearer T`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty())
+        .then(|| rest.trim().to_owned())
 }
 
 /// The first value of `name` in a query string, percent-decoded.

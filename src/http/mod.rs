@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, head, post};
 
 use crate::auth::Authenticator;
+use crate::federated::Federated;
 use crate::gateway::GatewayConfig;
 use crate::oauth::Callers;
 use crate::token::TokenService;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Lifetime of tokens issued by the UC login.
     pub uc_token_lifetime: u64,
     pub request_timeout: Duration,
+    /// External credentials (OpenID Connect) and their mapping to users.
+    pub federated: Arc<Federated>,
     /// Who may call the OAuth 2.0 introspection and revocation endpoints.
     pub callers: Arc<Callers>,
     /// Rules of the gateway check.
@@ -57,6 +60,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))
         .route("/xuc/api/2.0/auth/logout", post(uc_api::logout))
+        .route("/xuc/api/2.0/auth/oidc", post(uc_api::oidc))
+        .route("/xuc/api/2.0/auth/oidc/login", get(uc_api::oidc_login))
+        .route(
+            "/xuc/api/2.0/auth/oidc/callback",
+            get(uc_api::oidc_callback),
+        )
         .route("/oauth2/introspect", post(oauth_api::introspect))
         .route("/oauth2/revoke", post(oauth_api::revoke))
         .route("/oauth2/token", post(oauth_api::token))
@@ -130,7 +139,7 @@ async fn access_log(request: Request, next: Next) -> Response {
 }
 
 /// Query parameters whose values are never logged.
-const SECRET_PARAMS: [&str; 4] = ["token", "password", "ticket", "code"];
+const SECRET_PARAMS: [&str; 5] = ["token", "password", "ticket", "code", "state"];
 
 pub fn redact_query(query: &str) -> String {
     query

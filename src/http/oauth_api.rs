@@ -138,13 +138,13 @@ pub async fn token(
             )));
         }
     };
-    if !is_sesame {
-        return Err(OAuthError::invalid_request(format!(
-            "subject_token_type {subject_type:?} (a JWT) needs an OpenID Connect provider, and none is configured"
-        )));
-    }
-    let exchanged =
-        oauth::exchange_sesame_token(&state.tokens, subject, form.get("scope"), client).await?;
+    let scope = form.get("scope");
+    let exchanged = if is_sesame {
+        oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?
+    } else {
+        let identity = state.federated.oidc_exchange(subject).await?;
+        oauth::exchange_identity(&state.tokens, identity, scope, client).await?
+    };
     Ok(Json(json!({
         "access_token": exchanged.issued.token,
         "issued_token_type": TOKEN_TYPE_ACCESS,

@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::LegacyError;
-use super::extract::{Client, basic_credentials, query_param};
+use super::extract::{Client, basic_credentials, bearer, query_param};
+
+/// The `backend` of `POST /0.1/token` that takes an OpenID Connect token.
+pub const OIDC_BACKEND: &str = "oidc";
 use crate::token::{TokenService, VerifiedToken};
 use sesame_backends::Password;
 
@@ -88,13 +91,21 @@ pub async fn create_token(
     body: Bytes,
 ) -> Result<Response, LegacyError> {
     let request = parse_create(&body)?;
-    let (login, password) = basic_credentials(&headers)
-        .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;
     let lifetime = state.tokens.lifetime(request.expiration)?;
-    let identity = state
-        .auth
-        .password_login(&request.backend, &login, &Password::new(password))
-        .await?;
+    let identity = if request.backend == OIDC_BACKEND {
+        // An OpenID Connect token in `Authorization: Bearer` instead of a password.
+        let token = bearer(&headers).ok_or_else(|| {
+            LegacyError::unauthorized("the oidc backend needs Authorization: Bearer <OpenID token>")
+        })?;
+        state.federated.oidc_exchange(&token).await?
+    } else {
+        let (login, password) = basic_credentials(&headers)
+            .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;
+        state
+            .auth
+            .password_login(&request.backend, &login, &Password::new(password))
+            .await?
+    };
     let issued = state.tokens.issue(identity, lifetime, client).await?;
     let verified = VerifiedToken {
         token: issued.live,

@@ -2,12 +2,16 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{UcCode, UcError};
-use super::extract::{Client, PresentedToken};
+use super::extract::{Client, PresentedToken, bearer, query_param};
 use crate::token::VerifiedToken;
 use sesame_backends::Password;
 
@@ -17,6 +21,23 @@ fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -
         "token": token,
         "TTL": state.tokens.ttl(verified),
     }))
+}
+
+/// A UC session token for `identity`.
+async fn issue(
+    state: &AppState,
+    identity: crate::auth::Identity,
+    client: crate::token::ClientInfo,
+) -> Result<(String, VerifiedToken), UcError> {
+    let issued = state
+        .tokens
+        .issue(identity, state.uc_token_lifetime, client)
+        .await?;
+    let verified = VerifiedToken {
+        token: issued.live,
+        kind: crate::token::TokenKind::Session,
+    };
+    Ok((issued.token, verified))
 }
 
 fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
@@ -48,15 +69,140 @@ pub async fn login(
         .auth
         .uc_login(&login, &Password::new(password))
         .await?;
-    let issued = state
-        .tokens
-        .issue(identity, state.uc_token_lifetime, client)
+    let (token, verified) = issue(&state, identity, client).await?;
+    Ok(credentials_answer(&state, &token, &verified))
+}
+
+/// The OpenID token of `POST /xuc/api/2.0/auth/oidc`: `Authorization:
+/// Bearer`, or a JSON body `{"token": ...}`.
+fn oidc_token(headers: &HeaderMap, body: &[u8]) -> Result<String, UcError> {
+    if let Some(token) = bearer(headers) {
+        return Ok(token);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(UcError::new(
+            UcCode::InvalidOidcToken,
+            "no token: send Authorization: Bearer, or a JSON body {\"token\": ...}",
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| UcError::new(UcCode::InvalidJson, format!("invalid JSON: {e}")))?;
+    match value.get("token") {
+        Some(Value::String(t)) if !t.is_empty() => Ok(t.clone()),
+        _ => Err(UcError::new(
+            UcCode::InvalidJson,
+            "token is required and must be a string",
+        )),
+    }
+}
+
+/// `POST /xuc/api/2.0/auth/oidc`: an OpenID Connect token for a Sesame token.
+pub async fn oidc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    body: Bytes,
+) -> Result<Json<Value>, UcError> {
+    let token = oidc_token(&headers, &body)?;
+    let identity = state.federated.oidc_exchange(&token).await?;
+    let (token, verified) = issue(&state, identity, client).await?;
+    Ok(credentials_answer(&state, &token, &verified))
+}
+
+/// The cookie binding a browser login's state to the browser that started it.
+const STATE_COOKIE: &str = "sesame_oidc_state";
+const OIDC_PATH: &str = "/xuc/api/2.0/auth/oidc";
+
+/// `GET /xuc/api/2.0/auth/oidc/login?redirect=URL[&provider=NAME]`: off to
+/// the provider's login page.
+pub async fn oidc_login(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UcError> {
+    let query = query.unwrap_or_default();
+    let redirect = query_param(&query, "redirect").ok_or_else(|| {
+        UcError::new(UcCode::InvalidRequest, "the redirect parameter is required")
+    })?;
+    let provider = query_param(&query, "provider");
+    let start = state
+        .federated
+        .oidc_begin(provider.as_deref(), &redirect)
         .await?;
-    let verified = VerifiedToken {
-        token: issued.live,
-        kind: crate::token::TokenKind::Session,
+    let secure = if state.tls { "; Secure" } else { "" };
+    let cookie = format!(
+        "{STATE_COOKIE}={}; Path={OIDC_PATH}; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+        start.state
+    );
+    redirect_to(&start.authorize_url, Some(&cookie))
+}
+
+/// `GET /xuc/api/2.0/auth/oidc/callback?code=...&state=...`: the provider
+/// sends the browser back; the Sesame token goes to the allowed redirect URL
+/// in its fragment, which browsers never send to servers.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UcError> {
+    let query = query.unwrap_or_default();
+    if let Some(error) = query_param(&query, "error") {
+        return Err(UcError::new(
+            UcCode::InvalidOidcToken,
+            format!("the OpenID provider refused the login: {error}"),
+        ));
+    }
+    let (Some(code), Some(login_state)) =
+        (query_param(&query, "code"), query_param(&query, "state"))
+    else {
+        return Err(UcError::new(
+            UcCode::InvalidRequest,
+            "code and state are required",
+        ));
     };
-    Ok(credentials_answer(&state, &issued.token, &verified))
+    let cookie_state = cookie(&headers, STATE_COOKIE);
+    if cookie_state.as_deref() != Some(login_state.as_str()) {
+        return Err(UcError::new(
+            UcCode::InvalidOidcToken,
+            "this browser did not start this login (state cookie missing or different)",
+        ));
+    }
+    let (identity, redirect) = state.federated.oidc_finish(&login_state, &code).await?;
+    let (token, verified) = issue(&state, identity, client).await?;
+    let fragment = format!(
+        "token={}&TTL={}&login={}",
+        token,
+        state.tokens.ttl(&verified).unwrap_or(0),
+        utf8_percent_encode(&verified.record().login, NON_ALPHANUMERIC)
+    );
+    let clear = format!("{STATE_COOKIE}=; Path={OIDC_PATH}; HttpOnly; SameSite=Lax; Max-Age=0");
+    redirect_to(&format!("{redirect}#{fragment}"), Some(&clear))
+}
+
+fn redirect_to(location: &str, cookie: Option<&str>) -> Result<Response, UcError> {
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        LOCATION,
+        HeaderValue::from_str(location)
+            .map_err(|_| UcError::new(UcCode::UnhandledError, "invalid redirect URL"))?,
+    );
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.insert(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// A cookie's value from the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 fn required(token: PresentedToken) -> Result<String, UcError> {

@@ -1,0 +1,311 @@
+//! External credentials turned into identities: a proof checked by the
+//! `sesame-federation` crate yields an external identity, which is mapped
+//! here to a local user (or, when configured, provisioned from a policy).
+//! Also the state of browser logins between their start and the callback.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+use sesame_backends::local::{AccountKind, LocalDirectory, identity_of};
+use sesame_federation::oidc::{LocalMatch, OidcProvider, OidcProviders};
+use sesame_federation::{ExternalIdentity, FederationError};
+
+use crate::auth::Identity;
+
+/// Most browser logins waiting for their callback at once.
+const MAX_PENDING: usize = 10_000;
+
+/// The `oidc` section of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    #[serde(default)]
+    pub providers: BTreeMap<String, sesame_federation::oidc::OidcProviderConfig>,
+    /// Where the browser flow may hand its token over: exact URLs.
+    #[serde(default)]
+    pub allowed_redirects: Vec<String>,
+    /// Seconds a browser has to come back from the provider.
+    #[serde(default = "default_login_timeout")]
+    pub login_timeout_secs: u64,
+}
+
+fn default_login_timeout() -> u64 {
+    300
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FederatedError {
+    /// The proof is invalid (bad signature, expired, wrong audience...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid proof for someone who has no local account.
+    #[error("no local user for {0:?}")]
+    UserNotFound(String),
+    /// The provider (or something needed to check the proof) is out of reach.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A request Sesame will not serve (unknown provider, redirect not allowed).
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl From<FederationError> for FederatedError {
+    fn from(e: FederationError) -> Self {
+        match e {
+            FederationError::Rejected(m) => FederatedError::Invalid(m),
+            FederationError::Unavailable(m) => FederatedError::Unavailable(m),
+        }
+    }
+}
+
+/// A browser login between its start and its callback.
+struct Pending {
+    provider: Arc<OidcProvider>,
+    redirect: String,
+    nonce: String,
+    pkce_verifier: String,
+    expires: Instant,
+}
+
+/// Where a browser login starts: the provider's URL, and the state that the
+/// browser must bring back (also set as a cookie, to bind it to the browser).
+#[derive(Debug)]
+pub struct BrowserStart {
+    pub authorize_url: String,
+    pub state: String,
+}
+
+/// External credential checks and their mapping to local users.
+pub struct Federated {
+    oidc: OidcProviders,
+    directory: Arc<LocalDirectory>,
+    policies: BTreeMap<String, Vec<String>>,
+    allowed_redirects: Vec<String>,
+    login_timeout: Duration,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Federated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Federated")
+            .field("oidc", &self.oidc)
+            .finish()
+    }
+}
+
+impl Federated {
+    pub fn new(
+        oidc: &OidcConfig,
+        directory: Arc<LocalDirectory>,
+        policies: BTreeMap<String, Vec<String>>,
+    ) -> Result<Self, String> {
+        let mut providers = Vec::new();
+        for (name, config) in &oidc.providers {
+            let provider = OidcProvider::new(name, config.clone())
+                .map_err(|e| format!("oidc.providers.{name}: {e}"))?;
+            providers.push(provider);
+        }
+        Ok(Federated {
+            oidc: OidcProviders::new(providers)?,
+            directory,
+            policies,
+            allowed_redirects: oidc.allowed_redirects.clone(),
+            login_timeout: Duration::from_secs(oidc.login_timeout_secs.max(1)),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn oidc_enabled(&self) -> bool {
+        !self.oidc.is_empty()
+    }
+
+    /// Trade an OpenID Connect token (id token or JWT access token) for an identity.
+    pub async fn oidc_exchange(&self, token: &str) -> Result<Identity, FederatedError> {
+        if !self.oidc_enabled() {
+            return Err(FederatedError::BadRequest(
+                "no OpenID provider is configured".into(),
+            ));
+        }
+        let provider = self.oidc.for_token(token)?;
+        let outcome = provider.verify(token).await;
+        self.outcome(provider, outcome)
+    }
+
+    fn outcome(
+        &self,
+        provider: &OidcProvider,
+        outcome: Result<ExternalIdentity, FederationError>,
+    ) -> Result<Identity, FederatedError> {
+        let external = match outcome {
+            Ok(external) => external,
+            Err(e) => {
+                tracing::info!(provider = %provider.name, outcome = %e, "OpenID token refused");
+                return Err(e.into());
+            }
+        };
+        let mapped = self.map_oidc(provider, &external);
+        match &mapped {
+            Ok(identity) => tracing::info!(
+                provider = %provider.name,
+                subject = %external.subject,
+                login = %identity.login,
+                "OpenID token accepted"
+            ),
+            Err(e) => {
+                tracing::info!(provider = %provider.name, subject = %external.subject, outcome = %e, "OpenID login refused")
+            }
+        }
+        mapped
+    }
+
+    fn policy(&self, name: &str) -> Vec<String> {
+        self.policies.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The local user an OpenID identity stands for, with the ACLs of the
+    /// policies its groups map to.
+    fn map_oidc(
+        &self,
+        provider: &OidcProvider,
+        external: &ExternalIdentity,
+    ) -> Result<Identity, FederatedError> {
+        let config = &provider.config;
+        let mut group_acl: Vec<String> = Vec::new();
+        for group in provider.groups(&external.attributes) {
+            if let Some(policy) = config.group_policies.get(&group) {
+                for acl in self.policy(policy) {
+                    if !group_acl.contains(&acl) {
+                        group_acl.push(acl);
+                    }
+                }
+            }
+        }
+        let account = match config.match_local_user_by {
+            LocalMatch::Login => self.directory.find(AccountKind::User, &external.subject),
+            LocalMatch::Email => {
+                let matches = self.directory.users_by_email(&external.subject);
+                match matches.as_slice() {
+                    [one] => Some(one.clone()),
+                    [] => None,
+                    _ => {
+                        return Err(FederatedError::UserNotFound(format!(
+                            "{} (several local users have that e-mail)",
+                            external.subject
+                        )));
+                    }
+                }
+            }
+        };
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("oidc_issuer".into(), Value::String(external.issuer.clone()));
+        if let Some(sub) = external.attributes.get("sub") {
+            metadata.insert("oidc_sub".into(), sub.clone());
+        }
+        match account {
+            Some(account) if account.can_log_in(AccountKind::User) => {
+                let verified = identity_of(AccountKind::User, &account, &group_acl);
+                let mut identity = Identity::from_backend("oidc", verified);
+                identity.metadata.extend(metadata);
+                Ok(identity)
+            }
+            Some(_) => Err(FederatedError::UserNotFound(format!(
+                "{} (the local user may not log in)",
+                external.subject
+            ))),
+            None => match &config.auto_provision_policy {
+                Some(policy) => {
+                    let mut acl = self.policy(policy);
+                    for extra in group_acl {
+                        if !acl.contains(&extra) {
+                            acl.push(extra);
+                        }
+                    }
+                    metadata.insert("login".into(), Value::String(external.subject.clone()));
+                    metadata.insert("purpose".into(), Value::String("user".into()));
+                    Ok(Identity {
+                        auth_id: format!("oidc:{}", external.subject),
+                        user_uuid: None,
+                        login: external.subject.clone(),
+                        backend: "oidc".into(),
+                        acl,
+                        metadata,
+                    })
+                }
+                None => Err(FederatedError::UserNotFound(external.subject.clone())),
+            },
+        }
+    }
+
+    /// Start a browser login with `provider` (the only one when `None`),
+    /// ending at `redirect`, which must be allowed exactly.
+    pub async fn oidc_begin(
+        &self,
+        provider: Option<&str>,
+        redirect: &str,
+    ) -> Result<BrowserStart, FederatedError> {
+        if !self.allowed_redirects.iter().any(|r| r == redirect) {
+            return Err(FederatedError::BadRequest(
+                "the redirect URL is not in oidc.allowed_redirects".into(),
+            ));
+        }
+        let provider = match provider {
+            Some(name) => self.oidc.by_name(name).cloned(),
+            None => self.oidc.only().cloned(),
+        }
+        .ok_or_else(|| FederatedError::BadRequest("unknown or ambiguous OpenID provider".into()))?;
+        let login = provider.begin_login().await?;
+        let mut pending = lock(&self.pending);
+        let now = Instant::now();
+        pending.retain(|_, p| p.expires > now);
+        if pending.len() >= MAX_PENDING {
+            return Err(FederatedError::Unavailable(
+                "too many browser logins in progress".into(),
+            ));
+        }
+        pending.insert(
+            login.state.clone(),
+            Pending {
+                provider,
+                redirect: redirect.to_owned(),
+                nonce: login.nonce,
+                pkce_verifier: login.pkce_verifier,
+                expires: now + self.login_timeout,
+            },
+        );
+        Ok(BrowserStart {
+            authorize_url: login.authorize_url,
+            state: login.state,
+        })
+    }
+
+    /// Finish a browser login: the state is used once, the code traded for
+    /// tokens, the id token checked (nonce included) and mapped.
+    pub async fn oidc_finish(
+        &self,
+        state: &str,
+        code: &str,
+    ) -> Result<(Identity, String), FederatedError> {
+        let pending = lock(&self.pending)
+            .remove(state)
+            .filter(|p| p.expires > Instant::now())
+            .ok_or_else(|| {
+                FederatedError::Invalid("unknown, used or expired login state".into())
+            })?;
+        let outcome = pending
+            .provider
+            .finish_login(code, &pending.nonce, &pending.pkce_verifier)
+            .await;
+        let identity = self.outcome(&pending.provider, outcome)?;
+        Ok((identity, pending.redirect))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
