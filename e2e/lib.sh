@@ -83,6 +83,37 @@ ensure_venv() {
     python3 -m venv "$VENV" && "$VENV/bin/pip" install -q -r "$reqs" && cp "$reqs" "$VENV/requirements.txt"
 }
 
+# ensure_node: the Node packages of e2e/oidc/package-lock.json (oidc-provider,
+# playwright-core) and the scripts beside them, in target/e2e-node; sets NODE_DIR.
+ensure_node() {
+    NODE_DIR="$E2E_ROOT/target/e2e-node"
+    local lock="$E2E_ROOT/e2e/oidc/package-lock.json"
+    if ! cmp -s "$lock" "$NODE_DIR/package-lock.json" 2>/dev/null; then
+        rm -rf "$NODE_DIR" && mkdir -p "$NODE_DIR" \
+            && cp "$E2E_ROOT/e2e/oidc/package.json" "$lock" "$NODE_DIR/" \
+            && (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+    fi
+    cp "$E2E_ROOT"/e2e/oidc/*.mjs "$NODE_DIR/"
+}
+
+# start_app PORT: a static "application" page at http://127.0.0.1:PORT/app/,
+# where browser logins end.
+start_app() {
+    mkdir -p "$E2E_WORK/www/app"
+    echo '<!doctype html><title>UC application</title><p>Logged in.</p>' >"$E2E_WORK/www/app/index.html"
+    (cd "$E2E_WORK/www" && exec python3 -m http.server "$1" --bind 127.0.0.1 >/dev/null 2>&1) &
+    E2E_PIDS+=("$!")
+    wait_port "$1"
+}
+
+# browser_token LOGIN_URL APP_URL USER PASSWORD: headless Chromium through a
+# browser login (e2e/oidc/browser_login.mjs); prints the Sesame token of the
+# URL fragment it ends with. Needs ensure_node.
+browser_token() {
+    (cd "$NODE_DIR" && CHROMIUM="$(command -v chromium)" timeout 60 node browser_login.mjs "$@" 2>>"$E2E_WORK/browser.err") |
+        sed -n 's/.*token=\([^&]*\).*/\1/p'
+}
+
 pass() { E2E_PASSED=$((E2E_PASSED + 1)); echo "  ok    $*"; }
 fail() { E2E_FAILED=$((E2E_FAILED + 1)); echo "  FAIL  $*"; }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sesame_backends::ldap::LdapConfig;
+use sesame_federation::cas::CasConfig;
 
 use crate::federated::OidcConfig;
 use crate::gateway::GatewayConfig;
@@ -79,6 +80,9 @@ pub struct Config {
     /// OpenID Connect providers and the browser flow (see docs/oidc.md).
     #[serde(default)]
     pub oidc: OidcConfig,
+    /// The CAS server and its services (see docs/cas.md).
+    #[serde(default)]
+    pub cas: Option<CasConfig>,
     /// The `ldap_user` backend's directory (see docs/ldap.md).
     #[serde(default)]
     pub ldap: Option<LdapConfig>,
@@ -409,6 +413,14 @@ impl LoadedConfig {
         oidc
     }
 
+    /// The CAS section, its paths resolved against the config file's directory.
+    pub fn cas(&self) -> Option<CasConfig> {
+        self.config.cas.clone().map(|mut cas| {
+            cas.ca_file = cas.ca_file.map(|p| self.resolve(&p));
+            cas
+        })
+    }
+
     /// The LDAP section, its paths resolved against the config file's directory.
     pub fn ldap(&self) -> Option<LdapConfig> {
         self.config.ldap.clone().map(|mut ldap| {
@@ -615,6 +627,18 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
         None => {}
     }
     config.gateway.validate()?;
+    if let Some(cas) = &config.cas {
+        cas.validate()
+            .map_err(|(key, message)| (format!("cas.{key}"), message))?;
+        if let Some(policy) = &cas.auto_provision_policy
+            && !config.policies.contains_key(policy)
+        {
+            return Err((
+                "cas.auto_provision_policy".into(),
+                format!("no policy named {policy:?} in `policies`"),
+            ));
+        }
+    }
     for (name, provider) in &config.oidc.providers {
         provider
             .validate()

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 use sesame_backends::local::{AccountKind, LocalDirectory, identity_of};
+use sesame_federation::cas::{CasClient, CasConfig};
 use sesame_federation::oidc::{LocalMatch, OidcProvider, OidcProviders};
 use sesame_federation::{ExternalIdentity, FederationError};
 
@@ -47,6 +48,9 @@ pub enum FederatedError {
     /// The provider (or something needed to check the proof) is out of reach.
     #[error("{0}")]
     Unavailable(String),
+    /// A CAS ticket for a service that is not in the allow-list.
+    #[error("service not allowed: {0}")]
+    ServiceNotAllowed(String),
     /// A request Sesame will not serve (unknown provider, redirect not allowed).
     #[error("{0}")]
     BadRequest(String),
@@ -61,13 +65,48 @@ impl From<FederationError> for FederatedError {
     }
 }
 
-/// A browser login between its start and its callback.
-struct Pending {
+/// An OpenID browser login between its start and its callback.
+struct OidcPending {
     provider: Arc<OidcProvider>,
     redirect: String,
     nonce: String,
     pkce_verifier: String,
-    expires: Instant,
+}
+
+/// Browser logins waiting for their callback, by state, each used once.
+struct PendingLogins<T> {
+    timeout: Duration,
+    logins: Mutex<HashMap<String, (T, Instant)>>,
+}
+
+impl<T> PendingLogins<T> {
+    fn new(timeout: Duration) -> Self {
+        PendingLogins {
+            timeout,
+            logins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn insert(&self, state: String, login: T) -> Result<(), FederatedError> {
+        let mut logins = lock(&self.logins);
+        let now = Instant::now();
+        logins.retain(|_, (_, expires)| *expires > now);
+        if logins.len() >= MAX_PENDING {
+            return Err(FederatedError::Unavailable(
+                "too many browser logins in progress".into(),
+            ));
+        }
+        logins.insert(state, (login, now + self.timeout));
+        Ok(())
+    }
+
+    fn take(&self, state: &str) -> Result<T, FederatedError> {
+        lock(&self.logins)
+            .remove(state)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(login, _)| login)
+            .ok_or_else(|| FederatedError::Invalid("unknown, used or expired login state".into()))
+    }
 }
 
 /// Where a browser login starts: the provider's URL, and the state that the
@@ -84,8 +123,9 @@ pub struct Federated {
     directory: Arc<LocalDirectory>,
     policies: BTreeMap<String, Vec<String>>,
     allowed_redirects: Vec<String>,
-    login_timeout: Duration,
-    pending: Mutex<HashMap<String, Pending>>,
+    oidc_pending: PendingLogins<OidcPending>,
+    cas: Option<CasClient>,
+    cas_pending: PendingLogins<String>,
 }
 
 impl std::fmt::Debug for Federated {
@@ -99,9 +139,11 @@ impl std::fmt::Debug for Federated {
 impl Federated {
     pub fn new(
         oidc: &OidcConfig,
+        cas: Option<&CasConfig>,
         directory: Arc<LocalDirectory>,
         policies: BTreeMap<String, Vec<String>>,
     ) -> Result<Self, String> {
+        let timeout = Duration::from_secs(oidc.login_timeout_secs.max(1));
         let mut providers = Vec::new();
         for (name, config) in &oidc.providers {
             let provider = OidcProvider::new(name, config.clone())
@@ -113,8 +155,11 @@ impl Federated {
             directory,
             policies,
             allowed_redirects: oidc.allowed_redirects.clone(),
-            login_timeout: Duration::from_secs(oidc.login_timeout_secs.max(1)),
-            pending: Mutex::new(HashMap::new()),
+            oidc_pending: PendingLogins::new(timeout),
+            cas: cas
+                .map(|c| CasClient::new(c.clone()).map_err(|e| format!("cas: {e}")))
+                .transpose()?,
+            cas_pending: PendingLogins::new(timeout),
         })
     }
 
@@ -176,14 +221,34 @@ impl Federated {
         let mut group_acl: Vec<String> = Vec::new();
         for group in provider.groups(&external.attributes) {
             if let Some(policy) = config.group_policies.get(&group) {
-                for acl in self.policy(policy) {
-                    if !group_acl.contains(&acl) {
-                        group_acl.push(acl);
-                    }
-                }
+                merge(&mut group_acl, self.policy(policy));
             }
         }
-        let account = match config.match_local_user_by {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("oidc_issuer".into(), Value::String(external.issuer.clone()));
+        if let Some(sub) = external.attributes.get("sub") {
+            metadata.insert("oidc_sub".into(), sub.clone());
+        }
+        self.map_external(
+            external,
+            config.match_local_user_by,
+            config.auto_provision_policy.as_deref(),
+            group_acl,
+            metadata,
+        )
+    }
+
+    /// The local user an external identity names (by login or e-mail), or,
+    /// with `auto_provision`, a user of that policy.
+    fn map_external(
+        &self,
+        external: &ExternalIdentity,
+        match_by: LocalMatch,
+        auto_provision: Option<&str>,
+        extra_acl: Vec<String>,
+        metadata: serde_json::Map<String, Value>,
+    ) -> Result<Identity, FederatedError> {
+        let account = match match_by {
             LocalMatch::Login => self.directory.find(AccountKind::User, &external.subject),
             LocalMatch::Email => {
                 let matches = self.directory.users_by_email(&external.subject);
@@ -199,15 +264,10 @@ impl Federated {
                 }
             }
         };
-        let mut metadata = serde_json::Map::new();
-        metadata.insert("oidc_issuer".into(), Value::String(external.issuer.clone()));
-        if let Some(sub) = external.attributes.get("sub") {
-            metadata.insert("oidc_sub".into(), sub.clone());
-        }
         match account {
             Some(account) if account.can_log_in(AccountKind::User) => {
-                let verified = identity_of(AccountKind::User, &account, &group_acl);
-                let mut identity = Identity::from_backend("oidc", verified);
+                let verified = identity_of(AccountKind::User, &account, &extra_acl);
+                let mut identity = Identity::from_backend(external.source, verified);
                 identity.metadata.extend(metadata);
                 Ok(identity)
             }
@@ -215,21 +275,18 @@ impl Federated {
                 "{} (the local user may not log in)",
                 external.subject
             ))),
-            None => match &config.auto_provision_policy {
+            None => match auto_provision {
                 Some(policy) => {
                     let mut acl = self.policy(policy);
-                    for extra in group_acl {
-                        if !acl.contains(&extra) {
-                            acl.push(extra);
-                        }
-                    }
+                    merge(&mut acl, extra_acl);
+                    let mut metadata = metadata;
                     metadata.insert("login".into(), Value::String(external.subject.clone()));
                     metadata.insert("purpose".into(), Value::String("user".into()));
                     Ok(Identity {
-                        auth_id: format!("oidc:{}", external.subject),
+                        auth_id: format!("{}:{}", external.source, external.subject),
                         user_uuid: None,
                         login: external.subject.clone(),
-                        backend: "oidc".into(),
+                        backend: external.source.into(),
                         acl,
                         metadata,
                     })
@@ -237,6 +294,88 @@ impl Federated {
                 None => Err(FederatedError::UserNotFound(external.subject.clone())),
             },
         }
+    }
+
+    fn cas(&self) -> Result<&CasClient, FederatedError> {
+        self.cas
+            .as_ref()
+            .ok_or_else(|| FederatedError::BadRequest("CAS is not configured".into()))
+    }
+
+    /// Trade a CAS service ticket, issued for `service`, for an identity.
+    pub async fn cas_exchange(
+        &self,
+        service: &str,
+        ticket: &str,
+    ) -> Result<Identity, FederatedError> {
+        let cas = self.cas()?;
+        if !cas.service_allowed(service) {
+            return Err(FederatedError::ServiceNotAllowed(service.to_owned()));
+        }
+        let outcome = cas.validate(service, ticket).await;
+        self.cas_outcome(cas, outcome)
+    }
+
+    fn cas_outcome(
+        &self,
+        cas: &CasClient,
+        outcome: Result<ExternalIdentity, FederationError>,
+    ) -> Result<Identity, FederatedError> {
+        let external =
+            outcome.inspect_err(|e| tracing::info!(outcome = %e, "CAS ticket refused"))?;
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("cas_user".into(), Value::String(external.subject.clone()));
+        let mapped = self.map_external(
+            &external,
+            cas.config.match_local_user_by,
+            cas.config.auto_provision_policy.as_deref(),
+            Vec::new(),
+            metadata,
+        );
+        match &mapped {
+            Ok(identity) => {
+                tracing::info!(cas_user = %external.subject, login = %identity.login, "CAS ticket accepted")
+            }
+            Err(e) => {
+                tracing::info!(cas_user = %external.subject, outcome = %e, "CAS login refused")
+            }
+        }
+        mapped
+    }
+
+    /// Start a CAS browser login ending at `redirect`: the CAS login URL for
+    /// Sesame's callback, and the state to keep in the browser's cookie.
+    pub fn cas_begin(&self, redirect: &str) -> Result<BrowserStart, FederatedError> {
+        let cas = self.cas()?;
+        if !cas.config.allowed_redirects.iter().any(|r| r == redirect) {
+            return Err(FederatedError::BadRequest(
+                "the redirect URL is not in cas.allowed_redirects".into(),
+            ));
+        }
+        let callback = cas.config.callback_url.as_deref().ok_or_else(|| {
+            FederatedError::BadRequest("cas.callback_url is not configured".into())
+        })?;
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        self.cas_pending
+            .insert(state.clone(), redirect.to_owned())?;
+        Ok(BrowserStart {
+            authorize_url: cas.login_url(callback),
+            state,
+        })
+    }
+
+    /// Finish a CAS browser login: the ticket the CAS server sent back to the
+    /// callback, for the login the browser's state cookie names.
+    pub async fn cas_finish(
+        &self,
+        state: &str,
+        ticket: &str,
+    ) -> Result<(Identity, String), FederatedError> {
+        let cas = self.cas()?;
+        let redirect = self.cas_pending.take(state)?;
+        let callback = cas.config.callback_url.as_deref().unwrap_or_default();
+        let outcome = cas.validate(callback, ticket).await;
+        Ok((self.cas_outcome(cas, outcome)?, redirect))
     }
 
     /// Start a browser login with `provider` (the only one when `None`),
@@ -257,24 +396,15 @@ impl Federated {
         }
         .ok_or_else(|| FederatedError::BadRequest("unknown or ambiguous OpenID provider".into()))?;
         let login = provider.begin_login().await?;
-        let mut pending = lock(&self.pending);
-        let now = Instant::now();
-        pending.retain(|_, p| p.expires > now);
-        if pending.len() >= MAX_PENDING {
-            return Err(FederatedError::Unavailable(
-                "too many browser logins in progress".into(),
-            ));
-        }
-        pending.insert(
+        self.oidc_pending.insert(
             login.state.clone(),
-            Pending {
+            OidcPending {
                 provider,
                 redirect: redirect.to_owned(),
                 nonce: login.nonce,
                 pkce_verifier: login.pkce_verifier,
-                expires: now + self.login_timeout,
             },
-        );
+        )?;
         Ok(BrowserStart {
             authorize_url: login.authorize_url,
             state: login.state,
@@ -288,18 +418,22 @@ impl Federated {
         state: &str,
         code: &str,
     ) -> Result<(Identity, String), FederatedError> {
-        let pending = lock(&self.pending)
-            .remove(state)
-            .filter(|p| p.expires > Instant::now())
-            .ok_or_else(|| {
-                FederatedError::Invalid("unknown, used or expired login state".into())
-            })?;
+        let pending = self.oidc_pending.take(state)?;
         let outcome = pending
             .provider
             .finish_login(code, &pending.nonce, &pending.pkce_verifier)
             .await;
         let identity = self.outcome(&pending.provider, outcome)?;
         Ok((identity, pending.redirect))
+    }
+}
+
+/// Add the ACLs of `more` not yet in `acl`.
+fn merge(acl: &mut Vec<String>, more: Vec<String>) {
+    for entry in more {
+        if !acl.contains(&entry) {
+            acl.push(entry);
+        }
     }
 }
 

@@ -144,8 +144,13 @@ impl Sesame {
         ));
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));
         let federated = Arc::new(
-            Federated::new(&config.oidc(), directory.clone(), c.policies.clone())
-                .map_err(anyhow::Error::msg)?,
+            Federated::new(
+                &config.oidc(),
+                config.cas().as_ref(),
+                directory.clone(),
+                c.policies.clone(),
+            )
+            .map_err(anyhow::Error::msg)?,
         );
         let state = AppState {
             federated,

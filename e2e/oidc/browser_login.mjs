@@ -1,6 +1,7 @@
-// Headless Chromium completes Sesame's OpenID Connect browser login: it
-// opens Sesame's login route, signs in on the provider's own pages, consents,
-// and lands on the application URL with the Sesame token in the fragment.
+// Headless Chromium completes one of Sesame's browser logins (OpenID
+// Connect or CAS): it opens Sesame's login route, signs in on the identity
+// provider's own page (and consents, when asked), and lands on the
+// application URL with the Sesame token in the fragment.
 //
 // Usage: node browser_login.mjs LOGIN_URL APP_PREFIX USER PASSWORD
 // Prints the final URL's fragment (token=...&TTL=...&login=...).
@@ -15,14 +16,25 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage();
   await page.goto(loginUrl);
-  await page.fill('input[name="login"]', user);
+  // oidc-provider names the field `login`, CAS servers `username`.
+  const userField = (await page.$('input[name="login"]')) ? 'input[name="login"]' : 'input[name="username"]';
+  await page.fill(userField, user);
   await page.fill('input[name="password"]', password);
-  await Promise.all([page.waitForLoadState(), page.click('button[type="submit"]')]);
-  // The consent page, when the provider shows one.
-  if (!page.url().startsWith(appPrefix)) {
-    await page.click('button[type="submit"]');
+  // Submit, then follow the pages until the application: each step waits for
+  // the URL to change, so a form is never submitted twice.
+  const deadline = Date.now() + 30000;
+  let url = page.url();
+  await page.click('button[type="submit"]');
+  while (!page.url().startsWith(appPrefix)) {
+    if (Date.now() > deadline) throw new Error(`stuck at ${page.url()}`);
+    await page.waitForURL((u) => u.toString() !== url, { timeout: 15000 });
+    url = page.url();
+    if (url.startsWith(appPrefix)) break;
+    await page.waitForLoadState();
+    // A consent page, when the provider shows one.
+    const button = await page.$('button[type="submit"]');
+    if (button) await button.click();
   }
-  await page.waitForURL((url) => url.toString().startsWith(appPrefix), { timeout: 15000 });
   console.log(new URL(page.url()).hash.slice(1));
 } finally {
   await browser.close();

@@ -14,13 +14,7 @@ CHROMIUM=$(command -v chromium || true)
 
 # --- Node packages (oidc-provider, playwright-core) and Python clients,
 # installed once in target/.
-NODE_DIR="$E2E_ROOT/target/e2e-node"
-if ! cmp -s "$E2E_ROOT/e2e/oidc/package-lock.json" "$NODE_DIR/package-lock.json" 2>/dev/null; then
-    rm -rf "$NODE_DIR"; mkdir -p "$NODE_DIR"
-    cp "$E2E_ROOT/e2e/oidc/package.json" "$E2E_ROOT/e2e/oidc/package-lock.json" "$NODE_DIR/"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { fail "npm ci"; finish; exit; }
-fi
-cp "$E2E_ROOT"/e2e/oidc/*.mjs "$NODE_DIR/"
+ensure_node || { fail "the Node packages install (oidc-provider, playwright-core)"; finish; exit; }
 ensure_venv || { fail "the Python client libraries install"; finish; exit; }
 TOOL=("$VENV/bin/python" "$E2E_ROOT/e2e/clients/oidc_tool.py")
 "${TOOL[@]}" keys "$W" || { fail "signing keys are generated"; finish; exit; }
@@ -114,14 +108,8 @@ AFTER=$(curl -s "$ISSUER/_stats" | jq .jwks)
 if [ $((AFTER - BEFORE)) -le 1 ]; then pass "10 unknown-key tokens cost at most one JWKS fetch ($((AFTER - BEFORE)))"; else fail "10 unknown-key tokens cost $((AFTER - BEFORE)) JWKS fetches"; fi
 
 # --- 3. The browser login, in headless Chromium.
-mkdir -p "$W/www/app"
-echo '<!doctype html><title>UC application</title><p>Logged in.</p>' >"$W/www/app/index.html"
-(cd "$W/www" && exec python3 -m http.server "$APP_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
-E2E_PIDS+=("$!")
-wait_port "$APP_PORT"
-FRAGMENT=$(cd "$NODE_DIR" && CHROMIUM="$CHROMIUM" timeout 60 node browser_login.mjs \
-    "$S/xuc/api/2.0/auth/oidc/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" "$APP" alice any 2>"$W/browser.err")
-BT=$(sed -n 's/.*token=\([^&]*\).*/\1/p' <<<"$FRAGMENT")
+start_app "$APP_PORT"
+BT=$(browser_token "$S/xuc/api/2.0/auth/oidc/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" "$APP" alice any)
 expect "Chromium ends on the application with a Sesame token in the fragment" 36 "${#BT}"
 expect "the browser's token is alice's" alice \
     "$(curl -s -H "X-Auth-Token: $BT" "$S/xuc/api/2.0/auth/check" | jq -r .login)"

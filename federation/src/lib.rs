@@ -5,6 +5,7 @@
 //! knows nothing of HTTP routing nor of Sesame tokens: the server maps the
 //! external identity to a local user and issues the token.
 
+pub mod cas;
 pub mod oidc;
 
 use async_trait::async_trait;
@@ -52,6 +53,32 @@ pub trait ExternalVerifier: Send + Sync {
 
     /// Check `proof` and say whom it identifies.
     async fn verify(&self, proof: Self::Proof) -> Result<ExternalIdentity, FederationError>;
+}
+
+/// An HTTP client for an authority: timeouts on connect and on the whole
+/// request, no redirects followed, and the CAs of `ca_file` (PEM) added to
+/// the trusted roots when given.
+pub fn http_client(
+    timeout_ms: u64,
+    ca_file: Option<&std::path::Path>,
+) -> Result<reqwest::Client, String> {
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("ca_file {}: no PEM certificate", path.display()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

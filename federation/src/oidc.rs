@@ -242,23 +242,7 @@ fn now_secs() -> u64 {
 impl OidcProvider {
     pub fn new(name: &str, config: OidcProviderConfig) -> Result<Self, String> {
         config.validate().map_err(|(k, m)| format!("{k}: {m}"))?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &config.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("ca_file {}: no PEM certificate", path.display()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| e.to_string())?;
+        let http = crate::http_client(config.timeout_ms, config.ca_file.as_deref())?;
         Ok(OidcProvider {
             name: name.to_owned(),
             config,

@@ -122,6 +122,9 @@ pub enum UcCode {
     UserNotFound,
     OidcProviderUnavailable,
     InvalidRequest,
+    CasServerInvalidTicket,
+    CasServiceNotAllowed,
+    CasServerUnavailable,
     UnhandledError,
 }
 
@@ -131,8 +134,12 @@ impl UcCode {
             UcCode::InvalidCredentials
             | UcCode::InvalidToken
             | UcCode::TokenExpired
-            | UcCode::InvalidOidcToken => StatusCode::UNAUTHORIZED,
-            UcCode::InvalidJson | UcCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            | UcCode::InvalidOidcToken
+            | UcCode::CasServerInvalidTicket => StatusCode::UNAUTHORIZED,
+            UcCode::InvalidJson | UcCode::InvalidRequest | UcCode::CasServiceNotAllowed => {
+                StatusCode::BAD_REQUEST
+            }
+            UcCode::CasServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::UserNotFound => StatusCode::NOT_FOUND,
             UcCode::OidcProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::TokenNotRevocable => StatusCode::FORBIDDEN,
@@ -153,6 +160,9 @@ impl UcCode {
             UcCode::UserNotFound => "UserNotFound",
             UcCode::OidcProviderUnavailable => "OidcProviderUnavailable",
             UcCode::InvalidRequest => "InvalidRequest",
+            UcCode::CasServerInvalidTicket => "CasServerInvalidTicket",
+            UcCode::CasServiceNotAllowed => "CasServiceNotAllowed",
+            UcCode::CasServerUnavailable => "CasServerUnavailable",
             UcCode::UnhandledError => "UnhandledError",
         }
     }
@@ -379,6 +389,27 @@ impl IntoResponse for GatewayDenied {
     }
 }
 
+impl UcError {
+    /// A CAS failure, with the CAS codes of the UC API.
+    pub fn cas(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => UcError::new(UcCode::CasServerInvalidTicket, m),
+            FederatedError::ServiceNotAllowed(s) => UcError::new(
+                UcCode::CasServiceNotAllowed,
+                format!("the service {s:?} is not in cas.allowed_services"),
+            ),
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "CAS server unavailable");
+                UcError::new(
+                    UcCode::CasServerUnavailable,
+                    "the CAS server is unavailable, retry later",
+                )
+            }
+            other => other.into(),
+        }
+    }
+}
+
 impl From<FederatedError> for UcError {
     fn from(e: FederatedError) -> Self {
         match e {
@@ -393,7 +424,9 @@ impl From<FederatedError> for UcError {
                     "the OpenID provider is unavailable, retry later",
                 )
             }
-            FederatedError::BadRequest(m) => UcError::new(UcCode::InvalidRequest, m),
+            FederatedError::BadRequest(m) | FederatedError::ServiceNotAllowed(m) => {
+                UcError::new(UcCode::InvalidRequest, m)
+            }
         }
     }
 }
@@ -410,7 +443,9 @@ impl From<FederatedError> for LegacyError {
                     "the OpenID provider is unavailable, retry later",
                 )
             }
-            FederatedError::BadRequest(m) => Self::bad_request(m),
+            FederatedError::BadRequest(m) | FederatedError::ServiceNotAllowed(m) => {
+                Self::bad_request(m)
+            }
         }
     }
 }
@@ -436,7 +471,9 @@ impl From<FederatedError> for OAuthError {
                     "the OpenID provider is unavailable, retry later",
                 )
             }
-            FederatedError::BadRequest(m) => OAuthError::invalid_request(m),
+            FederatedError::BadRequest(m) | FederatedError::ServiceNotAllowed(m) => {
+                OAuthError::invalid_request(m)
+            }
         }
     }
 }

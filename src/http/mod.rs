@@ -66,6 +66,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/xuc/api/2.0/auth/oidc/callback",
             get(uc_api::oidc_callback),
         )
+        .route("/xuc/api/2.0/auth/cas", get(uc_api::cas))
+        .route("/xuc/api/2.0/auth/cas/login", get(uc_api::cas_login))
+        .route("/xuc/api/2.0/auth/cas/callback", get(uc_api::cas_callback))
         .route("/oauth2/introspect", post(oauth_api::introspect))
         .route("/oauth2/revoke", post(oauth_api::revoke))
         .route("/oauth2/token", post(oauth_api::token))

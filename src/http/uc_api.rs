@@ -112,6 +112,34 @@ pub async fn oidc(
 /// The cookie binding a browser login's state to the browser that started it.
 const STATE_COOKIE: &str = "sesame_oidc_state";
 const OIDC_PATH: &str = "/xuc/api/2.0/auth/oidc";
+const CAS_STATE_COOKIE: &str = "sesame_cas_state";
+const CAS_PATH: &str = "/xuc/api/2.0/auth/cas";
+
+/// The cookie holding a browser login's state, for the routes under `path`.
+fn state_cookie(state: &AppState, name: &str, path: &str, value: &str) -> String {
+    let secure = if state.tls { "; Secure" } else { "" };
+    let max_age = if value.is_empty() { 0 } else { 600 };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// The end of a browser login: a token for `identity`, handed to `redirect`
+/// in the URL fragment, and the state cookie cleared.
+async fn hand_over(
+    state: &AppState,
+    identity: crate::auth::Identity,
+    client: crate::token::ClientInfo,
+    redirect: &str,
+    clear_cookie: String,
+) -> Result<Response, UcError> {
+    let (token, verified) = issue(state, identity, client).await?;
+    let fragment = format!(
+        "token={}&TTL={}&login={}",
+        token,
+        state.tokens.ttl(&verified).unwrap_or(0),
+        utf8_percent_encode(&verified.record().login, NON_ALPHANUMERIC)
+    );
+    redirect_to(&format!("{redirect}#{fragment}"), Some(&clear_cookie))
+}
 
 /// `GET /xuc/api/2.0/auth/oidc/login?redirect=URL[&provider=NAME]`: off to
 /// the provider's login page.
@@ -128,11 +156,7 @@ pub async fn oidc_login(
         .federated
         .oidc_begin(provider.as_deref(), &redirect)
         .await?;
-    let secure = if state.tls { "; Secure" } else { "" };
-    let cookie = format!(
-        "{STATE_COOKIE}={}; Path={OIDC_PATH}; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
-        start.state
-    );
+    let cookie = state_cookie(&state, STATE_COOKIE, OIDC_PATH, &start.state);
     redirect_to(&start.authorize_url, Some(&cookie))
 }
 
@@ -168,15 +192,75 @@ pub async fn oidc_callback(
         ));
     }
     let (identity, redirect) = state.federated.oidc_finish(&login_state, &code).await?;
+    let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "");
+    hand_over(&state, identity, client, &redirect, clear).await
+}
+
+/// `GET /xuc/api/2.0/auth/cas?service=URL&ticket=ST`: a CAS service ticket
+/// for a Sesame token.
+pub async fn cas(
+    State(state): State<AppState>,
+    Client(client): Client,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, UcError> {
+    let query = query.unwrap_or_default();
+    let (Some(service), Some(ticket)) = (
+        query_param(&query, "service"),
+        query_param(&query, "ticket"),
+    ) else {
+        return Err(UcError::new(
+            UcCode::InvalidRequest,
+            "service and ticket are required",
+        ));
+    };
+    let identity = state
+        .federated
+        .cas_exchange(&service, &ticket)
+        .await
+        .map_err(UcError::cas)?;
     let (token, verified) = issue(&state, identity, client).await?;
-    let fragment = format!(
-        "token={}&TTL={}&login={}",
-        token,
-        state.tokens.ttl(&verified).unwrap_or(0),
-        utf8_percent_encode(&verified.record().login, NON_ALPHANUMERIC)
-    );
-    let clear = format!("{STATE_COOKIE}=; Path={OIDC_PATH}; HttpOnly; SameSite=Lax; Max-Age=0");
-    redirect_to(&format!("{redirect}#{fragment}"), Some(&clear))
+    Ok(credentials_answer(&state, &token, &verified))
+}
+
+/// `GET /xuc/api/2.0/auth/cas/login?redirect=URL`: off to the CAS login page.
+pub async fn cas_login(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UcError> {
+    let query = query.unwrap_or_default();
+    let redirect = query_param(&query, "redirect").ok_or_else(|| {
+        UcError::new(UcCode::InvalidRequest, "the redirect parameter is required")
+    })?;
+    let start = state.federated.cas_begin(&redirect).map_err(UcError::cas)?;
+    let cookie = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, &start.state);
+    redirect_to(&start.authorize_url, Some(&cookie))
+}
+
+/// `GET /xuc/api/2.0/auth/cas/callback?ticket=ST`: the CAS server sends the
+/// browser back; the Sesame token goes to the allowed redirect URL in its
+/// fragment.
+pub async fn cas_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response, UcError> {
+    let query = query.unwrap_or_default();
+    let ticket = query_param(&query, "ticket")
+        .ok_or_else(|| UcError::new(UcCode::InvalidRequest, "the ticket parameter is required"))?;
+    let login_state = cookie(&headers, CAS_STATE_COOKIE).ok_or_else(|| {
+        UcError::new(
+            UcCode::CasServerInvalidTicket,
+            "this browser did not start a CAS login (state cookie missing)",
+        )
+    })?;
+    let (identity, redirect) = state
+        .federated
+        .cas_finish(&login_state, &ticket)
+        .await
+        .map_err(UcError::cas)?;
+    let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "");
+    hand_over(&state, identity, client, &redirect, clear).await
 }
 
 fn redirect_to(location: &str, cookie: Option<&str>) -> Result<Response, UcError> {

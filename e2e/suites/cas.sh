@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# e2e suite `cas`: a real CAS server (django-cas-server, CAS 3.0) in a
+# throwaway Django site on loopback. Headless Chromium logs in on its login
+# page through Sesame's browser flow; tickets from a scripted login trade for
+# Sesame tokens; replayed, misdirected and unknown tickets, services not
+# allowed, users without a local account, and the CAS server going away.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+e2e_setup cas
+W="$E2E_WORK"
+CHROMIUM=$(command -v chromium || true)
+[ -n "$CHROMIUM" ] || { fail "chromium is installed"; finish; exit; }
+ensure_venv || { fail "the Python packages install (django-cas-server)"; finish; exit; }
+ensure_node || { fail "the Node packages install (playwright-core)"; finish; exit; }
+
+CAS_PORT=$(free_port); SESAME_PORT=$(free_port); APP_PORT=$(free_port)
+CAS="http://127.0.0.1:$CAS_PORT/cas"
+S="http://127.0.0.1:$SESAME_PORT"
+APP="http://127.0.0.1:$APP_PORT/app/"
+OTHER="http://127.0.0.1:$APP_PORT/other/"
+NOT_ALLOWED="http://127.0.0.1:$APP_PORT/not-allowed/"
+
+# --- The CAS server: its site, database, users (alice, carol) and services.
+export CAS_E2E_DIR="$W/cas" PYTHONPATH="$E2E_ROOT/e2e/cas" DJANGO_SETTINGS_MODULE=cas_site
+mkdir -p "$CAS_E2E_DIR"
+"$VENV/bin/python" -m django migrate --noinput >"$W/cas-migrate.log" 2>&1 \
+    && "$VENV/bin/python" "$E2E_ROOT/e2e/cas/cas_site.py" setup >>"$W/cas-migrate.log" 2>&1 \
+    || { cat "$W/cas-migrate.log"; fail "the CAS site is set up"; finish; exit; }
+CAS_PID=""
+start_cas() {
+    "$VENV/bin/python" -m django runserver "127.0.0.1:$CAS_PORT" --noreload >>"$W/cas.log" 2>&1 &
+    CAS_PID=$!
+    E2E_PIDS+=("$CAS_PID")
+    wait_port "$CAS_PORT"
+}
+start_cas || { cat "$W/cas.log"; fail "the CAS server starts"; finish; exit; }
+pass "django-cas-server starts on loopback"
+ticket() { "$VENV/bin/python" "$E2E_ROOT/e2e/clients/cas_tool.py" "$CAS" "$1" "${2:-alice}" "${3:-alice-cas-pw}"; }
+
+# --- Sesame.
+mkdir -p "$W/s"
+cp "$E2E_ROOT/examples/demo-users.yml" "$W/s/users.yml"
+cat >"$W/s/config.yml" <<YAML
+listen: {address: 127.0.0.1, port: $SESAME_PORT, tls: {enabled: false}}
+data_dir: data
+users_file: users.yml
+enabled_backend_plugins: {xivo_user: true}
+cas:
+  server_url: $CAS
+  protocol: "3.0"
+  allowed_services: ["$APP", "$OTHER"]
+  callback_url: $S/xuc/api/2.0/auth/cas/callback
+  allowed_redirects: ["$APP"]
+  timeout_ms: 2000
+YAML
+start_sesame S "$W/s/config.yml" "$SESAME_PORT" || { fail "Sesame starts"; finish; exit; }
+exchange() { # exchange SERVICE TICKET: GET /xuc/api/2.0/auth/cas
+    curl -s -o "$W/out.json" -w '%{http_code}' -G "$S/xuc/api/2.0/auth/cas" \
+        --data-urlencode "service=$1" --data-urlencode "ticket=$2"
+}
+
+# --- 1. The browser flow in headless Chromium.
+start_app "$APP_PORT"
+BT=$(browser_token "$S/xuc/api/2.0/auth/cas/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" "$APP" alice alice-cas-pw)
+expect "Chromium logs in on the CAS page and ends with a Sesame token" 36 "${#BT}"
+expect "that token validates on /0.1/token/{t}" 204 "$(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$BT")"
+expect "it is alice's" "63f3dc3c-865d-419e-bec2-e18c4b118224" "$(curl -s "$S/0.1/token/$BT" | jq -r .data.xivo_user_uuid)"
+
+# --- 2. A ticket from a scripted login.
+T1=$(ticket "$APP") || fail "a scripted CAS login gives a ticket"
+expect "a service ticket trades for a Sesame token" 200 "$(exchange "$APP" "$T1")"
+expect "the answer has login, token and TTL" "alice 36 true" "$(jq -r '"\(.login) \(.token | length) \(.TTL > 0)"' "$W/out.json")"
+
+# --- 3. What must fail.
+expect "the same ticket again: 401" "401 CasServerInvalidTicket" "$(exchange "$APP" "$T1") $(jq -r .error "$W/out.json")"
+T2=$(ticket "$OTHER")
+expect "a ticket for another service: 401 (CAS says INVALID_SERVICE)" "401 CasServerInvalidTicket" "$(exchange "$APP" "$T2") $(jq -r .error "$W/out.json")"
+T3=$(ticket "$NOT_ALLOWED")
+expect "a service not in the allow-list: 400" "400 CasServiceNotAllowed" "$(exchange "$NOT_ALLOWED" "$T3") $(jq -r .error "$W/out.json")"
+T4=$(ticket "$APP")
+expect "a ticket Sesame refused for its service was never sent to CAS (it still works)" 200 "$(exchange "$APP" "$T4")"
+expect "a CAS user without a local account: 404" "404 UserNotFound" "$(exchange "$APP" "$(ticket "$APP" carol carol-cas-pw)") $(jq -r .error "$W/out.json")"
+expect "a made-up ticket: 401" 401 "$(exchange "$APP" ST-1-madeup)"
+expect "not a ticket at all: 401" 401 "$(exchange "$APP" 'TGT-<script>')"
+expect "a browser login to a redirect not allowed: 400" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$S/xuc/api/2.0/auth/cas/login?redirect=http://evil.example/")"
+expect "a callback without the browser's state cookie: 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$S/xuc/api/2.0/auth/cas/callback?ticket=ST-1-x")"
+
+# --- 4. The CAS server stops, then comes back.
+T5=$(ticket "$APP")
+stop_pid "$CAS_PID" >/dev/null 2>&1
+expect "CAS server down: 503" "503 CasServerUnavailable" "$(exchange "$APP" "$T5") $(jq -r .error "$W/out.json")"
+start_cas || fail "the CAS server restarts"
+expect "CAS server back: a new ticket trades at once" 200 "$(exchange "$APP" "$(ticket "$APP")")"
+
+if grep -q -e "$T1" -e "$BT" "$W"/s/sesame-S.log; then
+    fail "Sesame's log holds a ticket or a token"
+else
+    pass "Sesame's log holds no ticket and no token"
+fi
+finish
