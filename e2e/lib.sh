@@ -110,7 +110,7 @@ start_app() {
 # browser login (e2e/oidc/browser_login.mjs); prints the Sesame token of the
 # URL fragment it ends with. Needs ensure_node.
 browser_token() {
-    (cd "$NODE_DIR" && CHROMIUM="$(command -v chromium)" timeout 60 node browser_login.mjs "$@" 2>>"$E2E_WORK/browser.err") |
+    (cd "$NODE_DIR" && CHROMIUM="$(command -v chromium)" timeout 90 node browser_login.mjs "$@" 2>>"$E2E_WORK/browser.err") |
         sed -n 's/.*token=\([^&]*\).*/\1/p'
 }
 

@@ -49,6 +49,18 @@ pub enum Command {
     /// Manage static service tokens (tokens that never expire).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the ACLs a web application's permission document maps to with
+    /// the configured `web_session.permission_map` (a dry run: nothing is
+    /// asked of the web application).
+    WebSessionAcl(WebSessionAclArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebSessionAclArgs {
+    /// The permission document (JSON: the `permissions` of the web
+    /// application's answer, or the whole answer); `-` for standard input.
+    #[arg(default_value = "-")]
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sesame_backends::ldap::LdapConfig;
 use sesame_federation::cas::CasConfig;
+use sesame_federation::websession::WebSessionConfig;
 
 use crate::federated::OidcConfig;
 use crate::gateway::GatewayConfig;
@@ -80,6 +81,9 @@ pub struct Config {
     /// OpenID Connect providers and the browser flow (see docs/oidc.md).
     #[serde(default)]
     pub oidc: OidcConfig,
+    /// The web application whose sessions trade for tokens (see docs/websession.md).
+    #[serde(default)]
+    pub web_session: Option<WebSessionConfig>,
     /// The CAS server and its services (see docs/cas.md).
     #[serde(default)]
     pub cas: Option<CasConfig>,
@@ -413,6 +417,14 @@ impl LoadedConfig {
         oidc
     }
 
+    /// The web-session section, its paths resolved against the config file's directory.
+    pub fn web_session(&self) -> Option<WebSessionConfig> {
+        self.config.web_session.clone().map(|mut web| {
+            web.ca_file = web.ca_file.map(|p| self.resolve(&p));
+            web
+        })
+    }
+
     /// The CAS section, its paths resolved against the config file's directory.
     pub fn cas(&self) -> Option<CasConfig> {
         self.config.cas.clone().map(|mut cas| {
@@ -627,6 +639,18 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
         None => {}
     }
     config.gateway.validate()?;
+    if let Some(web) = &config.web_session {
+        web.validate()
+            .map_err(|(key, message)| (format!("web_session.{key}"), message))?;
+        if let Some(policy) = &web.superuser_policy
+            && !config.policies.contains_key(policy)
+        {
+            return Err((
+                "web_session.superuser_policy".into(),
+                format!("no policy named {policy:?} in `policies`"),
+            ));
+        }
+    }
     if let Some(cas) = &config.cas {
         cas.validate()
             .map_err(|(key, message)| (format!("cas.{key}"), message))?;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sesame_backends::local::{AccountKind, LocalDirectory, identity_of};
 use sesame_federation::cas::{CasClient, CasConfig};
 use sesame_federation::oidc::{LocalMatch, OidcProvider, OidcProviders};
+use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError};
 
 use crate::auth::Identity;
@@ -20,7 +21,7 @@ use crate::auth::Identity;
 const MAX_PENDING: usize = 10_000;
 
 /// The `oidc` section of the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     #[serde(default)]
@@ -35,6 +36,16 @@ pub struct OidcConfig {
 
 fn default_login_timeout() -> u64 {
     300
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            providers: BTreeMap::new(),
+            allowed_redirects: Vec::new(),
+            login_timeout_secs: default_login_timeout(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +116,10 @@ impl<T> PendingLogins<T> {
             .remove(state)
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(login, _)| login)
-            .ok_or_else(|| FederatedError::Invalid("unknown, used or expired login state".into()))
+            .ok_or_else(|| {
+                tracing::info!("browser login callback with an unknown, used or expired state");
+                FederatedError::Invalid("unknown, used or expired login state".into())
+            })
     }
 }
 
@@ -126,6 +140,8 @@ pub struct Federated {
     oidc_pending: PendingLogins<OidcPending>,
     cas: Option<CasClient>,
     cas_pending: PendingLogins<String>,
+    /// Replaced as a whole when the configuration is reloaded.
+    web_session: std::sync::RwLock<Option<Arc<WebSessionVerifier>>>,
 }
 
 impl std::fmt::Debug for Federated {
@@ -140,6 +156,7 @@ impl Federated {
     pub fn new(
         oidc: &OidcConfig,
         cas: Option<&CasConfig>,
+        web_session: Option<&WebSessionConfig>,
         directory: Arc<LocalDirectory>,
         policies: BTreeMap<String, Vec<String>>,
     ) -> Result<Self, String> {
@@ -160,6 +177,15 @@ impl Federated {
                 .map(|c| CasClient::new(c.clone()).map_err(|e| format!("cas: {e}")))
                 .transpose()?,
             cas_pending: PendingLogins::new(timeout),
+            web_session: std::sync::RwLock::new(
+                web_session
+                    .map(|c| {
+                        WebSessionVerifier::new(c.clone())
+                            .map(Arc::new)
+                            .map_err(|e| format!("web_session: {e}"))
+                    })
+                    .transpose()?,
+            ),
         })
     }
 
@@ -294,6 +320,98 @@ impl Federated {
                 None => Err(FederatedError::UserNotFound(external.subject.clone())),
             },
         }
+    }
+
+    /// Replace the web-session settings (mapping table included), after a
+    /// configuration reload.
+    pub fn reload_web_session(&self, config: Option<&WebSessionConfig>) -> Result<(), String> {
+        let verifier = config
+            .map(|c| WebSessionVerifier::new(c.clone()).map(Arc::new))
+            .transpose()?;
+        let mut slot = match self.web_session.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = verifier;
+        Ok(())
+    }
+
+    fn web_session(&self) -> Result<Arc<WebSessionVerifier>, FederatedError> {
+        let slot = match self.web_session.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slot.clone()
+            .ok_or_else(|| FederatedError::BadRequest("web_session is not configured".into()))
+    }
+
+    /// The ACLs a web application's permissions give: the mapped ones, and
+    /// the superuser policy's when the answer says so.
+    pub fn web_session_acl(
+        config: &WebSessionConfig,
+        policies: &BTreeMap<String, Vec<String>>,
+        permissions: &[String],
+        superuser: bool,
+    ) -> Vec<String> {
+        let mut acl = config.map_permissions(permissions);
+        if superuser && let Some(policy) = &config.superuser_policy {
+            merge(&mut acl, policies.get(policy).cloned().unwrap_or_default());
+        }
+        acl
+    }
+
+    /// Trade a web application's session (the request's `Cookie` headers;
+    /// only the configured cookies go out) for an identity with mapped ACLs.
+    pub async fn web_session_exchange<'a>(
+        &self,
+        cookie_headers: impl Iterator<Item = &'a str>,
+    ) -> Result<Identity, FederatedError> {
+        let verifier = self.web_session()?;
+        let cookie = verifier.forwarded_cookies(cookie_headers).ok_or_else(|| {
+            FederatedError::Invalid("no session cookie of the web application".into())
+        })?;
+        let external = verifier
+            .verify(&cookie)
+            .await
+            .inspect_err(|e| tracing::info!(outcome = %e, "web session refused"))?;
+        let permissions: Vec<String> = external
+            .attributes
+            .get("permissions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let superuser = external
+            .attributes
+            .get("superuser")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let acl = Self::web_session_acl(&verifier.config, &self.policies, &permissions, superuser);
+        tracing::info!(
+            login = %external.subject,
+            permissions = permissions.len(),
+            acl = acl.len(),
+            superuser,
+            "web session accepted"
+        );
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("login".into(), Value::String(external.subject.clone()));
+        metadata.insert("purpose".into(), Value::String("web_session".into()));
+        let uuid = external.attributes.get("uuid").and_then(Value::as_str);
+        Ok(Identity {
+            auth_id: uuid
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("web_session:{}", external.subject)),
+            user_uuid: None,
+            login: external.subject,
+            backend: "web_session".into(),
+            acl,
+            metadata,
+        })
     }
 
     fn cas(&self) -> Result<&CasClient, FederatedError> {
@@ -441,5 +559,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_logins_wait_five_minutes_by_default() {
+        // The section's default must agree with its fields' defaults.
+        let absent = OidcConfig::default();
+        let empty: OidcConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent, empty);
+        assert_eq!(absent.login_timeout_secs, 300);
+    }
+
+    #[test]
+    fn pending_logins_are_used_once_and_expire() {
+        let pending = PendingLogins::new(Duration::from_secs(300));
+        pending.insert("s1".into(), "redirect".to_string()).unwrap();
+        assert_eq!(pending.take("s1").unwrap(), "redirect");
+        assert!(pending.take("s1").is_err(), "used once");
+        let short = PendingLogins::new(Duration::ZERO);
+        short.insert("s2".into(), "r".to_string()).unwrap();
+        assert!(short.take("s2").is_err(), "expired");
     }
 }

@@ -82,7 +82,56 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(command)) => user_command(&load(&cli)?, command),
         Some(Command::Token(command)) => token_command(&load(&cli)?, command),
+        Some(Command::WebSessionAcl(args)) => web_session_acl(&load(&cli)?, &args),
     }
+}
+
+/// `sesame web-session-acl [FILE]`: the permission paths of a document and
+/// the ACLs they map to, one per line.
+fn web_session_acl(
+    config: &LoadedConfig,
+    args: &sesame::cli::WebSessionAclArgs,
+) -> anyhow::Result<()> {
+    let Some(web) = config.web_session() else {
+        bail!("the configuration has no web_session section");
+    };
+    let text = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?
+    };
+    let document: serde_json::Value =
+        serde_json::from_str(&text).context("the permission document is not JSON")?;
+    // A whole answer, or only its permissions.
+    let superuser = document
+        .get("superuser")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    let permissions = document.get("permissions").unwrap_or(&document);
+    let paths = sesame_federation::websession::flatten_permissions(permissions);
+    let acl = sesame::federated::Federated::web_session_acl(
+        &web,
+        &config.config.policies,
+        &paths,
+        superuser,
+    );
+    println!("# permissions ({})", paths.len());
+    for path in &paths {
+        let mapped = if web.permission_map.contains_key(path) {
+            ""
+        } else {
+            "  (unmapped)"
+        };
+        println!("{path}{mapped}");
+    }
+    println!("# acl ({})", acl.len());
+    for entry in &acl {
+        println!("{entry}");
+    }
+    Ok(())
 }
 
 fn hash(password: &Password, cost: &HashArgs) -> anyhow::Result<String> {

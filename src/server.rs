@@ -147,6 +147,7 @@ impl Sesame {
             Federated::new(
                 &config.oidc(),
                 config.cas().as_ref(),
+                config.web_session().as_ref(),
                 directory.clone(),
                 c.policies.clone(),
             )
@@ -194,10 +195,23 @@ impl Sesame {
                 tracing::error!(error = %e, "static tokens not reloaded, keeping the previous ones")
             }
         }
+        // Of the configuration itself, the web-session mapping table is
+        // applied live; the rest needs a restart.
+        match crate::config::load(&self.config.path) {
+            Ok(config) => match self
+                .state
+                .federated
+                .reload_web_session(config.web_session().as_ref())
+            {
+                Ok(()) => tracing::info!("web-session settings reloaded"),
+                Err(e) => tracing::error!(error = %e, "web-session settings not reloaded"),
+            },
+            Err(e) => tracing::error!(error = %e, "configuration not reloaded"),
+        }
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.config.static_tokens_file()];
+        let mut files = vec![self.config.static_tokens_file(), self.config.path.clone()];
         files.extend(self.config.users_file());
         files
     }

@@ -5,14 +5,10 @@
 //
 // Usage: node browser_login.mjs LOGIN_URL APP_PREFIX USER PASSWORD
 // Prints the final URL's fragment (token=...&TTL=...&login=...).
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [loginUrl, appPrefix, user, password] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.goto(loginUrl);
@@ -22,12 +18,12 @@ try {
   await page.fill('input[name="password"]', password);
   // Submit, then follow the pages until the application: each step waits for
   // the URL to change, so a form is never submitted twice.
-  const deadline = Date.now() + 30000;
+  const deadline = Date.now() + 45000;
   let url = page.url();
   await page.click('button[type="submit"]');
   while (!page.url().startsWith(appPrefix)) {
     if (Date.now() > deadline) throw new Error(`stuck at ${page.url()}`);
-    await page.waitForURL((u) => u.toString() !== url, { timeout: 15000 });
+    await page.waitForURL((u) => u.toString() !== url, { timeout: 30000, waitUntil: 'commit' });
     url = page.url();
     if (url.startsWith(appPrefix)) break;
     await page.waitForLoadState();

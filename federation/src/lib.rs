@@ -7,6 +7,7 @@
 
 pub mod cas;
 pub mod oidc;
+pub mod websession;
 
 use async_trait::async_trait;
 use serde::Serialize;

@@ -125,6 +125,8 @@ pub enum UcCode {
     CasServerInvalidTicket,
     CasServiceNotAllowed,
     CasServerUnavailable,
+    InvalidSession,
+    WebSessionUnavailable,
     UnhandledError,
 }
 
@@ -135,11 +137,14 @@ impl UcCode {
             | UcCode::InvalidToken
             | UcCode::TokenExpired
             | UcCode::InvalidOidcToken
-            | UcCode::CasServerInvalidTicket => StatusCode::UNAUTHORIZED,
+            | UcCode::CasServerInvalidTicket
+            | UcCode::InvalidSession => StatusCode::UNAUTHORIZED,
             UcCode::InvalidJson | UcCode::InvalidRequest | UcCode::CasServiceNotAllowed => {
                 StatusCode::BAD_REQUEST
             }
-            UcCode::CasServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            UcCode::CasServerUnavailable | UcCode::WebSessionUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             UcCode::UserNotFound => StatusCode::NOT_FOUND,
             UcCode::OidcProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::TokenNotRevocable => StatusCode::FORBIDDEN,
@@ -163,6 +168,8 @@ impl UcCode {
             UcCode::CasServerInvalidTicket => "CasServerInvalidTicket",
             UcCode::CasServiceNotAllowed => "CasServiceNotAllowed",
             UcCode::CasServerUnavailable => "CasServerUnavailable",
+            UcCode::InvalidSession => "InvalidSession",
+            UcCode::WebSessionUnavailable => "WebSessionUnavailable",
             UcCode::UnhandledError => "UnhandledError",
         }
     }
@@ -410,6 +417,23 @@ impl UcError {
     }
 }
 
+impl UcError {
+    /// A web-session failure, with its own UC codes.
+    pub fn web_session(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => UcError::new(UcCode::InvalidSession, m),
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "web application unavailable");
+                UcError::new(
+                    UcCode::WebSessionUnavailable,
+                    "the web application is unavailable, retry later",
+                )
+            }
+            other => other.into(),
+        }
+    }
+}
+
 impl From<FederatedError> for UcError {
     fn from(e: FederatedError) -> Self {
         match e {
@@ -434,7 +458,7 @@ impl From<FederatedError> for UcError {
 impl From<FederatedError> for LegacyError {
     fn from(e: FederatedError) -> Self {
         match e {
-            FederatedError::Invalid(m) => Self::unauthorized(format!("invalid OpenID token: {m}")),
+            FederatedError::Invalid(m) => Self::unauthorized(format!("not accepted: {m}")),
             FederatedError::UserNotFound(m) => Self::unauthorized(format!("no local user for {m}")),
             FederatedError::Unavailable(m) => {
                 tracing::warn!(error = %m, "OpenID provider unavailable");

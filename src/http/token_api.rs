@@ -13,6 +13,8 @@ use super::extract::{Client, basic_credentials, bearer, query_param};
 
 /// The `backend` of `POST /0.1/token` that takes an OpenID Connect token.
 pub const OIDC_BACKEND: &str = "oidc";
+/// The `backend` of `POST /0.1/token` that takes a web application's session cookie.
+pub const WEB_SESSION_BACKEND: &str = "web_session";
 use crate::token::{TokenService, VerifiedToken};
 use sesame_backends::Password;
 
@@ -92,7 +94,14 @@ pub async fn create_token(
 ) -> Result<Response, LegacyError> {
     let request = parse_create(&body)?;
     let lifetime = state.tokens.lifetime(request.expiration)?;
-    let identity = if request.backend == OIDC_BACKEND {
+    let identity = if request.backend == WEB_SESSION_BACKEND {
+        // The web application's session cookie instead of a password.
+        let cookies = headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        state.federated.web_session_exchange(cookies).await?
+    } else if request.backend == OIDC_BACKEND {
         // An OpenID Connect token in `Authorization: Bearer` instead of a password.
         let token = bearer(&headers).ok_or_else(|| {
             LegacyError::unauthorized("the oidc backend needs Authorization: Bearer <OpenID token>")

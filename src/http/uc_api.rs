@@ -109,6 +109,26 @@ pub async fn oidc(
     Ok(credentials_answer(&state, &token, &verified))
 }
 
+/// `POST /xuc/api/2.0/auth/websession`: the web application's session
+/// cookie (sent by the browser) for a Sesame token with mapped ACLs.
+pub async fn web_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Result<Json<Value>, UcError> {
+    let cookies = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let identity = state
+        .federated
+        .web_session_exchange(cookies)
+        .await
+        .map_err(UcError::web_session)?;
+    let (token, verified) = issue(&state, identity, client).await?;
+    Ok(credentials_answer(&state, &token, &verified))
+}
+
 /// The cookie binding a browser login's state to the browser that started it.
 const STATE_COOKIE: &str = "sesame_oidc_state";
 const OIDC_PATH: &str = "/xuc/api/2.0/auth/oidc";
@@ -249,6 +269,7 @@ pub async fn cas_callback(
     let ticket = query_param(&query, "ticket")
         .ok_or_else(|| UcError::new(UcCode::InvalidRequest, "the ticket parameter is required"))?;
     let login_state = cookie(&headers, CAS_STATE_COOKIE).ok_or_else(|| {
+        tracing::info!("CAS callback without the browser's state cookie");
         UcError::new(
             UcCode::CasServerInvalidTicket,
             "this browser did not start a CAS login (state cookie missing)",

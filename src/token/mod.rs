@@ -22,6 +22,10 @@ use crate::clock::{Clock, Timestamp};
 use crate::store::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
 pub use statics::StaticTokens;
 
+/// A renewal that would move a token's expiry by less than this many
+/// seconds is skipped (see [`TokenService::renew`]).
+pub const RENEWAL_SLACK_SECS: u64 = 60;
+
 /// How a token came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -300,6 +304,10 @@ impl TokenService {
 
     /// Check a token and push its expiry to now + its lifetime (bounded by the
     /// maximum session age). Tokens that never expire are returned as they are.
+    ///
+    /// The store is written only when the expiry would move by more than
+    /// [`RENEWAL_SLACK_SECS`] (or a tenth of the lifetime, if shorter): a
+    /// client checking its token on every request costs reads, not writes.
     pub async fn renew(&self, presented: &str) -> Result<VerifiedToken, TokenError> {
         let verified = self.verify(presented).await?;
         if verified.kind != TokenKind::Session {
@@ -309,7 +317,11 @@ impl TokenService {
         let now = self.clock.now();
         let cap = record.issued_at.plus_secs(self.policy.max_session_age);
         let wanted = now.plus_secs(record.lifetime_secs).min(cap);
-        if record.expires_at.is_some_and(|at| at >= wanted) {
+        let slack = RENEWAL_SLACK_SECS.min(record.lifetime_secs / 10);
+        if record
+            .expires_at
+            .is_some_and(|at| at.plus_secs(slack) >= wanted)
+        {
             return Ok(verified);
         }
         let renewed = self
@@ -462,6 +474,25 @@ mod tests {
             svc.renew(&issued.token).await,
             Err(TokenError::Expired)
         ));
+    }
+
+    #[tokio::test]
+    async fn frequent_checks_do_not_rewrite_the_token() {
+        let clock = ManualClock::new(Timestamp::from_secs(0));
+        let svc = service(clock.clone(), &[]);
+        let issued = svc
+            .issue(identity(), 3_000, ClientInfo::default())
+            .await
+            .unwrap();
+        clock.advance_secs(RENEWAL_SLACK_SECS as i64 - 1);
+        let checked = svc.renew(&issued.token).await.unwrap();
+        assert_eq!(
+            checked.record().expires_at,
+            Some(Timestamp::from_secs(3_000))
+        );
+        clock.advance_secs(2);
+        let renewed = svc.renew(&issued.token).await.unwrap();
+        assert_eq!(svc.ttl(&renewed), Some(3_000));
     }
 
     #[tokio::test]
