@@ -16,6 +16,7 @@ use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError};
 
 use crate::auth::Identity;
+use crate::store::TokenKey;
 
 /// Most browser logins waiting for their callback at once.
 const MAX_PENDING: usize = 10_000;
@@ -140,6 +141,9 @@ pub struct Federated {
     oidc_pending: PendingLogins<OidcPending>,
     cas: Option<CasClient>,
     cas_pending: PendingLogins<String>,
+    /// SHA-256 of the service tickets of CAS browser logins → the tokens
+    /// issued for them, for single logout.
+    cas_sessions: Mutex<HashMap<[u8; 32], CasSession>>,
     /// Replaced as a whole when the configuration is reloaded.
     web_session: std::sync::RwLock<Option<Arc<WebSessionVerifier>>>,
 }
@@ -177,6 +181,7 @@ impl Federated {
                 .map(|c| CasClient::new(c.clone()).map_err(|e| format!("cas: {e}")))
                 .transpose()?,
             cas_pending: PendingLogins::new(timeout),
+            cas_sessions: Mutex::new(HashMap::new()),
             web_session: std::sync::RwLock::new(
                 web_session
                     .map(|c| {
@@ -414,6 +419,42 @@ impl Federated {
         })
     }
 
+    /// Remember that `token` was issued for the CAS ticket `ticket`, so that
+    /// the CAS server's single-logout request can revoke it.
+    pub fn cas_remember(&self, ticket: &str, token: TokenKey) {
+        let key = ticket_key(ticket);
+        let mut sessions = lock(&self.cas_sessions);
+        let now = Instant::now();
+        if sessions.len() >= MAX_CAS_SESSIONS {
+            sessions.retain(|_, (_, until)| *until > now);
+            if sessions.len() >= MAX_CAS_SESSIONS {
+                tracing::warn!(
+                    "too many CAS sessions remembered for single logout; forgetting them"
+                );
+                sessions.clear();
+            }
+        }
+        let entry = sessions
+            .entry(key)
+            .or_insert_with(|| (Vec::new(), now + CAS_SESSION_MEMORY));
+        entry.0.push(token);
+    }
+
+    /// The tokens issued for the ticket a CAS single-logout request names
+    /// (forgotten once returned).
+    pub fn cas_logout(&self, logout_request: &str) -> Vec<TokenKey> {
+        let Some(ticket) = sesame_federation::cas::parse_logout_request(logout_request) else {
+            tracing::info!("CAS single logout: not a logout request");
+            return Vec::new();
+        };
+        let keys = lock(&self.cas_sessions)
+            .remove(&ticket_key(&ticket))
+            .map(|(keys, _)| keys)
+            .unwrap_or_default();
+        tracing::info!(tokens = keys.len(), "CAS single logout");
+        keys
+    }
+
     fn cas(&self) -> Result<&CasClient, FederatedError> {
         self.cas
             .as_ref()
@@ -544,6 +585,18 @@ impl Federated {
         let identity = self.outcome(&pending.provider, outcome)?;
         Ok((identity, pending.redirect))
     }
+}
+
+/// The tokens of one CAS browser login, and until when they are remembered.
+type CasSession = (Vec<TokenKey>, Instant);
+
+/// How long a CAS browser login's ticket is remembered for single logout.
+const CAS_SESSION_MEMORY: Duration = Duration::from_secs(24 * 3600);
+const MAX_CAS_SESSIONS: usize = 100_000;
+
+fn ticket_key(ticket: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(ticket.as_bytes()).into()
 }
 
 /// Add the ACLs of `more` not yet in `acl`.

@@ -54,7 +54,7 @@ def setup():
     for login, password in (("alice", "alice-cas-pw"), ("carol", "carol-cas-pw")):
         User.objects.create_user(login, email=f"{login}@example.org", password=password)
     pattern = ServicePattern.objects.create(
-        pos=100, name="loopback", pattern=r"^http://127\.0\.0\.1(:\d+)?/.*", single_log_out=False)
+        pos=100, name="loopback", pattern=r"^http://127\.0\.0\.1(:\d+)?/.*", single_log_out=True)
     ReplaceAttributName.objects.create(name="email", service_pattern=pattern)
 
 

@@ -3,7 +3,7 @@
 // provider's own page (and consents, when asked), and lands on the
 // application URL with the Sesame token in the fragment.
 //
-// Usage: node browser_login.mjs LOGIN_URL APP_PREFIX USER PASSWORD
+// Usage: [AFTER_URL=...] node browser_login.mjs LOGIN_URL APP_PREFIX USER PASSWORD
 // Prints the final URL's fragment (token=...&TTL=...&login=...).
 import { launch } from './chromium.mjs';
 
@@ -32,6 +32,8 @@ try {
     if (button) await button.click();
   }
   console.log(new URL(page.url()).hash.slice(1));
+  // Then, when asked, one more page in the same browser (a logout).
+  if (process.env.AFTER_URL) await page.goto(process.env.AFTER_URL);
 } finally {
   await browser.close();
 }

@@ -66,6 +66,18 @@ expect "Chromium logs in on the CAS page and ends with a Sesame token" 36 "${#BT
 expect "that token validates on /0.1/token/{t}" 204 "$(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$BT")"
 expect "it is alice's" "63f3dc3c-865d-419e-bec2-e18c4b118224" "$(curl -s "$S/0.1/token/$BT" | jq -r .data.xivo_user_uuid)"
 
+# --- Single logout: logging out of CAS revokes the token of the browser login.
+SLO_T=$(AFTER_URL="$CAS/logout" browser_token "$S/xuc/api/2.0/auth/cas/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" "$APP" alice alice-cas-pw)
+for _ in $(seq 30); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$SLO_T")" = 404 ] && break
+    sleep 0.2
+done
+expect "CAS single logout revokes the token (${#SLO_T}-character token)" "36 404" \
+    "${#SLO_T} $(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$SLO_T")"
+expect "the first browser login's token is untouched" 204 "$(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$BT")"
+expect "a forged logout request is answered 200 and revokes nothing" "200 204" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$S/xuc/api/2.0/auth/cas/callback" --data-urlencode 'logoutRequest=<x/>') $(curl -s -o /dev/null -w '%{http_code}' -I "$S/0.1/token/$BT")"
+
 # --- 2. A ticket from a scripted login.
 T1=$(ticket "$APP") || fail "a scripted CAS login gives a ticket"
 expect "a service ticket trades for a Sesame token" 200 "$(exchange "$APP" "$T1")"

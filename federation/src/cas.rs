@@ -211,6 +211,42 @@ pub fn parse_service_response(xml: &str) -> Result<CasAnswer, String> {
     }
 }
 
+/// The SAML 2.0 protocol namespace of CAS single-logout requests.
+pub const SAMLP_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+
+/// The service ticket a CAS single-logout request names (its
+/// `samlp:SessionIndex`), if the document is one.
+pub fn parse_logout_request(xml: &str) -> Option<String> {
+    let mut reader = NsReader::from_str(xml);
+    let mut depth = 0usize;
+    let mut in_index = false;
+    let mut text = String::new();
+    loop {
+        let (ns, event) = reader.read_resolved_event().ok()?;
+        let in_samlp = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == SAMLP_NS);
+        match event {
+            Event::Start(e) => {
+                let local = e.local_name();
+                if depth == 0 && !(in_samlp && local.as_ref() == "LogoutRequest") {
+                    return None;
+                }
+                in_index = depth == 1 && in_samlp && local.as_ref() == "SessionIndex";
+                depth += 1;
+            }
+            Event::Text(t) if in_index => text.push_str(&t.xml10_content()),
+            Event::End(_) => {
+                depth = depth.checked_sub(1)?;
+                if in_index {
+                    let ticket = text.trim().to_owned();
+                    return plausible_ticket(&ticket).then_some(ticket);
+                }
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
 /// Whether `path` is `serviceResponse/authenticationSuccess/attributes`.
 fn is_attributes(path: &[(bool, String)]) -> bool {
     path.len() == 3
@@ -450,6 +486,26 @@ mod tests {
         ] {
             assert!(parse_service_response(garbage).is_err(), "{garbage:?}");
         }
+    }
+
+    #[test]
+    fn logout_requests_name_their_ticket() {
+        let request = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"
+            xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="x" Version="2.0" IssueInstant="2026-11-23T00:00:00Z">
+            <saml:NameID>alice</saml:NameID>
+            <samlp:SessionIndex>ST-12-abc</samlp:SessionIndex>
+        </samlp:LogoutRequest>"#;
+        assert_eq!(parse_logout_request(request).as_deref(), Some("ST-12-abc"));
+        assert_eq!(
+            parse_logout_request(&request.replace("urn:oasis:names:tc:SAML:2.0:protocol", "urn:x")),
+            None
+        );
+        assert_eq!(
+            parse_logout_request(&request.replace("ST-12-abc", "TGT-1")),
+            None
+        );
+        assert_eq!(parse_logout_request("<a/>"), None);
+        assert_eq!(parse_logout_request("garbage"), None);
     }
 
     #[test]

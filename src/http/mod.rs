@@ -69,7 +69,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/xuc/api/2.0/auth/websession", post(uc_api::web_session))
         .route("/xuc/api/2.0/auth/cas", get(uc_api::cas))
         .route("/xuc/api/2.0/auth/cas/login", get(uc_api::cas_login))
-        .route("/xuc/api/2.0/auth/cas/callback", get(uc_api::cas_callback))
+        .route(
+            "/xuc/api/2.0/auth/cas/callback",
+            get(uc_api::cas_callback).post(uc_api::cas_single_logout),
+        )
         .route("/oauth2/introspect", post(oauth_api::introspect))
         .route("/oauth2/revoke", post(oauth_api::revoke))
         .route("/oauth2/token", post(oauth_api::token))

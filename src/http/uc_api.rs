@@ -150,7 +150,7 @@ async fn hand_over(
     client: crate::token::ClientInfo,
     redirect: &str,
     clear_cookie: String,
-) -> Result<Response, UcError> {
+) -> Result<(Response, String), UcError> {
     let (token, verified) = issue(state, identity, client).await?;
     let fragment = format!(
         "token={}&TTL={}&login={}",
@@ -158,7 +158,8 @@ async fn hand_over(
         state.tokens.ttl(&verified).unwrap_or(0),
         utf8_percent_encode(&verified.record().login, NON_ALPHANUMERIC)
     );
-    redirect_to(&format!("{redirect}#{fragment}"), Some(&clear_cookie))
+    let response = redirect_to(&format!("{redirect}#{fragment}"), Some(&clear_cookie))?;
+    Ok((response, token))
 }
 
 /// `GET /xuc/api/2.0/auth/oidc/login?redirect=URL[&provider=NAME]`: off to
@@ -213,7 +214,8 @@ pub async fn oidc_callback(
     }
     let (identity, redirect) = state.federated.oidc_finish(&login_state, &code).await?;
     let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "");
-    hand_over(&state, identity, client, &redirect, clear).await
+    let (response, _) = hand_over(&state, identity, client, &redirect, clear).await?;
+    Ok(response)
 }
 
 /// `GET /xuc/api/2.0/auth/cas?service=URL&ticket=ST`: a CAS service ticket
@@ -281,7 +283,28 @@ pub async fn cas_callback(
         .await
         .map_err(UcError::cas)?;
     let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "");
-    hand_over(&state, identity, client, &redirect, clear).await
+    let (response, token) = hand_over(&state, identity, client, &redirect, clear).await?;
+    state
+        .federated
+        .cas_remember(&ticket, crate::store::TokenKey::of(&token));
+    Ok(response)
+}
+
+/// `POST /xuc/api/2.0/auth/cas/callback` with `logoutRequest=...`: CAS
+/// single logout. The tokens issued for the ticket it names are revoked.
+/// Always 200: the CAS server does not care, and nobody learns which tickets
+/// Sesame knows.
+pub async fn cas_single_logout(State(state): State<AppState>, body: Bytes) -> StatusCode {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let Some((_, request)) = fields.iter().find(|(k, _)| k == "logoutRequest") else {
+        return StatusCode::OK;
+    };
+    for key in state.federated.cas_logout(request) {
+        if let Err(e) = state.tokens.revoke_key(&key).await {
+            tracing::warn!(error = %e, "CAS single logout: a token could not be revoked");
+        }
+    }
+    StatusCode::OK
 }
 
 fn redirect_to(location: &str, cookie: Option<&str>) -> Result<Response, UcError> {

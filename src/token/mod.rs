@@ -358,6 +358,14 @@ impl TokenService {
         Ok(())
     }
 
+    /// Revoke a session token known only by its key (single logout).
+    pub async fn revoke_key(&self, key: &TokenKey) -> Result<(), TokenError> {
+        if self.store.remove(key).await? {
+            tracing::info!(token = ?key, "token revoked");
+        }
+        Ok(())
+    }
+
     /// Seconds until the token expires (`None` if it never does).
     pub fn ttl(&self, token: &VerifiedToken) -> Option<u64> {
         token
