@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use sesame_backends::{Backend, BackendError, Password, VerifiedIdentity};
+
+use crate::throttle::{LoginThrottle, ThrottleConfig};
 
 /// Who a token is for, whatever proved it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +46,10 @@ pub enum AuthError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// Too many failures for this login or from this address: retry after
+    /// that many seconds.
+    #[error("too many failed attempts, retry in {0} s")]
+    Throttled(u64),
 }
 
 impl From<BackendError> for AuthError {
@@ -59,6 +67,7 @@ pub struct Authenticator {
     backends: BTreeMap<String, Arc<dyn Backend>>,
     /// Backends the UC login tries, in order.
     uc_login_backends: Vec<String>,
+    throttle: LoginThrottle,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -71,14 +80,45 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(backends: Vec<Arc<dyn Backend>>, uc_login_backends: Vec<String>) -> Self {
+    pub fn new(
+        backends: Vec<Arc<dyn Backend>>,
+        uc_login_backends: Vec<String>,
+        throttle: ThrottleConfig,
+    ) -> Self {
         Authenticator {
             backends: backends
                 .into_iter()
                 .map(|b| (b.name().to_owned(), b))
                 .collect(),
             uc_login_backends,
+            throttle: LoginThrottle::new(throttle),
         }
+    }
+
+    /// Run `attempt` unless `login` or `address` is throttled, and count its
+    /// outcome: wrong credentials are failures, a success clears the login.
+    async fn throttled<F>(
+        &self,
+        login: &str,
+        address: Option<&str>,
+        attempt: F,
+    ) -> Result<Identity, AuthError>
+    where
+        F: std::future::Future<Output = Result<Identity, AuthError>>,
+    {
+        if let Err(wait) = self.throttle.check(login, address, Instant::now()) {
+            tracing::warn!(login, address, retry_after = wait, "login throttled");
+            return Err(AuthError::Throttled(wait));
+        }
+        let outcome = attempt.await;
+        match &outcome {
+            Ok(_) => self.throttle.success(login),
+            Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {
+                self.throttle.failure(login, address, Instant::now())
+            }
+            Err(_) => {}
+        }
+        outcome
     }
 
     /// Names of the enabled backends, sorted.
@@ -86,8 +126,24 @@ impl Authenticator {
         self.backends.keys().cloned().collect()
     }
 
-    /// Check `login`/`password` with the backend named `backend`.
+    /// Check `login`/`password` with the backend named `backend`, for a
+    /// client at `address`, under the brute-force throttle.
     pub async fn password_login(
+        &self,
+        backend: &str,
+        login: &str,
+        password: &Password,
+        address: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        self.throttled(
+            login,
+            address,
+            self.check_password(backend, login, password),
+        )
+        .await
+    }
+
+    async fn check_password(
         &self,
         backend: &str,
         login: &str,
@@ -106,13 +162,25 @@ impl Authenticator {
     /// The UC login: the configured backends in order; the first that accepts
     /// wins. If none accepts and one of them was unavailable, the answer is
     /// "unavailable": that backend might have known the user.
-    pub async fn uc_login(&self, login: &str, password: &Password) -> Result<Identity, AuthError> {
+    pub async fn uc_login(
+        &self,
+        login: &str,
+        password: &Password,
+        address: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        self.throttled(login, address, self.uc_attempt(login, password))
+            .await
+    }
+
+    async fn uc_attempt(&self, login: &str, password: &Password) -> Result<Identity, AuthError> {
         let mut unavailable: Option<AuthError> = None;
         for name in &self.uc_login_backends {
-            match self.password_login(name, login, password).await {
+            match self.check_password(name, login, password).await {
                 Ok(identity) => return Ok(identity),
                 Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {}
-                Err(e @ AuthError::Unavailable(_)) | Err(e @ AuthError::Internal(_)) => {
+                Err(e @ AuthError::Unavailable(_))
+                | Err(e @ AuthError::Internal(_))
+                | Err(e @ AuthError::Throttled(_)) => {
                     unavailable.get_or_insert(e);
                 }
             }
@@ -184,6 +252,7 @@ mod tests {
                 .map(|(n, f)| Arc::new(Fixed(n, f)) as Arc<dyn Backend>)
                 .collect(),
             order,
+            ThrottleConfig::default(),
         )
     }
 
@@ -191,25 +260,25 @@ mod tests {
     async fn uc_login_tries_backends_in_order() {
         let pw = Password::new("x");
         let id = auth(vec![("a", refused), ("b", ok)])
-            .uc_login("alice", &pw)
+            .uc_login("alice", &pw, None)
             .await
             .unwrap();
         assert_eq!(id.backend, "b");
         assert!(matches!(
             auth(vec![("a", refused), ("b", refused)])
-                .uc_login("alice", &pw)
+                .uc_login("alice", &pw, None)
                 .await,
             Err(AuthError::InvalidCredentials)
         ));
         assert!(matches!(
             auth(vec![("a", down), ("b", refused)])
-                .uc_login("alice", &pw)
+                .uc_login("alice", &pw, None)
                 .await,
             Err(AuthError::Unavailable(_))
         ));
         assert_eq!(
             auth(vec![("a", down), ("b", ok)])
-                .uc_login("alice", &pw)
+                .uc_login("alice", &pw, None)
                 .await
                 .unwrap()
                 .backend,
@@ -221,7 +290,7 @@ mod tests {
     async fn unknown_backends_are_refused() {
         assert!(matches!(
             auth(vec![("a", ok)])
-                .password_login("zzz", "alice", &Password::new("x"))
+                .password_login("zzz", "alice", &Password::new("x"), None)
                 .await,
             Err(AuthError::UnknownBackend(_))
         ));

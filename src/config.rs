@@ -16,6 +16,7 @@ use sesame_federation::websession::WebSessionConfig;
 
 use crate::federated::OidcConfig;
 use crate::gateway::GatewayConfig;
+use crate::throttle::ThrottleConfig;
 use uuid::Uuid;
 use yaml_serde::Value;
 
@@ -78,6 +79,9 @@ pub struct Config {
     /// Rules of the gateway check (`/gateway/auth`, see docs/gateway.md).
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// Brute-force throttling of password logins.
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
     /// OpenID Connect providers and the browser flow (see docs/oidc.md).
     #[serde(default)]
     pub oidc: OidcConfig,
@@ -639,6 +643,7 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
         None => {}
     }
     config.gateway.validate()?;
+    config.throttle.validate()?;
     if let Some(web) = &config.web_session {
         web.validate()
             .map_err(|(key, message)| (format!("web_session.{key}"), message))?;

@@ -17,6 +17,7 @@ pub mod http;
 pub mod oauth;
 pub mod server;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 pub mod token;
 pub mod users;

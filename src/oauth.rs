@@ -109,6 +109,7 @@ impl Callers {
                         sesame_backends::XIVO_SERVICE,
                         &login,
                         &sesame_backends::Password::new(password),
+                        None,
                     )
                     .await;
                 match outcome {
@@ -119,6 +120,7 @@ impl Callers {
                     Err(AuthError::Unavailable(m)) | Err(AuthError::Internal(m)) => {
                         Err(CallerError::Unavailable(m))
                     }
+                    Err(AuthError::Throttled(_)) => Err(CallerError::Invalid),
                     Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {
                         Err(CallerError::Invalid)
                     }

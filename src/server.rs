@@ -116,7 +116,11 @@ impl Sesame {
                 config.backend_policy(&name),
             )));
         }
-        let auth = Arc::new(Authenticator::new(backends, config.uc_login_backends()));
+        let auth = Arc::new(Authenticator::new(
+            backends,
+            config.uc_login_backends(),
+            config.config.throttle.clone(),
+        ));
 
         let c = &config.config;
         let shared = SharedSecret::new(

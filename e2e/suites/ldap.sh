@@ -163,6 +163,8 @@ policies:
   uc_user: ["confd.users.me.read", "ctid-ng.#"]
 uc_api:
   login_backends: [xivo_user, ldap_user]
+# This suite fails many logins from 127.0.0.1 on purpose.
+throttle: {max_failures_per_address: 200}
 ldap:
 $ldap
 $extra

@@ -20,6 +20,8 @@ use crate::token::TokenError;
 pub struct LegacyError {
     pub status: StatusCode,
     pub reason: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl LegacyError {
@@ -27,6 +29,7 @@ impl LegacyError {
         LegacyError {
             status,
             reason: reason.into(),
+            retry_after: None,
         }
     }
 
@@ -54,7 +57,16 @@ impl IntoResponse for LegacyError {
                 axum::http::HeaderValue::from_static("Basic realm=\"sesame\""),
             );
         }
+        set_retry_after(&mut response, self.retry_after);
         response
+    }
+}
+
+fn set_retry_after(response: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
 }
 
@@ -105,6 +117,13 @@ impl From<AuthError> for LegacyError {
             AuthError::Internal(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
+            AuthError::Throttled(seconds) => LegacyError {
+                retry_after: Some(seconds),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many failed attempts, retry in {seconds} s"),
+                )
+            },
         }
     }
 }
@@ -127,6 +146,7 @@ pub enum UcCode {
     CasServerUnavailable,
     InvalidSession,
     WebSessionUnavailable,
+    TooManyAttempts,
     UnhandledError,
 }
 
@@ -146,6 +166,7 @@ impl UcCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             UcCode::UserNotFound => StatusCode::NOT_FOUND,
+            UcCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             UcCode::OidcProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::TokenNotRevocable => StatusCode::FORBIDDEN,
             UcCode::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -170,6 +191,7 @@ impl UcCode {
             UcCode::CasServerUnavailable => "CasServerUnavailable",
             UcCode::InvalidSession => "InvalidSession",
             UcCode::WebSessionUnavailable => "WebSessionUnavailable",
+            UcCode::TooManyAttempts => "TooManyAttempts",
             UcCode::UnhandledError => "UnhandledError",
         }
     }
@@ -180,6 +202,8 @@ impl UcCode {
 pub struct UcError {
     pub code: UcCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl UcError {
@@ -187,6 +211,7 @@ impl UcError {
         UcError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -194,7 +219,9 @@ impl UcError {
 impl IntoResponse for UcError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.code.name(), "message": self.message});
-        (self.code.status(), Json(body)).into_response()
+        let mut response = (self.code.status(), Json(body)).into_response();
+        set_retry_after(&mut response, self.retry_after);
+        response
     }
 }
 
@@ -236,6 +263,13 @@ impl From<AuthError> for UcError {
                 "the authentication backend is unavailable, retry later",
             ),
             AuthError::Internal(_) => UcError::new(UcCode::UnhandledError, "internal error"),
+            AuthError::Throttled(seconds) => UcError {
+                retry_after: Some(seconds),
+                ..UcError::new(
+                    UcCode::TooManyAttempts,
+                    format!("too many failed attempts, retry in {seconds} s"),
+                )
+            },
         }
     }
 }

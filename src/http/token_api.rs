@@ -112,7 +112,12 @@ pub async fn create_token(
             .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;
         state
             .auth
-            .password_login(&request.backend, &login, &Password::new(password))
+            .password_login(
+                &request.backend,
+                &login,
+                &Password::new(password),
+                client.remote_addr.as_deref(),
+            )
             .await?
     };
     let issued = state.tokens.issue(identity, lifetime, client).await?;

@@ -67,7 +67,11 @@ pub async fn login(
     let (login, password) = parse_login(&body)?;
     let identity = state
         .auth
-        .uc_login(&login, &Password::new(password))
+        .uc_login(
+            &login,
+            &Password::new(password),
+            client.remote_addr.as_deref(),
+        )
         .await?;
     let (token, verified) = issue(&state, identity, client).await?;
     Ok(credentials_answer(&state, &token, &verified))

@@ -58,6 +58,9 @@ pub struct EmbeddedStore {
     writer: mpsc::Sender<Job>,
 }
 
+/// redb's page cache (its default is far larger).
+const REDB_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 fn internal(context: &str) -> impl Fn(redb::Error) -> StoreError + '_ {
     move |e| StoreError::Internal(format!("{context}: {e}"))
 }
@@ -66,9 +69,14 @@ impl EmbeddedStore {
     /// Open (or create) the store file at `path`, load the live tokens and
     /// drop the expired ones.
     pub fn open(path: &Path, now: Timestamp) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| {
-            StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
-        })?;
+        // The live tokens are held decoded in memory; redb's own page cache
+        // only serves writes and the start-up load, so it stays small.
+        let db = redb::Builder::new()
+            .set_cache_size(REDB_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| {
+                StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
+            })?;
         let mut cache = HashMap::new();
         let mut dropped: Vec<(TokenKey, Option<Timestamp>)> = Vec::new();
         {

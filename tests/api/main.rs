@@ -8,5 +8,6 @@ mod harness;
 mod lifecycle;
 mod oauth;
 mod redis_store;
+mod throttle;
 mod token_api;
 mod uc_api;
