@@ -1,9 +1,14 @@
-//! The default store: one redb file, with every live token also in memory.
+//! The default store: one redb file, with the tokens in use also in memory.
 //!
 //! redb is pure Rust (no C build), crash-safe (copy-on-write B-tree with
 //! checksummed commits) and keeps a single file; see `docs/stores.md`.
 //!
-//! * Reads are served from memory, so a token check never touches disk.
+//! * Reads are served from a bounded in-memory cache of decoded tokens (with
+//!   their compiled ACLs); a miss reads the record from redb (MVCC readers,
+//!   no lock against the writer). Memory does not grow with the number of
+//!   live tokens.
+//! * A read that raced with a revocation never caches the revoked token: an
+//!   epoch counter, moved around every change, tells it to leave it out.
 //! * Writes go through one writer thread that commits them in groups: every
 //!   caller waits for the fsync of the commit that holds its change, but
 //!   concurrent logins share one fsync.
@@ -13,10 +18,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
@@ -51,11 +57,26 @@ struct Job {
 
 type Cache = Arc<RwLock<HashMap<TokenKey, Arc<LiveToken>>>>;
 
-#[derive(Debug)]
+/// Most decoded tokens kept in memory; past it, half are dropped.
+const CACHE_CAPACITY: usize = 10_000;
+
 pub struct EmbeddedStore {
     path: PathBuf,
+    db: Arc<Database>,
     cache: Cache,
+    /// Most tokens in `cache`.
+    capacity: usize,
+    /// Moved before and after every change of an existing token.
+    epoch: AtomicU64,
     writer: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 /// redb's page cache (its default is far larger).
@@ -69,15 +90,14 @@ impl EmbeddedStore {
     /// Open (or create) the store file at `path`, load the live tokens and
     /// drop the expired ones.
     pub fn open(path: &Path, now: Timestamp) -> Result<Self, StoreError> {
-        // The live tokens are held decoded in memory; redb's own page cache
-        // only serves writes and the start-up load, so it stays small.
+        // Decoded tokens are cached above redb; its own page cache stays small.
         let db = redb::Builder::new()
             .set_cache_size(REDB_CACHE_BYTES)
             .create(path)
             .map_err(|e| {
                 StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
             })?;
-        let mut cache = HashMap::new();
+        let mut live = 0usize;
         let mut dropped: Vec<(TokenKey, Option<Timestamp>)> = Vec::new();
         {
             let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
@@ -104,9 +124,7 @@ impl EmbeddedStore {
                 let key = TokenKey(bytes);
                 match serde_json::from_slice::<TokenRecord>(v.value()) {
                     Ok(record) if record.is_expired(now) => dropped.push((key, record.expires_at)),
-                    Ok(record) => {
-                        cache.insert(key, Arc::new(LiveToken::new(record)));
-                    }
+                    Ok(_) => live += 1,
                     Err(e) => {
                         tracing::warn!(?key, error = %e, "token store: dropping an unreadable record");
                         dropped.push((key, None));
@@ -114,8 +132,9 @@ impl EmbeddedStore {
                 }
             }
         }
+        let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        let mut writer = Writer { db, rx };
+        let mut writer = Writer { db: db.clone(), rx };
         if !dropped.is_empty() {
             let ops: Vec<Op> = dropped
                 .iter()
@@ -137,10 +156,13 @@ impl EmbeddedStore {
             .name("sesame-store-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Internal(format!("cannot start the store writer: {e}")))?;
-        tracing::info!(path = %path.display(), tokens = cache.len(), "token store opened");
+        tracing::info!(path = %path.display(), tokens = live, "token store opened");
         Ok(EmbeddedStore {
             path: path.to_owned(),
-            cache: Arc::new(RwLock::new(cache)),
+            db,
+            cache: Arc::new(RwLock::new(HashMap::new())),
+            capacity: CACHE_CAPACITY,
+            epoch: AtomicU64::new(0),
             writer: tx,
         })
     }
@@ -157,6 +179,63 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Internal("store writer stopped".into()))?;
         wait.await
             .map_err(|_| StoreError::Internal("store writer stopped".into()))?
+    }
+
+    /// The record of `key` in redb, if any.
+    fn read_record(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+        let read = self
+            .db
+            .begin_read()
+            .map_err(|e| internal("begin read")(e.into()))?;
+        let table = read
+            .open_table(TOKENS)
+            .map_err(|e| internal("tokens table")(e.into()))?;
+        let Some(value) = table
+            .get(key.0.as_slice())
+            .map_err(|e| internal("read")(e.into()))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|e| StoreError::Internal(format!("decode token: {e}")))
+    }
+
+    /// Put a decoded token in the cache, making room when it is full.
+    fn cache_token(
+        &self,
+        cache: &mut HashMap<TokenKey, Arc<LiveToken>>,
+        key: TokenKey,
+        token: Arc<LiveToken>,
+    ) {
+        if cache.len() >= self.capacity && !cache.contains_key(&key) {
+            let mut n = 0usize;
+            cache.retain(|_, _| {
+                n += 1;
+                n.is_multiple_of(2)
+            });
+        }
+        cache.insert(key, token);
+    }
+
+    /// The token of `key`: from the cache, or from redb (then cached).
+    fn lookup(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        if let Some(token) = self.read_cache()?.get(key) {
+            return Ok(Some(token.clone()));
+        }
+        let before = self.epoch.load(Ordering::SeqCst);
+        let Some(record) = self.read_record(key)? else {
+            return Ok(None);
+        };
+        let token = Arc::new(LiveToken::new(record));
+        let mut cache = self.write_cache()?;
+        // A change since the read may have made this record stale: serve
+        // it to this caller (whose check began before the change ended),
+        // but do not keep it.
+        if self.epoch.load(Ordering::SeqCst) == before {
+            self.cache_token(&mut cache, *key, token.clone());
+        }
+        Ok(Some(token))
     }
 
     fn read_cache(
@@ -202,28 +281,31 @@ impl TokenStore for EmbeddedStore {
         })
         .await?;
         let token = Arc::new(token);
-        self.write_cache()?.insert(key, token.clone());
+        self.cache_token(&mut *self.write_cache()?, key, token.clone());
         Ok(token)
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
-        Ok(self.read_cache()?.get(key).cloned())
+        self.lookup(key)
     }
 
     async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        let Some(token) = self.lookup(key)? else {
+            return Ok(false);
+        };
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         // Out of memory first: the token stops working at once.
-        let removed = self.write_cache()?.remove(key);
-        match removed {
-            Some(token) => {
-                self.submit(Op::Delete {
-                    key: *key,
-                    expiry: token.record.expires_at,
-                })
-                .await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        self.write_cache()?.remove(key);
+        let outcome = self
+            .submit(Op::Delete {
+                key: *key,
+                expiry: token.record.expires_at,
+            })
+            .await;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        // Again, after the commit: a read that raced with it is gone too.
+        self.write_cache()?.remove(key);
+        outcome.map(|_| true)
     }
 
     async fn renew(
@@ -232,40 +314,48 @@ impl TokenStore for EmbeddedStore {
         expires_at: Timestamp,
         _now: Timestamp,
     ) -> Result<Option<Arc<LiveToken>>, StoreError> {
-        let (renewed, old_expiry) = {
-            let mut cache = self.write_cache()?;
-            let Some(slot) = cache.get_mut(key) else {
-                return Ok(None);
-            };
-            let old_expiry = slot.record.expires_at;
-            *slot = Arc::new(slot.with_expiry(Some(expires_at)));
-            (slot.clone(), old_expiry)
+        let Some(current) = self.lookup(key)? else {
+            return Ok(None);
         };
-        self.submit(Op::Put {
-            key: *key,
-            json: to_json(&renewed.record)?,
-            old_expiry,
-            new_expiry: Some(expires_at),
-        })
-        .await?;
+        let renewed = Arc::new(current.with_expiry(Some(expires_at)));
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let outcome = self
+            .submit(Op::Put {
+                key: *key,
+                json: to_json(&renewed.record)?,
+                old_expiry: current.record.expires_at,
+                new_expiry: Some(expires_at),
+            })
+            .await;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        outcome?;
+        self.cache_token(&mut *self.write_cache()?, *key, renewed.clone());
         Ok(Some(renewed))
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        {
-            let mut cache = self.write_cache()?;
-            cache.retain(|_, t| !t.record.is_expired(now));
-        }
-        self.submit(Op::PurgeBefore(now)).await
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.write_cache()?.retain(|_, t| !t.record.is_expired(now));
+        let outcome = self.submit(Op::PurgeBefore(now)).await;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        outcome
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.read_cache()?.len())
+        let read = self
+            .db
+            .begin_read()
+            .map_err(|e| internal("begin read")(e.into()))?;
+        let table = read
+            .open_table(TOKENS)
+            .map_err(|e| internal("tokens table")(e.into()))?;
+        let len = table.len().map_err(|e| internal("count")(e.into()))?;
+        Ok(usize::try_from(len).unwrap_or(usize::MAX))
     }
 }
 
 struct Writer {
-    db: Database,
+    db: Arc<Database>,
     rx: mpsc::Receiver<Job>,
 }
 
@@ -452,6 +542,35 @@ mod tests {
         );
         assert_eq!(store.count().await.unwrap(), 1);
         assert!(store.get(&TokenKey::of("c")).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_and_misses_read_redb() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            EmbeddedStore::open(&dir.path().join("t.redb"), Timestamp::from_secs(0)).unwrap();
+        store.capacity = 8;
+        let keys: Vec<TokenKey> = (0..20)
+            .map(|i| TokenKey::of(&format!("token-{i}")))
+            .collect();
+        for key in &keys {
+            store
+                .insert(
+                    *key,
+                    LiveToken::new(contract::record("user", 0, 600)),
+                    Timestamp::from_secs(0),
+                )
+                .await
+                .unwrap();
+        }
+        for key in &keys {
+            assert!(store.get(key).await.unwrap().is_some());
+        }
+        assert!(store.read_cache().unwrap().len() <= 8);
+        assert_eq!(store.count().await.unwrap(), 20);
+        assert!(store.remove(&keys[3]).await.unwrap());
+        assert!(store.get(&keys[3]).await.unwrap().is_none());
+        assert!(!store.remove(&keys[3]).await.unwrap());
     }
 
     #[tokio::test]
