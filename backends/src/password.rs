@@ -1,12 +1,13 @@
-//! Argon2 password hashes, checked off the async runtime.
+//! Argon2 password hashes, checked off the async runtime on dedicated threads.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordVerifier, SaltString};
-use argon2::{Argon2, Params};
-use tokio::sync::Semaphore;
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
 
 use crate::BackendError;
 
@@ -80,15 +81,34 @@ pub fn validate_hash(phc: &str) -> Result<(), String> {
     }
 }
 
-/// Verifies passwords on the blocking pool, a bounded number at a time, so a
-/// burst of logins neither starves the async workers nor exhausts memory.
-#[derive(Debug, Clone)]
+/// A verification waiting for a worker.
+struct Job {
+    password: Password,
+    phc: Arc<str>,
+    reply: oneshot::Sender<Result<bool, BackendError>>,
+}
+
+/// Verifies passwords on a few dedicated threads (one per allowed
+/// concurrent verification), each reusing its own argon2 memory: a burst of
+/// logins neither starves the async workers nor makes the allocator keep a
+/// fresh 19 MiB buffer per thread it ever ran on.
+#[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::SyncSender<Job>,
     /// A hash of a random password, checked when the login is unknown so that
     /// an unknown login costs as much time as a wrong password.
     decoy: Arc<str>,
 }
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher").finish_non_exhaustive()
+    }
+}
+
+/// Verifications queued per worker before new ones are refused as
+/// "unavailable" (load shedding rather than an ever longer wait).
+const QUEUE_PER_WORKER: usize = 256;
 
 impl PasswordHasher {
     /// `concurrency` verifications at most at once (at least one).
@@ -103,8 +123,18 @@ impl PasswordHasher {
             ),
             HashCost::default(),
         )?;
+        let workers = concurrency.max(1);
+        let (jobs, queue) = mpsc::sync_channel::<Job>(workers * QUEUE_PER_WORKER);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..workers {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("sesame-argon2-{i}"))
+                .spawn(move || work(&queue))
+                .map_err(|e| BackendError::Internal(format!("password worker: {e}")))?;
+        }
         Ok(PasswordHasher {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             decoy: decoy.into(),
         })
     }
@@ -116,27 +146,75 @@ impl PasswordHasher {
         password: &Password,
         phc: Option<&str>,
     ) -> Result<bool, BackendError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| BackendError::Internal("password verifier closed".into()))?;
         let known = phc.is_some();
-        let phc: String = phc
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.decoy.to_string());
-        let password = password.clone();
-        let matched = tokio::task::spawn_blocking(move || -> Result<bool, BackendError> {
-            let parsed = PasswordHash::new(&phc)
-                .map_err(|e| BackendError::Internal(format!("stored hash unreadable: {e}")))?;
-            Ok(Argon2::default()
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok())
-        })
-        .await
-        .map_err(|e| BackendError::Internal(format!("password worker: {e}")))??;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            password: password.clone(),
+            phc: phc.map(Arc::from).unwrap_or_else(|| self.decoy.clone()),
+            reply,
+        };
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                BackendError::Unavailable("too many password checks waiting".into())
+            }
+            mpsc::TrySendError::Disconnected(_) => {
+                BackendError::Internal("password workers stopped".into())
+            }
+        })?;
+        let matched = answer
+            .await
+            .map_err(|_| BackendError::Internal("password worker stopped".into()))??;
         Ok(known && matched)
     }
+}
+
+/// A worker: takes jobs until the hasher is dropped, with one argon2 memory
+/// buffer grown to the largest cost seen.
+fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let queue = match queue.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            queue.recv()
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        let outcome = verify_with(&mut memory, job.password.expose().as_bytes(), &job.phc);
+        // The caller may have gone away (request cancelled): nothing to do.
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// Check `password` against the PHC string `phc`, computing the hash in
+/// `memory`, and compare in constant time.
+fn verify_with(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> Result<bool, BackendError> {
+    let unreadable = |e: String| BackendError::Internal(format!("stored hash unreadable: {e}"));
+    let parsed = PasswordHash::new(phc).map_err(|e| unreadable(e.to_string()))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| unreadable(e.to_string()))?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| unreadable(e.to_string()))?,
+        None => Version::V0x13,
+    };
+    let params = Params::try_from(&parsed).map_err(|e| unreadable(e.to_string()))?;
+    let expected = parsed.hash.ok_or_else(|| unreadable("no hash".into()))?;
+    let salt = parsed.salt.ok_or_else(|| unreadable("no salt".into()))?;
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+        .map_err(|e| unreadable(e.to_string()))?;
+    Ok(out.ct_eq(expected.as_bytes()).into())
 }
 
 fn rand_bytes() -> [u8; 16] {
@@ -185,6 +263,55 @@ mod tests {
                 .verify(&Password::new("anything"), None)
                 .await
                 .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn every_argon2_variant_and_cost_verifies() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        // A larger cost after a smaller one grows the worker's memory.
+        for cost in [
+            CHEAP,
+            HashCost {
+                m_cost: 64,
+                t_cost: 2,
+                p_cost: 2,
+            },
+        ] {
+            let phc = hash_password(&Password::new("pw"), cost).unwrap();
+            assert!(
+                hasher
+                    .verify(&Password::new("pw"), Some(&phc))
+                    .await
+                    .unwrap()
+            );
+        }
+        // argon2i and argon2d hashes from elsewhere verify too.
+        for algorithm in [argon2::Algorithm::Argon2i, argon2::Algorithm::Argon2d] {
+            let params = Params::new(16, 1, 1, None).unwrap();
+            let argon = Argon2::new(algorithm, Version::V0x13, params);
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = argon2::password_hash::PasswordHasher::hash_password(&argon, b"pw", &salt)
+                .unwrap()
+                .to_string();
+            assert!(
+                hasher
+                    .verify(&Password::new("pw"), Some(&phc))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !hasher
+                    .verify(&Password::new("px"), Some(&phc))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            hasher
+                .verify(&Password::new("pw"), Some("$argon2id$v=19$garbage"))
+                .await
+                .is_err()
         );
     }
 
