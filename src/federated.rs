@@ -628,6 +628,105 @@ mod tests {
         assert_eq!(absent.login_timeout_secs, 300);
     }
 
+    fn federated(auto_provision: bool) -> (Federated, OidcProvider) {
+        use sesame_backends::local::{LocalAccount, UsersFile};
+        let directory = LocalDirectory::new();
+        let account = |login: &str, email: &str, profile: Option<&str>| LocalAccount {
+            login: login.into(),
+            uuid: uuid::Uuid::new_v4(),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            email: Some(email.into()),
+            profile: profile.map(str::to_owned),
+            enabled: true,
+            acl: vec!["own.acl".into()],
+            metadata: Default::default(),
+        };
+        directory
+            .replace(&UsersFile {
+                users: vec![
+                    account("alice", "alice@example.org", Some("default")),
+                    account("noprofile", "np@example.org", None),
+                    account("twin1", "twin@example.org", Some("default")),
+                    account("twin2", "twin@example.org", Some("default")),
+                ],
+                ..Default::default()
+            })
+            .unwrap();
+        let mut policies = BTreeMap::new();
+        policies.insert("admins".to_string(), vec!["admin.#".to_string()]);
+        policies.insert("guests".to_string(), vec!["guest.read".to_string()]);
+        let config: sesame_federation::oidc::OidcProviderConfig =
+            serde_json::from_value(serde_json::json!({
+                "issuer": "https://op.example.org",
+                "client_id": "sesame",
+                "group_policies": {"uc-admins": "admins"},
+                "auto_provision_policy": if auto_provision { Some("guests") } else { None },
+            }))
+            .unwrap();
+        let provider = OidcProvider::new("op", config).unwrap();
+        let federated =
+            Federated::new(&OidcConfig::default(), None, None, directory, policies).unwrap();
+        (federated, provider)
+    }
+
+    fn external(subject: &str, groups: &[&str]) -> ExternalIdentity {
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("sub".into(), Value::String(format!("sub-{subject}")));
+        attributes.insert("groups".into(), serde_json::json!(groups));
+        ExternalIdentity {
+            source: "oidc",
+            issuer: "https://op.example.org".into(),
+            subject: subject.into(),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn oidc_identities_map_to_local_users_with_group_policies() {
+        let (f, provider) = federated(false);
+        let id = f
+            .map_oidc(&provider, &external("alice", &["uc-admins", "other"]))
+            .unwrap();
+        assert_eq!(id.login, "alice");
+        assert_eq!(id.acl, vec!["own.acl", "admin.#"]);
+        assert_eq!(id.metadata["oidc_sub"], "sub-alice");
+        assert!(matches!(
+            f.map_oidc(&provider, &external("bob", &[])),
+            Err(FederatedError::UserNotFound(_))
+        ));
+        assert!(matches!(
+            f.map_oidc(&provider, &external("noprofile", &[])),
+            Err(FederatedError::UserNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn auto_provisioning_uses_its_policy_and_email_matching_needs_one_user() {
+        let (f, provider) = federated(true);
+        let id = f
+            .map_oidc(&provider, &external("bob", &["uc-admins"]))
+            .unwrap();
+        assert_eq!(
+            (id.auth_id.as_str(), id.user_uuid.as_deref()),
+            ("oidc:bob", None)
+        );
+        assert_eq!(id.acl, vec!["guest.read", "admin.#"]);
+        let by_email = |subject: &str| {
+            f.map_external(
+                &external(subject, &[]),
+                LocalMatch::Email,
+                None,
+                vec![],
+                Default::default(),
+            )
+        };
+        assert_eq!(by_email("ALICE@example.org").unwrap().login, "alice");
+        assert!(matches!(
+            by_email("twin@example.org"),
+            Err(FederatedError::UserNotFound(_))
+        ));
+    }
+
     #[test]
     fn pending_logins_are_used_once_and_expire() {
         let pending = PendingLogins::new(Duration::from_secs(300));

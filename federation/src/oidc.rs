@@ -804,6 +804,59 @@ mod tests {
         assert!(groups_of(claims, "none").is_empty());
     }
 
+    #[test]
+    fn several_providers_are_told_apart_by_issuer() {
+        let provider = |name: &str, issuer: &str| {
+            OidcProvider::new(
+                name,
+                OidcProviderConfig {
+                    issuer: issuer.into(),
+                    ..config()
+                },
+            )
+            .unwrap()
+        };
+        let all = OidcProviders::new(vec![
+            provider("corp", "https://sso.corp.example"),
+            provider("partner", "https://login.partner.example/v2.0"),
+        ])
+        .unwrap();
+        let token = |iss: &str| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &serde_json::json!({"iss": iss}),
+                &EncodingKey::from_secret(b"k"),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            all.for_token(&token("https://sso.corp.example"))
+                .unwrap()
+                .name,
+            "corp"
+        );
+        assert_eq!(
+            all.for_token(&token("https://login.partner.example/v2.0"))
+                .unwrap()
+                .name,
+            "partner"
+        );
+        assert!(
+            all.for_token(&token("https://sso.corp.example/")).is_err(),
+            "exact match only"
+        );
+        assert!(all.for_token("garbage").is_err());
+        assert!(all.only().is_none(), "two providers: none is implied");
+        assert!(
+            OidcProviders::new(vec![
+                provider("a", "https://x.example"),
+                provider("b", "https://x.example")
+            ])
+            .is_err(),
+            "one issuer, one provider"
+        );
+    }
+
     #[tokio::test]
     async fn an_unreachable_provider_is_unavailable() {
         let provider = OidcProvider::new(
