@@ -83,6 +83,8 @@ START=$(date +%s)
 expect "login while Redis is down answers 503" 503 "$(login "$PA")"
 expect "... with the error BackendUnavailable" BackendUnavailable "$(jq -r .error "$W/login.json")"
 expect "a check while Redis is down answers 503, not 401" 503 "$(check "$PB" "$T")"
+expect "/readyz says not ready while Redis is down" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PA/readyz")"
+expect "/healthz still says the process is up" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PA/healthz")"
 ELAPSED=$(( $(date +%s) - START ))
 [ "$ELAPSED" -le 5 ] && pass "answers while Redis is down come within the timeout (${ELAPSED}s)" || fail "answers took ${ELAPSED}s"
 
@@ -90,6 +92,7 @@ start_redis REDIS "$REDIS" "$W/redis-REDIS"
 for _ in $(seq 1 100); do [ "$(check "$PB" "$T")" = 200 ] && break; sleep 0.1; done
 expect "after Redis returns, the token issued before the outage is valid again" 200 "$(check "$PB" "$T")"
 expect "and logins work again without a restart" 200 "$(login "$PA")"
+expect "/readyz is ready again" ready "$(curl -s "http://127.0.0.1:$PA/readyz" | jq -r .status)"
 curl -s -o /dev/null -X DELETE "http://127.0.0.1:$PB/0.1/token/$T"
 expect "revoked on B, gone on A" 404 "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$PA/0.1/token/$T")"
 

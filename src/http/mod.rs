@@ -82,6 +82,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/gateway/auth", any(oauth_api::gateway_auth))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(access_log))
@@ -92,6 +93,24 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Ready to serve: the token store answers. 503 otherwise, so that a load
+/// balancer sends the traffic elsewhere.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.tokens.store();
+    match store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready", "store": store.kind()}))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the token store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "store": store.kind()})),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn not_found() -> LegacyError {

@@ -155,6 +155,12 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// How many tokens are stored (expired ones not yet purged included).
     async fn count(&self) -> Result<usize, StoreError>;
+
+    /// Whether the store answers now (readiness probes). Stores inside the
+    /// process always do.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,12 @@ impl TokenStore for RedisStore {
         Ok(0)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.manager.clone();
+        let _: String = self.run(redis::cmd("PING").query_async(&mut conn)).await?;
+        Ok(())
+    }
+
     async fn count(&self) -> Result<usize, StoreError> {
         let mut conn = self.manager.clone();
         let pattern = format!("{}token:*", self.prefix);
