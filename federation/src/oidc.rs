@@ -314,28 +314,30 @@ impl OidcProvider {
     /// attempt is older than the refresh interval. Returns the keys to use.
     async fn keys(&self, force: bool) -> Result<Arc<Vec<Jwk>>, FederationError> {
         let min_interval = Duration::from_secs(self.config.jwks_min_refresh_secs);
-        let due = |cache: &Cache| match cache.jwks_attempt {
-            None => true,
-            Some(at) => force && at.elapsed() >= min_interval,
+        // The cached keys serve unless a refresh is forced and the last
+        // attempt is older than the refresh interval.
+        let usable = |cache: &Cache| {
+            !cache.keys.is_empty()
+                && (!force
+                    || cache
+                        .jwks_attempt
+                        .is_some_and(|at| at.elapsed() < min_interval))
         };
         {
             let cache = self.cache();
-            if !due(&cache) && !cache.keys.is_empty() {
+            if usable(&cache) {
                 return Ok(cache.keys.clone());
             }
         }
         let metadata = self.metadata().await?;
         let _guard = self.fetching.lock().await;
         {
+            // Another caller may have fetched while this one waited.
             let cache = self.cache();
-            let fresh = cache
-                .jwks_attempt
-                .is_some_and(|at| at.elapsed() < min_interval);
-            if (!due(&cache) || fresh) && !cache.keys.is_empty() {
+            if usable(&cache) {
                 return Ok(cache.keys.clone());
             }
-            if fresh
-                && cache.keys.is_empty()
+            if cache.keys.is_empty()
                 && cache
                     .jwks_attempt
                     .is_some_and(|at| at.elapsed() < DISCOVERY_RETRY)

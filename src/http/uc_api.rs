@@ -173,9 +173,7 @@ pub async fn oidc_login(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
-    let redirect = query_param(&query, "redirect").ok_or_else(|| {
-        UcError::new(UcCode::InvalidRequest, "the redirect parameter is required")
-    })?;
+    let redirect = required_param(&query, "redirect")?;
     let provider = query_param(&query, "provider");
     let start = state
         .federated
@@ -254,9 +252,7 @@ pub async fn cas_login(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
-    let redirect = query_param(&query, "redirect").ok_or_else(|| {
-        UcError::new(UcCode::InvalidRequest, "the redirect parameter is required")
-    })?;
+    let redirect = required_param(&query, "redirect")?;
     let start = state.federated.cas_begin(&redirect).map_err(UcError::cas)?;
     let cookie = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, &start.state);
     redirect_to(&start.authorize_url, Some(&cookie))
@@ -272,8 +268,7 @@ pub async fn cas_callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
-    let ticket = query_param(&query, "ticket")
-        .ok_or_else(|| UcError::new(UcCode::InvalidRequest, "the ticket parameter is required"))?;
+    let ticket = required_param(&query, "ticket")?;
     let login_state = cookie(&headers, CAS_STATE_COOKIE).ok_or_else(|| {
         tracing::info!("CAS callback without the browser's state cookie");
         UcError::new(
@@ -335,6 +330,16 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// A query parameter a browser-flow route cannot do without.
+fn required_param(query: &str, name: &str) -> Result<String, UcError> {
+    query_param(query, name).ok_or_else(|| {
+        UcError::new(
+            UcCode::InvalidRequest,
+            format!("the {name} parameter is required"),
+        )
+    })
 }
 
 fn required(token: PresentedToken) -> Result<String, UcError> {

@@ -181,15 +181,20 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Internal("store writer stopped".into()))?
     }
 
+    /// The tokens table as of now (an MVCC snapshot: no lock against the writer).
+    fn tokens_table(
+        &self,
+    ) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        self.db
+            .begin_read()
+            .map_err(|e| internal("begin read")(e.into()))?
+            .open_table(TOKENS)
+            .map_err(|e| internal("tokens table")(e.into()))
+    }
+
     /// The record of `key` in redb, if any.
     fn read_record(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
-        let read = self
-            .db
-            .begin_read()
-            .map_err(|e| internal("begin read")(e.into()))?;
-        let table = read
-            .open_table(TOKENS)
-            .map_err(|e| internal("tokens table")(e.into()))?;
+        let table = self.tokens_table()?;
         let Some(value) = table
             .get(key.0.as_slice())
             .map_err(|e| internal("read")(e.into()))?
@@ -342,13 +347,7 @@ impl TokenStore for EmbeddedStore {
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        let read = self
-            .db
-            .begin_read()
-            .map_err(|e| internal("begin read")(e.into()))?;
-        let table = read
-            .open_table(TOKENS)
-            .map_err(|e| internal("tokens table")(e.into()))?;
+        let table = self.tokens_table()?;
         let len = table.len().map_err(|e| internal("count")(e.into()))?;
         Ok(usize::try_from(len).unwrap_or(usize::MAX))
     }
