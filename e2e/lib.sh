@@ -73,6 +73,37 @@ stop_pid() {
     wait "$1"
 }
 
+# start_nginx PORT LOCATIONS: nginx in $E2E_WORK/nginx on 127.0.0.1:PORT, its
+# server block holding LOCATIONS (nginx directives); the access log
+# ($E2E_WORK/nginx/access.log) has no query strings.
+start_nginx() {
+    local n="$E2E_WORK/nginx"
+    mkdir -p "$n/tmp"
+    cat >"$n/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $n/nginx.pid;
+error_log $n/error.log warn;
+events { worker_connections 256; }
+http {
+    log_format no_query '\$remote_addr "\$request_method \$uri" \$status';
+    access_log $n/access.log no_query;
+    client_body_temp_path $n/tmp/body;
+    proxy_temp_path $n/tmp/proxy;
+    fastcgi_temp_path $n/tmp/fastcgi;
+    uwsgi_temp_path $n/tmp/uwsgi;
+    scgi_temp_path $n/tmp/scgi;
+    server {
+        listen 127.0.0.1:$1;
+$2
+    }
+}
+CONF
+    nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" &
+    E2E_PIDS+=("$!")
+    wait_port "$1" || { cat "$n/error.log"; return 1; }
+}
+
 # ensure_venv: the Python client libraries of e2e/clients/requirements.txt in
 # target/e2e-venv (made again when the requirements change); sets VENV.
 ensure_venv() {

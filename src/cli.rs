@@ -23,6 +23,15 @@ pub struct Cli {
     /// Log level: critical, error, warning, info, debug (or a tracing filter).
     #[arg(short = 'l', long = "log-level", global = true)]
     pub log_level: Option<String>,
+    /// Log format: `text` (colored on a terminal) or `json` (one object a
+    /// line, for log collectors).
+    #[arg(
+        long = "log-format",
+        global = true,
+        env = "SESAME_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     /// Accepted for compatibility with xivo-auth, not applicable: run Sesame as
     /// the wanted user with your service manager (systemd `User=`).
     #[arg(short = 'u', long, global = true)]
@@ -33,6 +42,12 @@ pub struct Cli {
     pub foreground: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sesame_backends::ldap::LdapConfig;
 use sesame_federation::cas::CasConfig;
+use sesame_federation::kerberos::KerberosConfig;
 use sesame_federation::websession::WebSessionConfig;
 
 use crate::federated::OidcConfig;
@@ -91,6 +92,9 @@ pub struct Config {
     /// The CAS server and its services (see docs/cas.md).
     #[serde(default)]
     pub cas: Option<CasConfig>,
+    /// Kerberos single sign-on (see docs/kerberos.md).
+    #[serde(default)]
+    pub kerberos: Option<KerberosConfig>,
     /// The `ldap_user` backend's directory (see docs/ldap.md).
     #[serde(default)]
     pub ldap: Option<LdapConfig>,
@@ -429,6 +433,19 @@ impl LoadedConfig {
         })
     }
 
+    /// The Kerberos section, its keytab path resolved against the config
+    /// file's directory (a `KIND:residual` keytab name is kept as it is).
+    pub fn kerberos(&self) -> Option<KerberosConfig> {
+        self.config.kerberos.clone().map(|mut krb| {
+            krb.keytab = krb.keytab.map(|k| match k.split_once(':') {
+                Some(("FILE", path)) => format!("FILE:{}", self.resolve(Path::new(path)).display()),
+                Some(_) => k,
+                None => self.resolve(Path::new(&k)).display().to_string(),
+            });
+            krb
+        })
+    }
+
     /// The CAS section, its paths resolved against the config file's directory.
     pub fn cas(&self) -> Option<CasConfig> {
         self.config.cas.clone().map(|mut cas| {
@@ -667,6 +684,17 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
                 format!("no policy named {policy:?} in `policies`"),
             ));
         }
+    }
+    if let Some(policy) = config
+        .kerberos
+        .as_ref()
+        .and_then(|k| k.auto_provision_policy.as_ref())
+        && !config.policies.contains_key(policy)
+    {
+        return Err((
+            "kerberos.auto_provision_policy".into(),
+            format!("no policy named {policy:?} in `policies`"),
+        ));
     }
     for (name, provider) in &config.oidc.providers {
         provider

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sesame_backends::local::{AccountKind, LocalDirectory, identity_of};
 use sesame_federation::cas::{CasClient, CasConfig};
+use sesame_federation::kerberos::{KerberosConfig, KerberosVerifier};
 use sesame_federation::oidc::{LocalMatch, OidcProvider, OidcProviders};
 use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError};
@@ -144,6 +145,7 @@ pub struct Federated {
     /// SHA-256 of the service tickets of CAS browser logins → the tokens
     /// issued for them, for single logout.
     cas_sessions: Mutex<HashMap<[u8; 32], CasSession>>,
+    kerberos: Option<KerberosVerifier>,
     /// Replaced as a whole when the configuration is reloaded.
     web_session: std::sync::RwLock<Option<Arc<WebSessionVerifier>>>,
 }
@@ -161,6 +163,7 @@ impl Federated {
         oidc: &OidcConfig,
         cas: Option<&CasConfig>,
         web_session: Option<&WebSessionConfig>,
+        kerberos: Option<&KerberosConfig>,
         directory: Arc<LocalDirectory>,
         policies: BTreeMap<String, Vec<String>>,
     ) -> Result<Self, String> {
@@ -182,6 +185,9 @@ impl Federated {
                 .transpose()?,
             cas_pending: PendingLogins::new(timeout),
             cas_sessions: Mutex::new(HashMap::new()),
+            kerberos: kerberos
+                .map(|k| KerberosVerifier::new(k.clone()).map_err(|e| format!("kerberos: {e}")))
+                .transpose()?,
             web_session: std::sync::RwLock::new(
                 web_session
                     .map(|c| {
@@ -455,6 +461,56 @@ impl Federated {
         keys
     }
 
+    pub fn web_session_enabled(&self) -> bool {
+        self.web_session().is_ok()
+    }
+
+    pub fn kerberos_enabled(&self) -> bool {
+        self.kerberos.is_some()
+    }
+
+    /// Trade the base64 token of `Authorization: Negotiate` for an
+    /// identity, and the mutual-authentication token to send back (base64).
+    pub async fn kerberos_exchange(
+        &self,
+        negotiate: &str,
+    ) -> Result<(Identity, Option<String>), FederatedError> {
+        use base64::Engine as _;
+        let kerberos = self
+            .kerberos
+            .as_ref()
+            .ok_or_else(|| FederatedError::BadRequest("Kerberos is not configured".into()))?;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let token = engine.decode(negotiate.trim()).map_err(|_| {
+            tracing::info!("Kerberos token refused: not base64");
+            FederatedError::Invalid("the Negotiate token is not base64".into())
+        })?;
+        let login = kerberos.verify(token).await?;
+        let config = kerberos.policy().config();
+        let principal = login
+            .identity
+            .attributes
+            .get("principal")
+            .cloned()
+            .unwrap_or_default();
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("kerberos_principal".into(), principal.clone());
+        let mapped = self.map_external(
+            &login.identity,
+            config.match_local_user_by,
+            config.auto_provision_policy.as_deref(),
+            Vec::new(),
+            metadata,
+        );
+        match &mapped {
+            Ok(identity) => {
+                tracing::info!(%principal, login = %identity.login, "Kerberos login accepted")
+            }
+            Err(e) => tracing::info!(%principal, outcome = %e, "Kerberos login refused"),
+        }
+        Ok((mapped?, login.reply.map(|r| engine.encode(r))))
+    }
+
     fn cas(&self) -> Result<&CasClient, FederatedError> {
         self.cas
             .as_ref()
@@ -664,8 +720,15 @@ mod tests {
             }))
             .unwrap();
         let provider = OidcProvider::new("op", config).unwrap();
-        let federated =
-            Federated::new(&OidcConfig::default(), None, None, directory, policies).unwrap();
+        let federated = Federated::new(
+            &OidcConfig::default(),
+            None,
+            None,
+            None,
+            directory,
+            policies,
+        )
+        .unwrap();
         (federated, provider)
     }
 

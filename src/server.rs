@@ -152,6 +152,7 @@ impl Sesame {
                 &config.oidc(),
                 config.cas().as_ref(),
                 config.web_session().as_ref(),
+                config.kerberos().as_ref(),
                 directory.clone(),
                 c.policies.clone(),
             )

@@ -48,32 +48,9 @@ start_webapp() {
 start_webapp || { fail "the web application starts"; finish; exit; }
 
 # --- nginx in front of both: the page's origin serves Sesame under /sesame/.
-N="$W/nginx"
-mkdir -p "$N/tmp"
-cat >"$N/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $N/nginx.pid;
-error_log $N/error.log warn;
-events { worker_connections 256; }
-http {
-    log_format no_query '\$remote_addr "\$request_method \$uri" \$status';
-    access_log $N/access.log no_query;
-    client_body_temp_path $N/tmp/body;
-    proxy_temp_path $N/tmp/proxy;
-    fastcgi_temp_path $N/tmp/fastcgi;
-    uwsgi_temp_path $N/tmp/uwsgi;
-    scgi_temp_path $N/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
+start_nginx "$NGINX_PORT" "
         location /sesame/ { proxy_pass http://127.0.0.1:$SESAME_PORT/; }
-        location / { proxy_pass http://127.0.0.1:$WEBAPP_PORT; }
-    }
-}
-CONF
-nginx -p "$N" -c "$N/nginx.conf" -e "$N/error.log" &
-E2E_PIDS+=("$!")
-wait_port "$NGINX_PORT" || { cat "$N/error.log"; fail "nginx starts"; finish; exit; }
+        location / { proxy_pass http://127.0.0.1:$WEBAPP_PORT; }" || { fail "nginx starts"; finish; exit; }
 pass "the web application, Sesame and nginx start"
 
 page() { # page USER [LOGOUT=1]: what the page saw, as JSON

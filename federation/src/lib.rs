@@ -6,6 +6,7 @@
 //! external identity to a local user and issues the token.
 
 pub mod cas;
+pub mod kerberos;
 pub mod oidc;
 pub mod websession;
 

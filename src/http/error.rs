@@ -22,6 +22,8 @@ pub struct LegacyError {
     pub reason: String,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 (HTTP Basic when `None`).
+    pub challenge: Option<&'static str>,
 }
 
 impl LegacyError {
@@ -30,6 +32,7 @@ impl LegacyError {
             status,
             reason: reason.into(),
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -54,7 +57,9 @@ impl IntoResponse for LegacyError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Basic realm=\"sesame\""),
+                axum::http::HeaderValue::from_static(
+                    self.challenge.unwrap_or("Basic realm=\"sesame\""),
+                ),
             );
         }
         set_retry_after(&mut response, self.retry_after);
@@ -146,6 +151,7 @@ pub enum UcCode {
     CasServerUnavailable,
     InvalidSession,
     WebSessionUnavailable,
+    SsoAuthenticationFailed,
     TooManyAttempts,
     UnhandledError,
 }
@@ -158,7 +164,8 @@ impl UcCode {
             | UcCode::TokenExpired
             | UcCode::InvalidOidcToken
             | UcCode::CasServerInvalidTicket
-            | UcCode::InvalidSession => StatusCode::UNAUTHORIZED,
+            | UcCode::InvalidSession
+            | UcCode::SsoAuthenticationFailed => StatusCode::UNAUTHORIZED,
             UcCode::InvalidJson | UcCode::InvalidRequest | UcCode::CasServiceNotAllowed => {
                 StatusCode::BAD_REQUEST
             }
@@ -191,6 +198,7 @@ impl UcCode {
             UcCode::CasServerUnavailable => "CasServerUnavailable",
             UcCode::InvalidSession => "InvalidSession",
             UcCode::WebSessionUnavailable => "WebSessionUnavailable",
+            UcCode::SsoAuthenticationFailed => "SsoAuthenticationFailed",
             UcCode::TooManyAttempts => "TooManyAttempts",
             UcCode::UnhandledError => "UnhandledError",
         }
@@ -204,6 +212,8 @@ pub struct UcError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// A `WWW-Authenticate` challenge.
+    pub challenge: Option<&'static str>,
 }
 
 impl UcError {
@@ -212,6 +222,7 @@ impl UcError {
             code,
             message: message.into(),
             retry_after: None,
+            challenge: None,
         }
     }
 }
@@ -221,6 +232,12 @@ impl IntoResponse for UcError {
         let body = json!({"error": self.code.name(), "message": self.message});
         let mut response = (self.code.status(), Json(body)).into_response();
         set_retry_after(&mut response, self.retry_after);
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(challenge),
+            );
+        }
         response
     }
 }
@@ -447,6 +464,57 @@ impl UcError {
                 )
             }
             other => other.into(),
+        }
+    }
+}
+
+/// The challenge of the Kerberos routes' 401 answers.
+pub const NEGOTIATE: &str = "Negotiate";
+
+impl UcError {
+    /// A Kerberos failure on the SSO route: a ticket refused is a 401 that
+    /// asks for another (`WWW-Authenticate: Negotiate`); a valid ticket for
+    /// nobody is `UserNotFound` (404); Sesame's own trouble (keytab) a 503.
+    pub fn kerberos(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => UcError {
+                challenge: Some(NEGOTIATE),
+                ..UcError::new(UcCode::SsoAuthenticationFailed, m)
+            },
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "Kerberos unavailable");
+                UcError::new(
+                    UcCode::BackendUnavailable,
+                    "Kerberos authentication is unavailable, retry later",
+                )
+            }
+            other => other.into(),
+        }
+    }
+}
+
+impl LegacyError {
+    /// A Kerberos failure on `POST /0.1/token`.
+    pub fn kerberos(e: FederatedError) -> Self {
+        match e {
+            FederatedError::Invalid(m) => LegacyError {
+                challenge: Some(NEGOTIATE),
+                ..Self::unauthorized(format!("Kerberos authentication failed: {m}"))
+            },
+            FederatedError::UserNotFound(m) => LegacyError {
+                challenge: Some(NEGOTIATE),
+                ..Self::unauthorized(format!("no local user for {m}"))
+            },
+            FederatedError::Unavailable(m) => {
+                tracing::warn!(error = %m, "Kerberos unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Kerberos authentication is unavailable, retry later",
+                )
+            }
+            FederatedError::BadRequest(m) | FederatedError::ServiceNotAllowed(m) => {
+                Self::bad_request(m)
+            }
         }
     }
 }

@@ -45,10 +45,19 @@ pub fn token_from(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 
 /// The token of `Authorization: Bearer T`, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    authorization(headers, "bearer")
+}
+
+/// The token of `Authorization: Negotiate <base64>`.
+pub fn negotiate(headers: &HeaderMap) -> Option<String> {
+    authorization(headers, "negotiate")
+}
+
+/// The credentials of `Authorization` when its scheme is `scheme` (any case).
+fn authorization(headers: &HeaderMap, scheme: &str) -> Option<String> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty())
-        .then(|| rest.trim().to_owned())
+    let (given, rest) = value.split_once(' ')?;
+    (given.eq_ignore_ascii_case(scheme) && !rest.trim().is_empty()).then(|| rest.trim().to_owned())
 }
 
 /// The first value of `name` in a query string, percent-decoded.

@@ -67,6 +67,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(uc_api::oidc_callback),
         )
         .route("/xuc/api/2.0/auth/websession", post(uc_api::web_session))
+        .route("/xuc/api/2.0/auth/sso", get(uc_api::sso))
         .route("/xuc/api/2.0/auth/cas", get(uc_api::cas))
         .route("/xuc/api/2.0/auth/cas/login", get(uc_api::cas_login))
         .route(

@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::LegacyError;
-use super::extract::{Client, basic_credentials, bearer, query_param};
+use super::extract::{Client, basic_credentials, bearer, negotiate, query_param};
 
 /// The `backend` of `POST /0.1/token` that takes an OpenID Connect token.
 pub const OIDC_BACKEND: &str = "oidc";
+/// The `backend` of `POST /0.1/token` that takes a Kerberos ticket.
+pub const KERBEROS_BACKEND: &str = "kerberos";
 /// The `backend` of `POST /0.1/token` that takes a web application's session cookie.
 pub const WEB_SESSION_BACKEND: &str = "web_session";
 use crate::token::{TokenService, VerifiedToken};
@@ -94,7 +96,22 @@ pub async fn create_token(
 ) -> Result<Response, LegacyError> {
     let request = parse_create(&body)?;
     let lifetime = state.tokens.lifetime(request.expiration)?;
-    let identity = if request.backend == WEB_SESSION_BACKEND {
+    let mut mutual_auth = None;
+    let identity = if request.backend == KERBEROS_BACKEND {
+        // A Kerberos ticket in `Authorization: Negotiate` instead of a password.
+        let ticket = negotiate(&headers).ok_or_else(|| {
+            LegacyError::kerberos(crate::federated::FederatedError::Invalid(
+                "the kerberos backend needs Authorization: Negotiate <SPNEGO token>".into(),
+            ))
+        })?;
+        let (identity, reply) = state
+            .federated
+            .kerberos_exchange(&ticket)
+            .await
+            .map_err(LegacyError::kerberos)?;
+        mutual_auth = reply;
+        identity
+    } else if request.backend == WEB_SESSION_BACKEND {
         // The web application's session cookie instead of a password.
         let cookies = headers
             .get_all(axum::http::header::COOKIE)
@@ -126,7 +143,9 @@ pub async fn create_token(
         kind: crate::token::TokenKind::Session,
     };
     let data = token_data(&state.tokens, &issued.token, &verified);
-    Ok((StatusCode::OK, Json(json!({ "data": data }))).into_response())
+    let mut response = (StatusCode::OK, Json(json!({ "data": data }))).into_response();
+    super::uc_api::mutual_auth(&mut response, mutual_auth);
+    Ok(response)
 }
 
 fn scope_of(query: Option<&str>) -> Option<String> {
@@ -163,8 +182,22 @@ pub async fn delete_token(
     Ok(Json(json!({"data": {"message": "success"}})))
 }
 
+/// The password backends, then the other credentials `POST /0.1/token`
+/// takes, when configured.
 pub async fn list_backends(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "data": state.auth.backend_names() }))
+    let mut names = state.auth.backend_names();
+    let federated = [
+        (KERBEROS_BACKEND, state.federated.kerberos_enabled()),
+        (OIDC_BACKEND, state.federated.oidc_enabled()),
+        (WEB_SESSION_BACKEND, state.federated.web_session_enabled()),
+    ];
+    names.extend(
+        federated
+            .into_iter()
+            .filter(|(_, enabled)| *enabled)
+            .map(|(name, _)| name.to_owned()),
+    );
+    Json(json!({ "data": names }))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{UcCode, UcError};
-use super::extract::{Client, PresentedToken, bearer, query_param};
+use super::extract::{Client, PresentedToken, bearer, negotiate, query_param};
 use crate::token::VerifiedToken;
 use sesame_backends::Password;
 
@@ -111,6 +111,46 @@ pub async fn oidc(
     let identity = state.federated.oidc_exchange(&token).await?;
     let (token, verified) = issue(&state, identity, client).await?;
     Ok(credentials_answer(&state, &token, &verified))
+}
+
+/// `WWW-Authenticate: Negotiate <reply>` on `response`, for mutual
+/// authentication, when GSSAPI made a reply token.
+pub fn mutual_auth(response: &mut Response, reply: Option<String>) {
+    if let Some(value) = reply.and_then(|r| HeaderValue::try_from(format!("Negotiate {r}")).ok()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, value);
+    }
+}
+
+/// `GET /xuc/api/2.0/auth/sso`: Kerberos single sign-on. Without a ticket,
+/// a 401 challenge that makes the browser send one (SPNEGO); with one, a
+/// Sesame token for the local user of the principal.
+pub async fn sso(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Result<Response, UcError> {
+    if !state.federated.kerberos_enabled() {
+        return Err(UcError::new(
+            UcCode::InvalidRequest,
+            "Kerberos is not configured",
+        ));
+    }
+    let ticket = negotiate(&headers).ok_or_else(|| {
+        UcError::kerberos(crate::federated::FederatedError::Invalid(
+            "no Kerberos ticket: send Authorization: Negotiate".into(),
+        ))
+    })?;
+    let (identity, reply) = state
+        .federated
+        .kerberos_exchange(&ticket)
+        .await
+        .map_err(UcError::kerberos)?;
+    let (token, verified) = issue(&state, identity, client).await?;
+    let mut response = credentials_answer(&state, &token, &verified).into_response();
+    mutual_auth(&mut response, reply);
+    Ok(response)
 }
 
 /// `POST /xuc/api/2.0/auth/websession`: the web application's session

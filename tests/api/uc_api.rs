@@ -156,3 +156,39 @@ async fn one_token_service_behind_both_apis() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn kerberos_routes_without_a_kerberos_section() {
+    let s = Server::standard();
+    let r = client()
+        .get(s.url("/xuc/api/2.0/auth/sso"))
+        .header("Authorization", "Negotiate YIIBAA==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("www-authenticate").is_none());
+    assert_uc_error(&r.json().await.unwrap(), "InvalidRequest");
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .header("Authorization", "Negotiate YIIBAA==")
+        .json(&json!({"backend": "kerberos"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let backends: Value = client()
+        .get(s.url("/0.1/backends"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !backends["data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("kerberos"))
+    );
+}
