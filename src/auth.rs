@@ -99,6 +99,7 @@ impl Authenticator {
     /// outcome: wrong credentials are failures, a success clears the login.
     async fn throttled<F>(
         &self,
+        method: &str,
         login: &str,
         address: Option<&str>,
         attempt: F,
@@ -106,17 +107,42 @@ impl Authenticator {
     where
         F: std::future::Future<Output = Result<Identity, AuthError>>,
     {
+        use crate::audit::{self, Outcome};
         if let Err(wait) = self.throttle.check(login, address, Instant::now()) {
             tracing::warn!(login, address, retry_after = wait, "login throttled");
+            audit::attempt(method, login, Outcome::Throttled, None, address);
             return Err(AuthError::Throttled(wait));
         }
         let outcome = attempt.await;
         match &outcome {
-            Ok(_) => self.throttle.success(login),
-            Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {
-                self.throttle.failure(login, address, Instant::now())
+            Ok(_) => {
+                self.throttle.success(login);
+                audit::attempt(method, login, Outcome::Accepted, None, address);
             }
-            Err(_) => {}
+            Err(e @ (AuthError::InvalidCredentials | AuthError::UnknownBackend(_))) => {
+                self.throttle.failure(login, address, Instant::now());
+                audit::attempt(
+                    method,
+                    login,
+                    Outcome::Refused,
+                    Some(&e.to_string()),
+                    address,
+                );
+            }
+            Err(e @ AuthError::Throttled(_)) => audit::attempt(
+                method,
+                login,
+                Outcome::Throttled,
+                Some(&e.to_string()),
+                address,
+            ),
+            Err(e @ (AuthError::Unavailable(_) | AuthError::Internal(_))) => audit::attempt(
+                method,
+                login,
+                Outcome::Unavailable,
+                Some(&e.to_string()),
+                address,
+            ),
         }
         outcome
     }
@@ -136,6 +162,7 @@ impl Authenticator {
         address: Option<&str>,
     ) -> Result<Identity, AuthError> {
         self.throttled(
+            backend,
             login,
             address,
             self.check_password(backend, login, password),
@@ -168,7 +195,7 @@ impl Authenticator {
         password: &Password,
         address: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        self.throttled(login, address, self.uc_attempt(login, password))
+        self.throttled("uc_login", login, address, self.uc_attempt(login, password))
             .await
     }
 

@@ -32,6 +32,10 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Write the audit events (authentication attempts, tokens issued and
+    /// revoked) to this file as JSON lines, appended, instead of the main log.
+    #[arg(long = "audit-log", global = true, env = "SESAME_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
     /// Accepted for compatibility with xivo-auth, not applicable: run Sesame as
     /// the wanted user with your service manager (systemd `User=`).
     #[arg(short = 'u', long, global = true)]

@@ -205,7 +205,7 @@ impl Federated {
     }
 
     /// Trade an OpenID Connect token (id token or JWT access token) for an identity.
-    pub async fn oidc_exchange(&self, token: &str) -> Result<Identity, FederatedError> {
+    async fn oidc_exchange_unaudited(&self, token: &str) -> Result<Identity, FederatedError> {
         if !self.oidc_enabled() {
             return Err(FederatedError::BadRequest(
                 "no OpenID provider is configured".into(),
@@ -373,7 +373,7 @@ impl Federated {
 
     /// Trade a web application's session (the request's `Cookie` headers;
     /// only the configured cookies go out) for an identity with mapped ACLs.
-    pub async fn web_session_exchange<'a>(
+    async fn web_session_exchange_unaudited<'a>(
         &self,
         cookie_headers: impl Iterator<Item = &'a str>,
     ) -> Result<Identity, FederatedError> {
@@ -471,7 +471,7 @@ impl Federated {
 
     /// Trade the base64 token of `Authorization: Negotiate` for an
     /// identity, and the mutual-authentication token to send back (base64).
-    pub async fn kerberos_exchange(
+    async fn kerberos_exchange_unaudited(
         &self,
         negotiate: &str,
     ) -> Result<(Identity, Option<String>), FederatedError> {
@@ -518,7 +518,7 @@ impl Federated {
     }
 
     /// Trade a CAS service ticket, issued for `service`, for an identity.
-    pub async fn cas_exchange(
+    async fn cas_exchange_unaudited(
         &self,
         service: &str,
         ticket: &str,
@@ -581,7 +581,7 @@ impl Federated {
 
     /// Finish a CAS browser login: the ticket the CAS server sent back to the
     /// callback, for the login the browser's state cookie names.
-    pub async fn cas_finish(
+    async fn cas_finish_unaudited(
         &self,
         state: &str,
         ticket: &str,
@@ -628,7 +628,7 @@ impl Federated {
 
     /// Finish a browser login: the state is used once, the code traded for
     /// tokens, the id token checked (nonce included) and mapped.
-    pub async fn oidc_finish(
+    async fn oidc_finish_unaudited(
         &self,
         state: &str,
         code: &str,
@@ -641,6 +641,102 @@ impl Federated {
         let identity = self.outcome(&pending.provider, outcome)?;
         Ok((identity, pending.redirect))
     }
+
+    /// Trade an OpenID Connect token (id token or JWT access token) for an
+    /// identity; the attempt is audited.
+    pub async fn oidc_exchange(
+        &self,
+        token: &str,
+        client_addr: Option<&str>,
+    ) -> Result<Identity, FederatedError> {
+        let result = self.oidc_exchange_unaudited(token).await;
+        audited("oidc", client_addr, result, |i| i)
+    }
+
+    /// Trade the base64 token of `Authorization: Negotiate` for an identity
+    /// and the mutual-authentication token to send back; audited.
+    pub async fn kerberos_exchange(
+        &self,
+        negotiate: &str,
+        client_addr: Option<&str>,
+    ) -> Result<(Identity, Option<String>), FederatedError> {
+        let result = self.kerberos_exchange_unaudited(negotiate).await;
+        audited("kerberos", client_addr, result, |(i, _)| i)
+    }
+
+    /// Trade the web application's session cookie for an identity; audited.
+    pub async fn web_session_exchange<'a>(
+        &self,
+        cookie_headers: impl Iterator<Item = &'a str>,
+        client_addr: Option<&str>,
+    ) -> Result<Identity, FederatedError> {
+        let result = self.web_session_exchange_unaudited(cookie_headers).await;
+        audited("web_session", client_addr, result, |i| i)
+    }
+
+    /// Trade a CAS service ticket, issued for `service`, for an identity; audited.
+    pub async fn cas_exchange(
+        &self,
+        service: &str,
+        ticket: &str,
+        client_addr: Option<&str>,
+    ) -> Result<Identity, FederatedError> {
+        let result = self.cas_exchange_unaudited(service, ticket).await;
+        audited("cas", client_addr, result, |i| i)
+    }
+
+    /// Finish a CAS browser login (see `cas_begin`); audited.
+    pub async fn cas_finish(
+        &self,
+        state: &str,
+        ticket: &str,
+        client_addr: Option<&str>,
+    ) -> Result<(Identity, String), FederatedError> {
+        let result = self.cas_finish_unaudited(state, ticket).await;
+        audited("cas", client_addr, result, |(i, _)| i)
+    }
+
+    /// Finish an OpenID browser login (see `oidc_begin`); audited.
+    pub async fn oidc_finish(
+        &self,
+        state: &str,
+        code: &str,
+        client_addr: Option<&str>,
+    ) -> Result<(Identity, String), FederatedError> {
+        let result = self.oidc_finish_unaudited(state, code).await;
+        audited("oidc", client_addr, result, |(i, _)| i)
+    }
+}
+
+/// Record an external-credential attempt in the audit log, and pass its
+/// result on.
+fn audited<T>(
+    method: &str,
+    client_addr: Option<&str>,
+    result: Result<T, FederatedError>,
+    identity: impl Fn(&T) -> &Identity,
+) -> Result<T, FederatedError> {
+    use crate::audit::{Outcome, attempt};
+    match &result {
+        Ok(done) => attempt(
+            method,
+            &identity(done).login,
+            Outcome::Accepted,
+            None,
+            client_addr,
+        ),
+        Err(FederatedError::Unavailable(m)) => {
+            attempt(method, "", Outcome::Unavailable, Some(m), client_addr)
+        }
+        Err(e) => attempt(
+            method,
+            "",
+            Outcome::Refused,
+            Some(&e.to_string()),
+            client_addr,
+        ),
+    }
+    result
 }
 
 /// The tokens of one CAS browser login, and until when they are remembered.

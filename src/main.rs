@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         eprintln!("sesame: a TLS crypto provider was already installed");
     }
     let cli = Cli::parse();
-    init_logging(&cli);
+    if let Err(e) = init_logging(&cli) {
+        eprintln!("sesame: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,7 +33,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let level = match (cli.debug, cli.log_level.as_deref()) {
         (true, _) => "debug".to_string(),
         (false, Some("critical")) => "error".to_string(),
@@ -38,17 +45,50 @@ fn init_logging(cli: &Cli) {
         (false, Some(other)) => other.to_string(),
         (false, None) => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        sesame::cli::LogFormat::Json => logs.json().with_current_span(false).init(),
-        sesame::cli::LogFormat::Text => logs
+    // With an audit file, audit events go there only.
+    let audit = match &cli.audit_log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("audit log {}", path.display()))?;
+            filter = filter.add_directive(
+                format!("{}=off", sesame::audit::TARGET)
+                    .parse()
+                    .context("audit log filter")?,
+            );
+            let only_audit = tracing_subscriber::filter::Targets::new()
+                .with_target(sesame::audit::TARGET, tracing::Level::INFO);
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_filter(only_audit),
+            )
+        }
+        None => None,
+    };
+    let main_log = match cli.log_format {
+        sesame::cli::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        sesame::cli::LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(main_log.with_filter(filter))
+        .with(audit)
+        .init();
+    Ok(())
 }
 
 fn load(cli: &Cli) -> anyhow::Result<LoadedConfig> {

@@ -133,6 +133,35 @@ impl From<AuthError> for LegacyError {
     }
 }
 
+/// Which API's error body an answer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Legacy,
+    Uc,
+}
+
+/// The JSON error for a status the framework chose (413, 405, ...).
+pub fn framework_error(api: Api, status: StatusCode) -> Response {
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported content type".to_owned(),
+        other => other.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    match api {
+        Api::Legacy => LegacyError::new(status, message).into_response(),
+        Api::Uc => {
+            let code = if status.is_server_error() {
+                UcCode::UnhandledError
+            } else {
+                UcCode::InvalidRequest
+            };
+            let body = json!({"error": code.name(), "message": message});
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
 /// The error codes of the UC API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UcCode {

@@ -86,6 +86,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(access_log))
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -125,6 +126,40 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
         Err(_) => {
             LegacyError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out").into_response()
         }
+    }
+}
+
+/// Errors the framework answers by itself (body too large, method not
+/// allowed, bad content length...) get the JSON body of their API, like
+/// every other error. HEAD answers have no body; the gateway's answers are
+/// read by proxies, which ignore bodies.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let api = if request.method() == axum::http::Method::HEAD || path.starts_with("/gateway/") {
+        None
+    } else if path.starts_with("/xuc/") {
+        Some(error::Api::Uc)
+    } else {
+        Some(error::Api::Legacy)
+    };
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match api {
+        Some(api) if !is_json && (status.is_client_error() || status.is_server_error()) => {
+            let (parts, _) = response.into_parts();
+            let mut answer = error::framework_error(api, status);
+            for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+                if let Some(value) = parts.headers.get(&name) {
+                    answer.headers_mut().insert(name, value.clone());
+                }
+            }
+            answer
+        }
+        _ => response,
     }
 }
 

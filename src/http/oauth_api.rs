@@ -142,7 +142,10 @@ pub async fn token(
     let exchanged = if is_sesame {
         oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?
     } else {
-        let identity = state.federated.oidc_exchange(subject).await?;
+        let identity = state
+            .federated
+            .oidc_exchange(subject, client.remote_addr.as_deref())
+            .await?;
         oauth::exchange_identity(&state.tokens, identity, scope, client).await?
     };
     Ok(Json(json!({

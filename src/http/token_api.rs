@@ -106,7 +106,7 @@ pub async fn create_token(
         })?;
         let (identity, reply) = state
             .federated
-            .kerberos_exchange(&ticket)
+            .kerberos_exchange(&ticket, client.remote_addr.as_deref())
             .await
             .map_err(LegacyError::kerberos)?;
         mutual_auth = reply;
@@ -117,13 +117,19 @@ pub async fn create_token(
             .get_all(axum::http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        state.federated.web_session_exchange(cookies).await?
+        state
+            .federated
+            .web_session_exchange(cookies, client.remote_addr.as_deref())
+            .await?
     } else if request.backend == OIDC_BACKEND {
         // An OpenID Connect token in `Authorization: Bearer` instead of a password.
         let token = bearer(&headers).ok_or_else(|| {
             LegacyError::unauthorized("the oidc backend needs Authorization: Bearer <OpenID token>")
         })?;
-        state.federated.oidc_exchange(&token).await?
+        state
+            .federated
+            .oidc_exchange(&token, client.remote_addr.as_deref())
+            .await?
     } else {
         let (login, password) = basic_credentials(&headers)
             .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;

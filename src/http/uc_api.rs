@@ -108,7 +108,10 @@ pub async fn oidc(
     body: Bytes,
 ) -> Result<Json<Value>, UcError> {
     let token = oidc_token(&headers, &body)?;
-    let identity = state.federated.oidc_exchange(&token).await?;
+    let identity = state
+        .federated
+        .oidc_exchange(&token, client.remote_addr.as_deref())
+        .await?;
     let (token, verified) = issue(&state, identity, client).await?;
     Ok(credentials_answer(&state, &token, &verified))
 }
@@ -144,7 +147,7 @@ pub async fn sso(
     })?;
     let (identity, reply) = state
         .federated
-        .kerberos_exchange(&ticket)
+        .kerberos_exchange(&ticket, client.remote_addr.as_deref())
         .await
         .map_err(UcError::kerberos)?;
     let (token, verified) = issue(&state, identity, client).await?;
@@ -166,7 +169,7 @@ pub async fn web_session(
         .filter_map(|v| v.to_str().ok());
     let identity = state
         .federated
-        .web_session_exchange(cookies)
+        .web_session_exchange(cookies, client.remote_addr.as_deref())
         .await
         .map_err(UcError::web_session)?;
     let (token, verified) = issue(&state, identity, client).await?;
@@ -254,7 +257,10 @@ pub async fn oidc_callback(
             "this browser did not start this login (state cookie missing or different)",
         ));
     }
-    let (identity, redirect) = state.federated.oidc_finish(&login_state, &code).await?;
+    let (identity, redirect) = state
+        .federated
+        .oidc_finish(&login_state, &code, client.remote_addr.as_deref())
+        .await?;
     let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "");
     let (response, _) = hand_over(&state, identity, client, &redirect, clear).await?;
     Ok(response)
@@ -279,7 +285,7 @@ pub async fn cas(
     };
     let identity = state
         .federated
-        .cas_exchange(&service, &ticket)
+        .cas_exchange(&service, &ticket, client.remote_addr.as_deref())
         .await
         .map_err(UcError::cas)?;
     let (token, verified) = issue(&state, identity, client).await?;
@@ -318,7 +324,7 @@ pub async fn cas_callback(
     })?;
     let (identity, redirect) = state
         .federated
-        .cas_finish(&login_state, &ticket)
+        .cas_finish(&login_state, &ticket, client.remote_addr.as_deref())
         .await
         .map_err(UcError::cas)?;
     let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "");

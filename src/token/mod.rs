@@ -242,17 +242,15 @@ impl TokenService {
             remote_addr: client.remote_addr,
             user_agent: client.user_agent,
         };
-        let live = self
-            .store
-            .insert(TokenKey::of(&token), LiveToken::new(record), now)
-            .await?;
-        tracing::info!(
-            login = %live.record.login,
-            auth_id = %live.record.auth_id,
-            backend = %live.record.backend,
-            session = %live.record.session_uuid,
+        let key = TokenKey::of(&token);
+        let live = self.store.insert(key, LiveToken::new(record), now).await?;
+        crate::audit::token_issued(
+            &live.record.backend,
+            &live.record.login,
+            &key,
+            &live.record.session_uuid.to_string(),
             lifetime,
-            "token issued"
+            live.record.remote_addr.as_deref(),
         );
         Ok(IssuedToken { token, live })
     }
@@ -353,7 +351,7 @@ impl TokenService {
             ));
         }
         if self.store.remove(&key).await? {
-            tracing::info!(token = ?key, "token revoked");
+            crate::audit::token_revoked(&key, "revoked by a client");
         }
         Ok(())
     }
@@ -361,7 +359,7 @@ impl TokenService {
     /// Revoke a session token known only by its key (single logout).
     pub async fn revoke_key(&self, key: &TokenKey) -> Result<(), TokenError> {
         if self.store.remove(key).await? {
-            tracing::info!(token = ?key, "token revoked");
+            crate::audit::token_revoked(key, "single logout");
         }
         Ok(())
     }

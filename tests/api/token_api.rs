@@ -339,3 +339,35 @@ async fn empty_shared_token_is_disabled() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_a_json_error() {
+    let s = Server::standard();
+    let huge = format!(
+        r#"{{"backend": "xivo_user", "pad": "{}"}}"#,
+        "x".repeat(200_000)
+    );
+    for path in ["/0.1/token", "/xuc/api/2.0/auth/login"] {
+        let r = client()
+            .post(s.url(path))
+            .basic_auth("alice", Some("s3cre7"))
+            .header("Content-Type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body.is_object(), "{path}: {body}");
+    }
+    // Other answers the framework makes: JSON too, and the Allow header kept.
+    let r = client()
+        .get(s.url("/xuc/api/2.0/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().get("allow").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "InvalidRequest", "{body}");
+}

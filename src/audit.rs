@@ -1,0 +1,97 @@
+//! Audit events: one structured event per authentication attempt, token
+//! issued and token revoked, under the tracing target [`TARGET`], so that
+//! an operator can send them apart (`--audit-log FILE` writes them as JSON
+//! lines; see docs/security.md).
+//!
+//! Fields: `event` (`authentication`, `token_issued`, `token_revoked`),
+//! `method` (a password backend, `uc_login`, or a protocol: `kerberos`,
+//! `oidc`, `cas`, `web_session`), `login`, `outcome`, `reason`,
+//! `client_addr`, and for tokens `token_id` (a prefix of the token's SHA-256,
+//! the same as the store's key) and `session`. Never a token, a password or a
+//! ticket.
+
+use crate::store::TokenKey;
+
+/// The tracing target of audit events.
+pub const TARGET: &str = "sesame::audit";
+
+/// How an authentication attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted: a token follows.
+    Accepted,
+    /// The credentials (or the external proof) were refused.
+    Refused,
+    /// Refused by the brute-force throttle, credentials unchecked.
+    Throttled,
+    /// Not decided: a backend, an upstream or the store was unavailable.
+    Unavailable,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Refused => "refused",
+            Outcome::Throttled => "throttled",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The short form of a token's key used in audit events and logs.
+pub fn token_id(key: &TokenKey) -> String {
+    let hex = key.to_hex();
+    hex.get(..16).unwrap_or(&hex).to_owned()
+}
+
+/// An authentication attempt. `login` is what the client claimed (or the
+/// verified subject for external proofs; empty when the proof named nobody).
+pub fn attempt(
+    method: &str,
+    login: &str,
+    outcome: Outcome,
+    reason: Option<&str>,
+    client_addr: Option<&str>,
+) {
+    tracing::info!(
+        target: TARGET,
+        event = "authentication",
+        method,
+        login,
+        outcome = outcome.as_str(),
+        reason = reason.unwrap_or(""),
+        client_addr = client_addr.unwrap_or(""),
+    );
+}
+
+/// A token issued to `login` through `method`.
+pub fn token_issued(
+    method: &str,
+    login: &str,
+    key: &TokenKey,
+    session: &str,
+    lifetime_secs: u64,
+    client_addr: Option<&str>,
+) {
+    tracing::info!(
+        target: TARGET,
+        event = "token_issued",
+        method,
+        login,
+        token_id = %token_id(key),
+        session,
+        lifetime_secs,
+        client_addr = client_addr.unwrap_or(""),
+    );
+}
+
+/// A token revoked (by its holder, an introspection client, or single logout).
+pub fn token_revoked(key: &TokenKey, why: &str) {
+    tracing::info!(
+        target: TARGET,
+        event = "token_revoked",
+        token_id = %token_id(key),
+        reason = why,
+    );
+}
