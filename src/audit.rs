@@ -1,5 +1,6 @@
 //! Audit events: one structured event per authentication attempt, token
-//! issued and token revoked, under the tracing target [`TARGET`], so that
+//! issued and token revoked (each also counted in the metrics), under the
+//! tracing target [`TARGET`], so that
 //! an operator can send them apart (`--audit-log FILE` writes them as JSON
 //! lines; see docs/security.md).
 //!
@@ -54,6 +55,7 @@ pub fn attempt(
     reason: Option<&str>,
     client_addr: Option<&str>,
 ) {
+    crate::metrics::global().authentication(method, outcome.as_str());
     tracing::info!(
         target: TARGET,
         event = "authentication",
@@ -74,6 +76,7 @@ pub fn token_issued(
     lifetime_secs: u64,
     client_addr: Option<&str>,
 ) {
+    crate::metrics::global().token_issued(method);
     tracing::info!(
         target: TARGET,
         event = "token_issued",
@@ -88,6 +91,7 @@ pub fn token_issued(
 
 /// A token revoked (by its holder, an introspection client, or single logout).
 pub fn token_revoked(key: &TokenKey, why: &str) {
+    crate::metrics::global().token_revoked();
     tracing::info!(
         target: TARGET,
         event = "token_revoked",

@@ -83,6 +83,9 @@ pub struct Config {
     /// Brute-force throttling of password logins.
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    /// Prometheus metrics (`/metrics`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// OpenID Connect providers and the browser flow (see docs/oidc.md).
     #[serde(default)]
     pub oidc: OidcConfig,
@@ -173,6 +176,28 @@ impl Default for TlsConfig {
             enabled: true,
             certificate: None,
             private_key: None,
+        }
+    }
+}
+
+/// The `metrics` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A separate plain-HTTP listener for `/metrics` (e.g. `127.0.0.1:9498`);
+    /// when set, the main port does not serve it.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
         }
     }
 }

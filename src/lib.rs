@@ -15,6 +15,7 @@ pub mod federated;
 pub mod fsutil;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod server;
 pub mod store;

@@ -293,20 +293,41 @@ async fn shutdown_signal() {
 pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     let listen = config.config.listen.clone();
     let sesame = Arc::new(Sesame::build(config).await?);
-    let app = http::router(sesame.state.clone(), listen.max_body_bytes)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let metrics = sesame.config.config.metrics.clone();
+    let app = http::router(
+        sesame.state.clone(),
+        listen.max_body_bytes,
+        metrics.enabled && metrics.listen.is_none(),
+    )
+    .into_make_service_with_connect_info::<SocketAddr>();
     let addr = SocketAddr::new(listen.address, listen.port);
 
     let handle = axum_server::Handle::new();
+    let metrics_handle = axum_server::Handle::new();
     let watcher = tokio::spawn(watch_files(sesame.clone()));
     let purger = tokio::spawn(purge_expired(sesame.clone()));
     {
         let handle = handle.clone();
+        let metrics_handle = metrics_handle.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             handle.graceful_shutdown(Some(Duration::from_secs(10)));
+            metrics_handle.graceful_shutdown(Some(Duration::from_secs(1)));
         });
     }
+    let metrics_server = match metrics.listen.filter(|_| metrics.enabled) {
+        Some(metrics_addr) => {
+            let listener = std::net::TcpListener::bind(metrics_addr)
+                .with_context(|| format!("cannot serve metrics on {metrics_addr}"))?;
+            tracing::info!(address = %metrics_addr, "metrics listening (http)");
+            let app = http::metrics_router(sesame.state.clone());
+            let server = axum_server::from_tcp(listener)?.handle(metrics_handle);
+            Some(tokio::spawn(async move {
+                server.serve(app.into_make_service()).await
+            }))
+        }
+        None => None,
+    };
     {
         let handle = handle.clone();
         let scheme = if listen.tls.enabled { "https" } else { "http" };
@@ -338,6 +359,9 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     };
     watcher.abort();
     purger.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     served.with_context(|| format!("cannot serve on {addr}"))?;
     tracing::info!("stopped");
     Ok(())

@@ -46,12 +46,32 @@ expect "the UC login answers login, token and TTL" "alice 7200" "$(jq -r '"\(.lo
 STATUS=$(curl -k -s -o /dev/null -w '%{http_code}' "$BASE/xuc/api/2.0/auth/check?token=$UC")
 expect "the UC check accepts ?token=" 200 "$STATUS"
 
+# The client examples of docs/clients.md, trusting the generated certificate.
+EXAMPLE_RS="$(dirname "$SESAME_BIN")/examples/validate_token"
+for client in python rust; do
+    run() {
+        if [ "$client" = python ]; then
+            SESAME_CA="$W/data/tls/self-signed.crt" python3 "$E2E_ROOT/docs/examples/validate_token.py" "$@"
+        else
+            SESAME_CA="$W/data/tls/self-signed.crt" "$EXAMPLE_RS" "$@"
+        fi 2>/dev/null
+    }
+    verdict() { local out; out=$(run "$@"); echo "$out $?"; }
+    expect "the $client example: a valid token, an ACL it grants, one it lacks, a revoked token, Sesame away" \
+        "valid 0, valid 0, invalid 1, invalid 1, unavailable 2" \
+        "$(verdict "$BASE" "$UC"), $(verdict "$BASE" "$UC" confd.users.me.read), $(verdict "$BASE" "$UC" confd.users.delete), $(verdict "$BASE" "$TOKEN"), $(verdict "https://localhost:1" "$UC")"
+done
+
 if grep -q -e "$UC" -e "$TOKEN" -e s3cre7 "$W"/sesame-DEMO.log; then
     fail "the log holds a token or a password"
 else
     pass "the log holds no token and no password"
 fi
 stop_pid "$DEMO_PID"; expect "SIGTERM: Sesame exits 0" 0 "$?"
+
+# The shipped systemd unit is valid (with this binary in ExecStart).
+sed "s|/usr/local/bin/sesame|$SESAME_BIN|" "$E2E_ROOT/deploy/sesame.service" >"$W/sesame.service"
+expect "deploy/sesame.service passes systemd-analyze verify" "" "$(systemd-analyze verify "$W/sesame.service" 2>&1)"
 
 # --- Two instances on one Redis, and a Redis outage.
 start_redis REDIS

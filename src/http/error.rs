@@ -86,6 +86,11 @@ fn store_status(e: &StoreError) -> (StatusCode, String) {
 }
 
 fn log_store(e: &StoreError) {
+    let kind = match e {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Internal(_) => "internal",
+    };
+    crate::metrics::global().store_error(kind);
     tracing::error!(error = %e, "token store error");
 }
 

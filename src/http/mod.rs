@@ -46,9 +46,14 @@ pub struct AppState {
 }
 
 /// The whole HTTP application.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Router {
     let timeout = state.request_timeout;
-    Router::new()
+    let routes = if serve_metrics {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+    };
+    routes
         .route("/0.1/token", post(token_api::create_token))
         .route(
             "/0.1/token/{token}",
@@ -91,6 +96,31 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+}
+
+/// `/metrics` alone, for a separate listener (`metrics.listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Prometheus metrics, in the OpenMetrics text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let store = state.tokens.store();
+    if store.kind() == "embedded"
+        && let Ok(count) = store.count().await
+    {
+        crate::metrics::global().set_live_tokens(count);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::global().encode(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -187,14 +217,22 @@ async fn access_log(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| redact_path(request.uri().path()));
     let query = request.uri().query().map(redact_query);
+    let matched = request.extensions().get::<MatchedPath>().is_some();
     let response = next.run(request).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    crate::metrics::global().request(
+        if matched { &route } else { "unmatched" },
+        method.as_str(),
+        response.status().as_u16(),
+        elapsed,
+    );
     tracing::info!(
         target: "sesame::access",
         %method,
         route,
         query = query.as_deref().unwrap_or(""),
         status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        elapsed_ms = elapsed * 1000.0,
         "request"
     );
     response

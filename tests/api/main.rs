@@ -6,6 +6,7 @@
 mod cli;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod oauth;
 mod redis_store;
 mod throttle;

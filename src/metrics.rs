@@ -1,0 +1,221 @@
+//! Prometheus metrics, served at `/metrics` (text format).
+//!
+//! One registry per process ([`global`]): the HTTP layer, the audit events
+//! and the store errors feed it from where they happen. Label values come
+//! from fixed sets (route patterns, backend and protocol names, outcomes),
+//! never from client input, so the number of series stays bounded.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    method: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to about 3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// Sesame's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    authentications: Family<AuthLabels, Counter>,
+    tokens_issued: Family<MethodLabels, Counter>,
+    tokens_revoked: Counter,
+    store_errors: Family<KindLabels, Counter>,
+    live_tokens: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sesame");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern, method and status",
+            requests.clone(),
+        );
+        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route pattern",
+            latency.clone(),
+        );
+        let authentications = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "authentications",
+            "Authentication attempts by method (password backend, uc_login or protocol) and outcome (accepted, refused, throttled, unavailable)",
+            authentications.clone(),
+        );
+        let tokens_issued = Family::<MethodLabels, Counter>::default();
+        registry.register(
+            "tokens_issued",
+            "Tokens issued, by method",
+            tokens_issued.clone(),
+        );
+        let tokens_revoked = Counter::default();
+        registry.register("tokens_revoked", "Tokens revoked", tokens_revoked.clone());
+        let store_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Token store errors (unavailable: the store did not answer; internal)",
+            store_errors.clone(),
+        );
+        let live_tokens = Gauge::default();
+        registry.register(
+            "live_tokens",
+            "Tokens in the embedded store, at the last scrape (not set with Redis)",
+            live_tokens.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            authentications,
+            tokens_issued,
+            tokens_revoked,
+            store_errors,
+            live_tokens,
+        }
+    }
+
+    /// A request answered; `route` is the route pattern, or `unmatched`.
+    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    pub fn authentication(&self, method: &str, outcome: &str) {
+        self.authentications
+            .get_or_create(&AuthLabels {
+                method: method.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn token_issued(&self, method: &str) {
+        self.tokens_issued
+            .get_or_create(&MethodLabels {
+                method: method.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn token_revoked(&self) {
+        self.tokens_revoked.inc();
+    }
+
+    pub fn store_error(&self, kind: &str) {
+        self.store_errors
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_live_tokens(&self, count: usize) {
+        self.live_tokens
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_encoded_with_their_labels() {
+        let m = Metrics::new();
+        m.request("/0.1/token", "POST", 200, 0.002);
+        m.authentication("xivo_user", "accepted");
+        m.authentication("xivo_user", "accepted");
+        m.token_issued("xivo_user");
+        m.store_error("unavailable");
+        m.set_live_tokens(7);
+        let text = m.encode();
+        for line in [
+            r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="200"} 1"#,
+            r#"sesame_http_request_duration_seconds_count{route="/0.1/token"} 1"#,
+            r#"sesame_authentications_total{method="xivo_user",outcome="accepted"} 2"#,
+            r#"sesame_tokens_issued_total{method="xivo_user"} 1"#,
+            r#"sesame_store_errors_total{kind="unavailable"} 1"#,
+            "sesame_live_tokens 7",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+}
