@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use std::time::Instant;
-
 use sesame_backends::{Backend, BackendError, Password, VerifiedIdentity};
 
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -84,6 +82,7 @@ impl Authenticator {
         backends: Vec<Arc<dyn Backend>>,
         uc_login_backends: Vec<String>,
         throttle: ThrottleConfig,
+        shared_counters: Option<crate::store::redis::RedisCounters>,
     ) -> Self {
         Authenticator {
             backends: backends
@@ -91,7 +90,7 @@ impl Authenticator {
                 .map(|b| (b.name().to_owned(), b))
                 .collect(),
             uc_login_backends,
-            throttle: LoginThrottle::new(throttle),
+            throttle: LoginThrottle::new(throttle, shared_counters),
         }
     }
 
@@ -108,7 +107,7 @@ impl Authenticator {
         F: std::future::Future<Output = Result<Identity, AuthError>>,
     {
         use crate::audit::{self, Outcome};
-        if let Err(wait) = self.throttle.check(login, address, Instant::now()) {
+        if let Err(wait) = self.throttle.check(login, address).await {
             tracing::warn!(login, address, retry_after = wait, "login throttled");
             audit::attempt(method, login, Outcome::Throttled, None, address);
             return Err(AuthError::Throttled(wait));
@@ -116,11 +115,11 @@ impl Authenticator {
         let outcome = attempt.await;
         match &outcome {
             Ok(_) => {
-                self.throttle.success(login);
+                self.throttle.success(login).await;
                 audit::attempt(method, login, Outcome::Accepted, None, address);
             }
             Err(e @ (AuthError::InvalidCredentials | AuthError::UnknownBackend(_))) => {
-                self.throttle.failure(login, address, Instant::now());
+                self.throttle.failure(login, address).await;
                 audit::attempt(
                     method,
                     login,
@@ -280,6 +279,7 @@ mod tests {
                 .collect(),
             order,
             ThrottleConfig::default(),
+            None,
         )
     }
 

@@ -56,21 +56,23 @@ impl Sesame {
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let platform = platform_uuid(&config, &data_dir)?;
 
-        let store: Arc<dyn TokenStore> = match config.config.store.kind {
+        // With Redis, the throttle's counters are shared through it too.
+        let (store, shared_counters): (Arc<dyn TokenStore>, _) = match config.config.store.kind {
             StoreKind::Embedded => {
                 let path = config.store_path();
-                Arc::new(EmbeddedStore::open(&path, clock.now()).map_err(anyhow::Error::msg)?)
+                let store = EmbeddedStore::open(&path, clock.now()).map_err(anyhow::Error::msg)?;
+                (Arc::new(store), None)
             }
             StoreKind::Redis => {
                 let redis = &config.config.store.redis;
-                Arc::new(
-                    RedisStore::new(
-                        &redis.url,
-                        &redis.key_prefix,
-                        Duration::from_millis(redis.timeout_ms),
-                    )
-                    .map_err(anyhow::Error::msg)?,
+                let store = RedisStore::new(
+                    &redis.url,
+                    &redis.key_prefix,
+                    Duration::from_millis(redis.timeout_ms),
                 )
+                .map_err(anyhow::Error::msg)?;
+                let counters = store.counters();
+                (Arc::new(store), Some(counters))
             }
         };
 
@@ -120,6 +122,7 @@ impl Sesame {
             backends,
             config.uc_login_backends(),
             config.config.throttle.clone(),
+            shared_counters,
         ));
 
         let c = &config.config;

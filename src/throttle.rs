@@ -1,13 +1,17 @@
 //! Brute-force throttling of password logins: after too many failures for
 //! one login, or from one client address, within a window, further attempts
 //! are refused (429 with `Retry-After`) until the window ends. A success
-//! clears the login's failures. The state is in memory, per instance.
+//! clears the login's failures. With the Redis store, the counters are in
+//! Redis, shared by every instance; otherwise (and while Redis does not
+//! answer) in memory, per instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+
+use crate::store::redis::RedisCounters;
 
 /// Most logins and addresses tracked at once; past it, expired entries are
 /// dropped, then the oldest half.
@@ -87,6 +91,7 @@ pub struct LoginThrottle {
     window: Duration,
     by_login: Mutex<HashMap<String, Failures>>,
     by_address: Mutex<HashMap<String, Failures>>,
+    shared: Option<RedisCounters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -132,12 +137,14 @@ fn count(map: &mut HashMap<String, Failures>, key: &str, window: Duration, now: 
 }
 
 impl LoginThrottle {
-    pub fn new(config: ThrottleConfig) -> Self {
+    /// Counters in memory, or in Redis when `shared` is given.
+    pub fn new(config: ThrottleConfig, shared: Option<RedisCounters>) -> Self {
         LoginThrottle {
             window: Duration::from_secs(config.window_secs),
             config,
             by_login: Mutex::new(HashMap::new()),
             by_address: Mutex::new(HashMap::new()),
+            shared,
         }
     }
 
@@ -145,8 +152,90 @@ impl LoginThrottle {
         login.to_lowercase()
     }
 
+    /// The names of a login's and an address's counters in Redis (the
+    /// login hashed: any bytes, bounded length).
+    fn shared_names(login: &str, address: Option<&str>) -> (String, Option<String>) {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(Self::login_key(login).as_bytes());
+        (
+            format!("login:{}", hex::encode(digest)),
+            address.map(|a| format!("addr:{a}")),
+        )
+    }
+
     /// `Err(seconds)` when an attempt for `login` from `address` must wait.
-    pub fn check(&self, login: &str, address: Option<&str>, now: Instant) -> Result<(), u64> {
+    pub async fn check(&self, login: &str, address: Option<&str>) -> Result<(), u64> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let Some(shared) = &self.shared else {
+            return self.check_local(login, address, Instant::now());
+        };
+        let (login_name, address_name) = Self::shared_names(login, address);
+        let mut names = vec![login_name.as_str()];
+        names.extend(address_name.as_deref());
+        let limits = [
+            self.config.max_failures_per_login,
+            self.config.max_failures_per_address,
+        ];
+        let outcome = async {
+            let counts = shared.counts(&names).await?;
+            let mut wait = None;
+            for ((name, count), max) in names.iter().zip(counts).zip(limits) {
+                if count >= u64::from(max) {
+                    let left = shared.window_left_ms(name).await?;
+                    let secs = left.div_ceil(1000).max(1);
+                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+                }
+            }
+            Ok::<_, crate::store::StoreError>(wait)
+        }
+        .await;
+        match outcome {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(wait),
+            Err(e) => {
+                tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory");
+                self.check_local(login, address, Instant::now())
+            }
+        }
+    }
+
+    /// A failed attempt for `login` from `address`.
+    pub async fn failure(&self, login: &str, address: Option<&str>) {
+        if !self.config.enabled {
+            return;
+        }
+        if let Some(shared) = &self.shared {
+            let (login_name, address_name) = Self::shared_names(login, address);
+            let mut names = vec![login_name.as_str()];
+            names.extend(address_name.as_deref());
+            match shared.add(&names, self.window).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory")
+                }
+            }
+        }
+        self.failure_local(login, address, Instant::now());
+    }
+
+    /// A success clears the login's failures (not the address's: an
+    /// attacker's own account must not reset the count of its guesses).
+    pub async fn success(&self, login: &str) {
+        if !self.config.enabled {
+            return;
+        }
+        if let Some(shared) = &self.shared {
+            let (login_name, _) = Self::shared_names(login, None);
+            if let Err(e) = shared.clear(&login_name).await {
+                tracing::warn!(error = %e, "throttle: Redis does not answer");
+            }
+        }
+        self.success_local(login);
+    }
+
+    fn check_local(&self, login: &str, address: Option<&str>, now: Instant) -> Result<(), u64> {
         if !self.config.enabled {
             return Ok(());
         }
@@ -170,10 +259,7 @@ impl LoginThrottle {
         }
     }
 
-    pub fn failure(&self, login: &str, address: Option<&str>, now: Instant) {
-        if !self.config.enabled {
-            return;
-        }
+    fn failure_local(&self, login: &str, address: Option<&str>, now: Instant) {
         count(
             &mut lock(&self.by_login),
             &Self::login_key(login),
@@ -185,12 +271,8 @@ impl LoginThrottle {
         }
     }
 
-    /// A success clears the login's failures (not the address's: an
-    /// attacker's own account must not reset the count of its guesses).
-    pub fn success(&self, login: &str) {
-        if self.config.enabled {
-            lock(&self.by_login).remove(&Self::login_key(login));
-        }
+    fn success_local(&self, login: &str) {
+        lock(&self.by_login).remove(&Self::login_key(login));
     }
 }
 
@@ -198,13 +280,24 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
+    /// Run a future that never waits (the in-memory path) to completion.
+    fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     fn throttle() -> LoginThrottle {
-        LoginThrottle::new(ThrottleConfig {
-            enabled: true,
-            max_failures_per_login: 3,
-            max_failures_per_address: 5,
-            window_secs: 60,
-        })
+        LoginThrottle::new(
+            ThrottleConfig {
+                enabled: true,
+                max_failures_per_login: 3,
+                max_failures_per_address: 5,
+                window_secs: 60,
+            },
+            None,
+        )
     }
 
     #[test]
@@ -212,24 +305,24 @@ mod tests {
         let t = throttle();
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(t.check("Alice", Some("10.0.0.1"), start).is_ok());
-            t.failure("Alice", Some("10.0.0.1"), start);
+            assert!(t.check_local("Alice", Some("10.0.0.1"), start).is_ok());
+            t.failure_local("Alice", Some("10.0.0.1"), start);
         }
         assert_eq!(
-            t.check("alice", Some("10.0.0.2"), start),
+            t.check_local("alice", Some("10.0.0.2"), start),
             Err(60),
             "case-insensitive, any address"
         );
         assert_eq!(
-            t.check("alice", None, start + Duration::from_secs(59)),
+            t.check_local("alice", None, start + Duration::from_secs(59)),
             Err(1)
         );
         assert!(
-            t.check("alice", None, start + Duration::from_secs(60))
+            t.check_local("alice", None, start + Duration::from_secs(60))
                 .is_ok()
         );
         assert!(
-            t.check("bob", Some("10.0.0.1"), start).is_ok(),
+            t.check_local("bob", Some("10.0.0.1"), start).is_ok(),
             "other logins are free"
         );
     }
@@ -239,10 +332,10 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 0..5 {
-            t.failure(&format!("user{i}"), Some("10.0.0.9"), now);
+            t.failure_local(&format!("user{i}"), Some("10.0.0.9"), now);
         }
-        assert!(t.check("someone", Some("10.0.0.9"), now).is_err());
-        assert!(t.check("someone", Some("10.0.0.8"), now).is_ok());
+        assert!(t.check_local("someone", Some("10.0.0.9"), now).is_err());
+        assert!(t.check_local("someone", Some("10.0.0.8"), now).is_ok());
     }
 
     #[test]
@@ -250,31 +343,36 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for _ in 0..2 {
-            t.failure("alice", Some("10.0.0.1"), now);
+            t.failure_local("alice", Some("10.0.0.1"), now);
         }
-        t.success("alice");
-        t.failure("alice", Some("10.0.0.1"), now);
-        assert!(t.check("alice", None, now).is_ok(), "counting starts again");
-        for _ in 0..2 {
-            t.failure("mallory", Some("10.0.0.1"), now);
-        }
-        t.success("mallory");
+        t.success_local("alice");
+        t.failure_local("alice", Some("10.0.0.1"), now);
         assert!(
-            t.check("x", Some("10.0.0.1"), now).is_err(),
+            t.check_local("alice", None, now).is_ok(),
+            "counting starts again"
+        );
+        for _ in 0..2 {
+            t.failure_local("mallory", Some("10.0.0.1"), now);
+        }
+        t.success_local("mallory");
+        assert!(
+            t.check_local("x", Some("10.0.0.1"), now).is_err(),
             "5 failures from that address"
         );
     }
 
     #[test]
     fn disabled_means_never() {
-        let t = LoginThrottle::new(ThrottleConfig {
-            enabled: false,
-            ..ThrottleConfig::default()
-        });
-        let now = Instant::now();
+        let t = LoginThrottle::new(
+            ThrottleConfig {
+                enabled: false,
+                ..ThrottleConfig::default()
+            },
+            None,
+        );
         for _ in 0..100 {
-            t.failure("alice", Some("a"), now);
+            futures_lite(t.failure("alice", Some("a")));
         }
-        assert!(t.check("alice", Some("a"), now).is_ok());
+        assert!(futures_lite(t.check("alice", Some("a"))).is_ok());
     }
 }

@@ -31,6 +31,99 @@ pub struct RedisStore {
     acl_cache: Mutex<HashMap<TokenKey, AclSet>>,
 }
 
+/// Counters with a window, in Redis, shared by every Sesame instance of the
+/// same store (the brute-force throttle's failures).
+#[derive(Clone)]
+pub struct RedisCounters {
+    manager: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCounters")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCounters {
+    fn key(&self, name: &str) -> String {
+        format!("{}throttle:{name}", self.prefix)
+    }
+
+    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// The current count of each counter (0 when absent or expired).
+    pub async fn counts(&self, names: &[&str]) -> Result<Vec<u64>, StoreError> {
+        let mut cmd = redis::cmd("MGET");
+        for name in names {
+            cmd.arg(self.key(name));
+        }
+        let mut conn = self.manager.clone();
+        let values: Vec<Option<u64>> = self.run(cmd.query_async(&mut conn)).await?;
+        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Milliseconds left in a counter's window (0 when it has none).
+    pub async fn window_left_ms(&self, name: &str) -> Result<u64, StoreError> {
+        let mut conn = self.manager.clone();
+        let left: i64 = self
+            .run(
+                redis::cmd("PTTL")
+                    .arg(self.key(name))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(u64::try_from(left).unwrap_or(0))
+    }
+
+    /// Add one to each counter; a counter that did not exist starts a
+    /// window of `window`.
+    pub async fn add(&self, names: &[&str], window: Duration) -> Result<(), StoreError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = redis::pipe();
+        for name in names {
+            let key = self.key(name);
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(0)
+                .arg("PX")
+                .arg(window_ms)
+                .arg("NX")
+                .ignore()
+                .cmd("INCR")
+                .arg(&key)
+                .ignore();
+        }
+        let mut conn = self.manager.clone();
+        self.run(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Forget a counter.
+    pub async fn clear(&self, name: &str) -> Result<(), StoreError> {
+        let mut conn = self.manager.clone();
+        self.run(
+            redis::cmd("DEL")
+                .arg(self.key(name))
+                .query_async::<()>(&mut conn),
+        )
+        .await
+    }
+}
+
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
@@ -63,6 +156,15 @@ impl RedisStore {
             timeout,
             acl_cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Counters in the same Redis, for the brute-force throttle.
+    pub fn counters(&self) -> RedisCounters {
+        RedisCounters {
+            manager: self.manager.clone(),
+            prefix: self.prefix.clone(),
+            timeout: self.timeout,
+        }
     }
 
     fn redis_key(&self, key: &TokenKey) -> String {

@@ -170,3 +170,48 @@ async fn redis_down_is_503_and_sesame_recovers() {
     );
     assert_eq!(login(&s).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_throttle_counts_failures_across_instances() {
+    let url = shared_redis();
+    let prefix = format!("it-{}:", uuid::Uuid::new_v4());
+    let config = |p: u16| {
+        base_config(p, &redis_config(&url, &prefix)).replace(
+            "throttle: {max_failures_per_login: 1000, max_failures_per_address: 1000}",
+            "throttle: {max_failures_per_login: 5, max_failures_per_address: 100}",
+        )
+    };
+    let a = Server::start(config, &users_yaml(""), &[]);
+    let b = Server::start(config, &users_yaml(""), &[]);
+    let attempt = |s: &Server, password: &'static str| {
+        client()
+            .post(s.url("/xuc/api/2.0/auth/login"))
+            .json(&json!({"login": "Alice", "password": password}))
+            .send()
+    };
+    // Five failures (the limit per login), spread over both.
+    for i in 0..5 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = attempt(s, "wrong").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    for s in [&a, &b] {
+        let r = attempt(s, "s3cre7").await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=300).contains(&wait), "Retry-After {wait}");
+    }
+    // Another login is not affected.
+    let r = client()
+        .post(b.url("/0.1/token"))
+        .basic_auth("root", Some("rootpw"))
+        .json(&json!({"backend": "xivo_admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
