@@ -40,6 +40,33 @@ impl Outcome {
     }
 }
 
+/// Client-supplied text as it may appear in logs and audit events: at most
+/// 128 characters (the rest elided), control characters escaped, so that no
+/// input floods the log or forges a line of it.
+pub fn loggable(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 128;
+    let clean = text.chars().count() <= MAX && !text.chars().any(char::is_control);
+    if clean {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The short form of a token's key used in audit events and logs.
 pub fn token_id(key: &TokenKey) -> String {
     let hex = key.to_hex();
@@ -60,9 +87,9 @@ pub fn attempt(
         target: TARGET,
         event = "authentication",
         method,
-        login,
+        login = %loggable(login),
         outcome = outcome.as_str(),
-        reason = reason.unwrap_or(""),
+        reason = %loggable(reason.unwrap_or("")),
         client_addr = client_addr.unwrap_or(""),
     );
 }
@@ -81,7 +108,7 @@ pub fn token_issued(
         target: TARGET,
         event = "token_issued",
         method,
-        login,
+        login = %loggable(login),
         token_id = %token_id(key),
         session,
         lifetime_secs,
@@ -98,4 +125,20 @@ pub fn token_revoked(key: &TokenKey, why: &str) {
         token_id = %token_id(key),
         reason = why,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_text_is_bounded_and_cannot_forge_lines() {
+        assert_eq!(loggable("alice"), "alice");
+        assert_eq!(loggable("ålice"), "ålice");
+        assert_eq!(loggable("a\nINFO fake\u{1b}[0m"), "a\\nINFO fake\\u{1b}[0m");
+        let input = "x".repeat(50_000);
+        let long = loggable(&input);
+        assert_eq!(long.chars().count(), 129);
+        assert!(long.ends_with('…'));
+    }
 }

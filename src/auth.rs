@@ -108,7 +108,7 @@ impl Authenticator {
     {
         use crate::audit::{self, Outcome};
         if let Err(wait) = self.throttle.check(login, address).await {
-            tracing::warn!(login, address, retry_after = wait, "login throttled");
+            tracing::warn!(login = %audit::loggable(login), address, retry_after = wait, "login throttled");
             audit::attempt(method, login, Outcome::Throttled, None, address);
             return Err(AuthError::Throttled(wait));
         }
@@ -160,8 +160,15 @@ impl Authenticator {
         password: &Password,
         address: Option<&str>,
     ) -> Result<Identity, AuthError> {
+        // The backend name comes from the request: only known names become
+        // audit methods and metric labels.
+        let method = if self.backends.contains_key(backend) {
+            backend
+        } else {
+            "unknown_backend"
+        };
         self.throttled(
-            backend,
+            method,
             login,
             address,
             self.check_password(backend, login, password),
@@ -222,6 +229,8 @@ fn log_outcome(
     outcome: &Result<VerifiedIdentity, BackendError>,
 ) {
     let ms = elapsed.as_millis() as u64;
+    let login = crate::audit::loggable(login);
+    let login = login.as_ref();
     match outcome {
         Ok(_) => tracing::info!(backend, login, ms, "login accepted"),
         Err(BackendError::InvalidCredentials) => {
