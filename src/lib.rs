@@ -22,4 +22,5 @@ pub mod store;
 pub mod throttle;
 pub mod tls;
 pub mod token;
+pub mod upstreams;
 pub mod users;

@@ -162,6 +162,7 @@ impl Sesame {
             .map_err(anyhow::Error::msg)?,
         );
         let state = AppState {
+            upstreams: Arc::new(crate::upstreams::Upstreams::new(upstream_probes(&config))),
             federated,
             callers,
             gateway: Arc::new(c.gateway.clone()),
@@ -223,6 +224,41 @@ impl Sesame {
         files.extend(self.config.users_file());
         files
     }
+}
+
+/// What `/readyz` checks of each configured upstream.
+fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Probe)> {
+    use crate::upstreams::Probe;
+    let mut probes = Vec::new();
+    let mut by_url = |name: String, url: &str| {
+        if let Some(probe) = Probe::for_url(url) {
+            probes.push((name, probe));
+        }
+    };
+    if let Some(ldap) = config.ldap() {
+        by_url("ldap".into(), &ldap.uri);
+    }
+    if let Some(cas) = config.cas() {
+        by_url("cas".into(), &cas.server_url);
+    }
+    for (name, provider) in &config.oidc().providers {
+        by_url(format!("oidc.{name}"), &provider.issuer);
+    }
+    if let Some(web) = config.web_session() {
+        by_url("web_session".into(), &web.validation_url);
+    }
+    if let Some(krb) = config.kerberos() {
+        let keytab = krb.keytab.or_else(|| std::env::var("KRB5_KTNAME").ok());
+        let file = keytab.and_then(|k| match k.split_once(':') {
+            Some(("FILE", path)) => Some(PathBuf::from(path)),
+            Some(_) => None,
+            None => Some(PathBuf::from(k)),
+        });
+        if let Some(file) = file {
+            probes.push(("kerberos_keytab".into(), Probe::File(file)));
+        }
+    }
+    probes
 }
 
 fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {

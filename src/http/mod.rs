@@ -29,6 +29,8 @@ use error::LegacyError;
 #[derive(Clone)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    /// The upstreams `/readyz` reports on.
+    pub upstreams: Arc<crate::upstreams::Upstreams>,
     pub auth: Arc<Authenticator>,
     /// Lifetime of tokens issued by the UC login.
     pub uc_token_lifetime: u64,
@@ -128,17 +130,28 @@ async fn healthz() -> &'static str {
 }
 
 /// Ready to serve: the token store answers. 503 otherwise, so that a load
-/// balancer sends the traffic elsewhere.
+/// balancer sends the traffic elsewhere. The upstreams are reported too; one
+/// out of reach makes Sesame "degraded" (still 200: see `upstreams`).
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.tokens.store();
-    match store.ping().await {
-        Ok(()) => axum::Json(serde_json::json!({"status": "ready", "store": store.kind()}))
-            .into_response(),
+    let (ping, upstreams) = tokio::join!(store.ping(), state.upstreams.status());
+    let all_ok = upstreams.values().all(|s| s == "ok");
+    match ping {
+        Ok(()) => axum::Json(serde_json::json!({
+            "status": if all_ok { "ready" } else { "degraded" },
+            "store": store.kind(),
+            "upstreams": upstreams,
+        }))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the token store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable", "store": store.kind()})),
+                axum::Json(serde_json::json!({
+                    "status": "unavailable",
+                    "store": store.kind(),
+                    "upstreams": upstreams,
+                })),
             )
                 .into_response()
         }

@@ -1,4 +1,5 @@
-//! `/metrics`: counters fed by real requests, and the separate listener.
+//! `/metrics`: counters fed by real requests, and the separate listener;
+//! `/readyz` and its upstreams.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -64,4 +65,48 @@ async fn metrics_can_have_their_own_listener() {
     let (status, _, text) = scrape(format!("http://127.0.0.1:{metrics_port}/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("# EOF"), "{text}");
+}
+
+#[tokio::test]
+async fn readyz_reports_upstreams_without_draining_the_instance() {
+    let s = Server::standard();
+    let body: serde_json::Value = client()
+        .get(s.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["upstreams"], json!({}));
+
+    let closed = free_port();
+    let s = Server::start(
+        |p| {
+            base_config(
+                p,
+                &format!(
+                    "cas:\n  server_url: http://127.0.0.1:{closed}/cas\n  allowed_services: [http://app.test/]\n"
+                ),
+            )
+        },
+        &users_yaml(""),
+        &[],
+    );
+    let r = client().get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a shared upstream down: degraded, still serving"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(
+        body["upstreams"]["cas"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("unreachable: 127.0.0.1:{closed}")),
+        "{body}"
+    );
 }
