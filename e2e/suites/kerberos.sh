@@ -222,6 +222,20 @@ kinit_as alice alicepw -l 6s && LATE_T=$(token_for sso.sesame.test)
 sleep 12
 expect "an expired ticket: 401" "401 SsoAuthenticationFailed" "$(with_ticket "$LATE_T") $(sso_error)"
 
+# Encryption types: a Sesame that allows only aes128 refuses the aes256
+# tickets this realm issues, naming the type.
+mkdir -p "$W/aes128"
+cp "$W/s/users.yml" "$W/s/http.keytab" "$W/aes128/"
+AES_PORT=$(free_port)
+sed "s/port: $SESAME_PORT/port: $AES_PORT/" "$W/s/config.yml" >"$W/aes128/config.yml"
+echo '  allowed_enctypes: [aes128-cts-hmac-sha1-96]' >>"$W/aes128/config.yml"
+start_sesame AES "$W/aes128/config.yml" "$AES_PORT" || fail "Sesame (aes128 only) starts"
+kinit_as alice alicepw
+code=$(c -o "$W/out.json" -w '%{http_code}' -H "Authorization: Negotiate $(token_for sso.sesame.test)" \
+    "http://sso.sesame.test:$AES_PORT/xuc/api/2.0/auth/sso" --resolve "sso.sesame.test:$AES_PORT:127.0.0.1")
+expect "an encryption type not allowed is refused, and named: 401" "401 SsoAuthenticationFailed true" \
+    "$code $(sso_error) $(jq '.message | test("aes256-cts-hmac-sha1-96")' "$W/out.json")"
+
 # --- 5. The KDC is not needed to accept tickets; the keytab is.
 kinit_as alice alicepw
 FRESH_T=$(token_for sso.sesame.test)
