@@ -126,7 +126,7 @@ impl PrincipalPolicy {
         });
         if let Err(e) = checked {
             tracing::info!(
-                service = %offered.service,
+                service = ?offered.service,
                 ticket_enctype = %enctype_name(offered.ticket_enctype),
                 session_enctype = %enctype_name(offered.session_enctype),
                 outcome = %e,
@@ -282,7 +282,7 @@ impl KerberosVerifier {
         let enctype = enctype_name(offered.session_enctype);
         let refuse = |e: FederationError| {
             tracing::info!(
-                service = %offered.service,
+                service = ?offered.service,
                 session_enctype = %enctype,
                 outcome = %e,
                 "Kerberos ticket refused"
