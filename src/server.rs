@@ -247,16 +247,11 @@ fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Prob
     if let Some(web) = config.web_session() {
         by_url("web_session".into(), &web.validation_url);
     }
-    if let Some(krb) = config.kerberos() {
-        let keytab = krb.keytab.or_else(|| std::env::var("KRB5_KTNAME").ok());
-        let file = keytab.and_then(|k| match k.split_once(':') {
-            Some(("FILE", path)) => Some(PathBuf::from(path)),
-            Some(_) => None,
-            None => Some(PathBuf::from(k)),
-        });
-        if let Some(file) = file {
-            probes.push(("kerberos_keytab".into(), Probe::File(file)));
-        }
+    if let Some(file) = config
+        .kerberos()
+        .and_then(|k| sesame_federation::kerberos::keytab_file(&k))
+    {
+        probes.push(("kerberos_keytab".into(), Probe::File(file)));
     }
     probes
 }

@@ -152,15 +152,19 @@ impl LoginThrottle {
         login.to_lowercase()
     }
 
-    /// The names of a login's and an address's counters in Redis (the
-    /// login hashed: any bytes, bounded length).
-    fn shared_names(login: &str, address: Option<&str>) -> (String, Option<String>) {
+    /// The name of a login's counter in Redis (hashed: any bytes, bounded length).
+    fn shared_login_name(login: &str) -> String {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(Self::login_key(login).as_bytes());
-        (
-            format!("login:{}", hex::encode(digest)),
-            address.map(|a| format!("addr:{a}")),
-        )
+        format!("login:{}", hex::encode(digest))
+    }
+
+    /// The names of a login's counter and, when known, its address's, in
+    /// that order.
+    fn shared_names(login: &str, address: Option<&str>) -> Vec<String> {
+        let mut names = vec![Self::shared_login_name(login)];
+        names.extend(address.map(|a| format!("addr:{a}")));
+        names
     }
 
     /// `Err(seconds)` when an attempt for `login` from `address` must wait.
@@ -171,9 +175,7 @@ impl LoginThrottle {
         let Some(shared) = &self.shared else {
             return self.check_local(login, address, Instant::now());
         };
-        let (login_name, address_name) = Self::shared_names(login, address);
-        let mut names = vec![login_name.as_str()];
-        names.extend(address_name.as_deref());
+        let names = Self::shared_names(login, address);
         let limits = [
             self.config.max_failures_per_login,
             self.config.max_failures_per_address,
@@ -207,10 +209,10 @@ impl LoginThrottle {
             return;
         }
         if let Some(shared) = &self.shared {
-            let (login_name, address_name) = Self::shared_names(login, address);
-            let mut names = vec![login_name.as_str()];
-            names.extend(address_name.as_deref());
-            match shared.add(&names, self.window).await {
+            match shared
+                .add(&Self::shared_names(login, address), self.window)
+                .await
+            {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory")
@@ -226,11 +228,10 @@ impl LoginThrottle {
         if !self.config.enabled {
             return;
         }
-        if let Some(shared) = &self.shared {
-            let (login_name, _) = Self::shared_names(login, None);
-            if let Err(e) = shared.clear(&login_name).await {
-                tracing::warn!(error = %e, "throttle: Redis does not answer");
-            }
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.clear(&Self::shared_login_name(login)).await
+        {
+            tracing::warn!(error = %e, "throttle: Redis does not answer");
         }
         self.success_local(login);
     }

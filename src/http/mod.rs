@@ -206,6 +206,16 @@ async fn json_errors(request: Request, next: Next) -> Response {
     }
 }
 
+/// `WWW-Authenticate: Negotiate <reply>` on `response`, for mutual
+/// authentication, when GSSAPI made a reply token.
+pub(crate) fn mutual_auth(response: &mut Response, reply: Option<String>) {
+    if let Some(value) = reply.and_then(|r| HeaderValue::try_from(format!("Negotiate {r}")).ok()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+}
+
 /// Headers every answer carries: token answers must never be cached.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();

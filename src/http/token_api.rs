@@ -150,7 +150,7 @@ pub async fn create_token(
     };
     let data = token_data(&state.tokens, &issued.token, &verified);
     let mut response = (StatusCode::OK, Json(json!({ "data": data }))).into_response();
-    super::uc_api::mutual_auth(&mut response, mutual_auth);
+    super::mutual_auth(&mut response, mutual_auth);
     Ok(response)
 }
 

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::{UcCode, UcError};
 use super::extract::{Client, PresentedToken, bearer, negotiate, query_param};
+use super::{AppState, mutual_auth};
 use crate::token::VerifiedToken;
 use sesame_backends::Password;
 
@@ -114,16 +114,6 @@ pub async fn oidc(
         .await?;
     let (token, verified) = issue(&state, identity, client).await?;
     Ok(credentials_answer(&state, &token, &verified))
-}
-
-/// `WWW-Authenticate: Negotiate <reply>` on `response`, for mutual
-/// authentication, when GSSAPI made a reply token.
-pub fn mutual_auth(response: &mut Response, reply: Option<String>) {
-    if let Some(value) = reply.and_then(|r| HeaderValue::try_from(format!("Negotiate {r}")).ok()) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::WWW_AUTHENTICATE, value);
-    }
 }
 
 /// `GET /xuc/api/2.0/auth/sso`: Kerberos single sign-on. Without a ticket,

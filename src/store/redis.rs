@@ -57,17 +57,11 @@ impl RedisCounters {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, op).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        within(self.timeout, op).await
     }
 
     /// The current count of each counter (0 when absent or expired).
-    pub async fn counts(&self, names: &[&str]) -> Result<Vec<u64>, StoreError> {
+    pub async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
         let mut cmd = redis::cmd("MGET");
         for name in names {
             cmd.arg(self.key(name));
@@ -92,7 +86,7 @@ impl RedisCounters {
 
     /// Add one to each counter; a counter that did not exist starts a
     /// window of `window`.
-    pub async fn add(&self, names: &[&str], window: Duration) -> Result<(), StoreError> {
+    pub async fn add(&self, names: &[String], window: Duration) -> Result<(), StoreError> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut pipe = redis::pipe();
         for name in names {
@@ -137,6 +131,20 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
 
+/// One Redis operation within `timeout`; an error or silence is "unavailable".
+async fn within<T, F>(timeout: Duration, op: F) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match tokio::time::timeout(timeout, op).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "redis did not answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
 impl RedisStore {
     /// A store on `url` (`redis://[:password@]host:port/db`). Nothing is
     /// connected yet: the first operation connects.
@@ -176,13 +184,7 @@ impl RedisStore {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, op).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        within(self.timeout, op).await
     }
 
     /// Milliseconds until `expires_at`, at least 1 (Redis refuses 0).

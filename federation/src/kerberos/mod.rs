@@ -222,6 +222,12 @@ fn keytab_of(config: &KerberosConfig) -> Result<(String, Option<PathBuf>), Strin
     Ok((name, file))
 }
 
+/// The keytab file a configuration uses (its path, or `KRB5_KTNAME`'s),
+/// when the keytab is a file.
+pub fn keytab_file(config: &KerberosConfig) -> Option<PathBuf> {
+    keytab_of(config).ok().and_then(|(_, file)| file)
+}
+
 /// The SPNEGO acceptor of one configuration.
 #[derive(Debug)]
 pub struct KerberosVerifier {
