@@ -67,6 +67,19 @@ if grep -q -e "$UC" -e "$TOKEN" -e s3cre7 "$W"/sesame-DEMO.log; then
 else
     pass "the log holds no token and no password"
 fi
+# The API description: served at both paths, and a valid OpenAPI document
+# by an independent validator.
+curl -k -s "$BASE/0.1/api/api.yml" -o "$W/api.yml"
+curl -k -s "$BASE/api/openapi.json" -o "$W/openapi.json"
+expect "/0.1/api/api.yml and /api/openapi.json describe the same routes" \
+    "$(jq -c '.paths | keys' "$W/openapi.json")" \
+    "$(python3 -c 'import json,sys,re; print(json.dumps(sorted(re.findall(r"^  (/[^:]*):$", open(sys.argv[1]).read(), re.M)), separators=(",",":")))' "$W/api.yml")"
+if ensure_venv; then
+    OUT=$("$VENV/bin/openapi-spec-validator" "$W/api.yml" 2>&1)
+    expect "openapi-spec-validator accepts the served document" "$W/api.yml: OK" "$OUT"
+else
+    fail "the Python clients install (openapi-spec-validator)"
+fi
 stop_pid "$DEMO_PID"; expect "SIGTERM: Sesame exits 0" 0 "$?"
 
 # The shipped systemd unit is valid (with this binary in ExecStart).

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod extract;
 pub mod oauth_api;
+pub mod openapi;
 pub mod token_api;
 pub mod uc_api;
 
@@ -89,6 +90,8 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
             get(oauth_api::metadata),
         )
         .route("/gateway/auth", any(oauth_api::gateway_auth))
+        .route("/0.1/api/api.yml", get(openapi::api_yaml))
+        .route("/api/openapi.json", get(openapi::api_json))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -108,6 +111,8 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 /// Prometheus metrics, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text (only when metrics.enabled and no separate metrics.listen)", content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.tokens.store();
     if store.kind() == "embedded"
@@ -125,6 +130,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The process serves.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "ok", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -132,6 +140,11 @@ async fn healthz() -> &'static str {
 /// Ready to serve: the token store answers. 503 otherwise, so that a load
 /// balancer sends the traffic elsewhere. The upstreams are reported too; one
 /// out of reach makes Sesame "degraded" (still 200: see `upstreams`).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "ready or degraded", body = super::http::openapi::Readiness),
+        (status = 503, description = "The token store does not answer", body = super::http::openapi::Readiness),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.tokens.store();
     let (ping, upstreams) = tokio::join!(store.ping(), state.upstreams.status());

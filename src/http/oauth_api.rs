@@ -72,6 +72,16 @@ fn caller_credentials(headers: &HeaderMap) -> CallerCredentials {
 }
 
 /// `POST /oauth2/introspect` (RFC 7662).
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
+    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = []), ("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's state", body = super::openapi::Introspection),
+        (status = 400, description = "invalid_request: not a form, token missing, a parameter twice", body = super::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = super::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope: the caller lacks the introspection ACL", body = super::openapi::OAuthErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::openapi::OAuthErrorBody),
+    ))]
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -87,6 +97,16 @@ pub async fn introspect(
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): 200 whether or not the token existed.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
+    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security(("basic" = []), ("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Revoked, or unknown"),
+        (status = 400, description = "invalid_request", body = super::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = super::openapi::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope, or a token that cannot be revoked", body = super::openapi::OAuthErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::openapi::OAuthErrorBody),
+    ))]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -103,6 +123,13 @@ pub async fn revoke(
 }
 
 /// `POST /oauth2/token`: the token exchange grant (RFC 8693).
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
+    request_body(content = super::openapi::TokenExchangeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The exchanged token", body = super::openapi::ExchangedToken),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_grant, invalid_scope", body = super::openapi::OAuthErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = super::openapi::OAuthErrorBody),
+    ))]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -158,6 +185,8 @@ pub async fn token(
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "The RFC 8414 metadata", body = Object)))]
 pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let issuer = match &state.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
@@ -191,6 +220,21 @@ pub const X_ORIGINAL_METHOD: &str = "x-original-method";
 /// The gateway subrequest (nginx `auth_request`): 204 with identity headers
 /// when the original request's token passes, 401 without a valid token, 403
 /// when the token lacks the ACL the path needs.
+///
+/// Any method is accepted (nginx sends the subrequest with the original
+/// request's method unless told otherwise).
+#[utoipa::path(get, path = "/gateway/auth", tag = "oauth",
+    params(
+        ("X-Original-URI" = Option<String>, Header, description = "The original request's URI (with ?token= when the token is there)"),
+        ("X-Original-Method" = Option<String>, Header, description = "The original request's method"),
+    ),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Allowed: X-Auth-User, X-Auth-Id, X-Auth-User-Uuid carry the identity"),
+        (status = 401, description = "No valid token", body = super::openapi::GatewayRefusal),
+        (status = 403, description = "The token lacks the ACL the path needs", body = super::openapi::GatewayRefusal),
+        (status = 503, description = "The token store is unavailable", body = super::openapi::GatewayRefusal),
+    ))]
 pub async fn gateway_auth(
     State(state): State<AppState>,
     headers: HeaderMap,

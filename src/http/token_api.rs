@@ -88,6 +88,24 @@ pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken)
     })
 }
 
+/// Trade credentials for a token.
+///
+/// HTTP Basic credentials checked by the password backend named in the body;
+/// or, by backend: `oidc` with `Authorization: Bearer <OpenID token>`,
+/// `kerberos` with `Authorization: Negotiate <SPNEGO token>`, `web_session`
+/// with the web application's session cookie.
+#[utoipa::path(post, path = "/0.1/token", tag = "token",
+    request_body = crate::http::openapi::CreateTokenRequest,
+    security(("basic" = []), ("bearer" = []), ("negotiate" = [])),
+    responses(
+        (status = 200, description = "The new token", body = crate::http::openapi::TokenEnvelope),
+        (status = 400, description = "No body, invalid JSON, no backend, bad expiration", body = crate::http::openapi::LegacyErrorBody),
+        (status = 401, description = "No or bad credentials, unknown backend, disabled account", body = crate::http::openapi::LegacyErrorBody),
+        (status = 404, description = "A verified external identity without a local user", body = crate::http::openapi::LegacyErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::openapi::LegacyErrorBody),
+        (status = 429, description = "Too many failed logins (Retry-After)", body = crate::http::openapi::LegacyErrorBody),
+        (status = 503, description = "A backend, upstream or the token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+    ))]
 pub async fn create_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -158,6 +176,18 @@ fn scope_of(query: Option<&str>) -> Option<String> {
     query.and_then(|q| query_param(q, "scope"))
 }
 
+/// Whether a token is valid (and grants `scope`), without a body.
+#[utoipa::path(head, path = "/0.1/token/{token}", tag = "token",
+    params(
+        ("token" = String, Path, description = "The token"),
+        ("scope" = Option<String>, Query, description = "An ACL the token must grant"),
+    ),
+    responses(
+        (status = 204, description = "Valid"),
+        (status = 403, description = "Valid, but `scope` is not granted"),
+        (status = 404, description = "Unknown, expired, revoked or malformed"),
+        (status = 503, description = "The token store is unavailable"),
+    ))]
 pub async fn head_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -168,6 +198,18 @@ pub async fn head_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A token's data, when it is valid (and grants `scope`).
+#[utoipa::path(get, path = "/0.1/token/{token}", tag = "token",
+    params(
+        ("token" = String, Path, description = "The token"),
+        ("scope" = Option<String>, Query, description = "An ACL the token must grant"),
+    ),
+    responses(
+        (status = 200, description = "Valid", body = crate::http::openapi::TokenEnvelope),
+        (status = 403, description = "Valid, but `scope` is not granted", body = crate::http::openapi::LegacyErrorBody),
+        (status = 404, description = "Unknown, expired, revoked or malformed", body = crate::http::openapi::LegacyErrorBody),
+        (status = 503, description = "The token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+    ))]
 pub async fn get_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -180,6 +222,14 @@ pub async fn get_token(
     ))
 }
 
+/// Revoke a token (200 also for an unknown one).
+#[utoipa::path(delete, path = "/0.1/token/{token}", tag = "token",
+    params(("token" = String, Path, description = "The token")),
+    responses(
+        (status = 200, description = "Revoked, or unknown", body = crate::http::openapi::MessageEnvelope),
+        (status = 403, description = "The shared token or a static token", body = crate::http::openapi::LegacyErrorBody),
+        (status = 503, description = "The token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+    ))]
 pub async fn delete_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -190,6 +240,8 @@ pub async fn delete_token(
 
 /// The password backends, then the other credentials `POST /0.1/token`
 /// takes, when configured.
+#[utoipa::path(get, path = "/0.1/backends", tag = "token",
+    responses((status = 200, description = "The enabled backends", body = crate::http::openapi::BackendsEnvelope)))]
 pub async fn list_backends(State(state): State<AppState>) -> Json<Value> {
     let mut names = state.auth.backend_names();
     let federated = [

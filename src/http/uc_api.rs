@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::error::{UcCode, UcError};
 use super::extract::{Client, PresentedToken, bearer, negotiate, query_param};
+use super::openapi::{UcErrorBody, UcSession};
 use super::{AppState, mutual_auth};
 use crate::token::VerifiedToken;
 use sesame_backends::Password;
@@ -59,6 +60,18 @@ fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
     Ok((field("login")?, field("password")?))
 }
 
+/// Log in with a login and a password.
+///
+/// The backends of `uc_api.login_backends` are tried in order.
+#[utoipa::path(post, path = "/xuc/api/2.0/auth/login", tag = "uc",
+    request_body = super::openapi::UcLoginRequest,
+    responses(
+        (status = 200, description = "A new session", body = UcSession),
+        (status = 400, description = "Body not JSON, login or password missing", body = UcErrorBody),
+        (status = 401, description = "InvalidCredentials", body = UcErrorBody),
+        (status = 429, description = "TooManyAttempts (Retry-After)", body = UcErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -101,6 +114,16 @@ fn oidc_token(headers: &HeaderMap, body: &[u8]) -> Result<String, UcError> {
 }
 
 /// `POST /xuc/api/2.0/auth/oidc`: an OpenID Connect token for a Sesame token.
+#[utoipa::path(post, path = "/xuc/api/2.0/auth/oidc", tag = "uc",
+    request_body(content = Option<super::openapi::OidcTokenRequest>, description = "Only when the token is not in Authorization: Bearer"),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "A new session", body = UcSession),
+        (status = 400, description = "InvalidJson", body = UcErrorBody),
+        (status = 401, description = "InvalidOidcToken: bad signature, issuer, audience, expiry...", body = UcErrorBody),
+        (status = 404, description = "No local user for the verified identity", body = UcErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn oidc(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -119,6 +142,15 @@ pub async fn oidc(
 /// `GET /xuc/api/2.0/auth/sso`: Kerberos single sign-on. Without a ticket,
 /// a 401 challenge that makes the browser send one (SPNEGO); with one, a
 /// Sesame token for the local user of the principal.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/sso", tag = "uc",
+    security(("negotiate" = []), ()),
+    responses(
+        (status = 200, description = "A new session; WWW-Authenticate: Negotiate carries the mutual-authentication token", body = UcSession),
+        (status = 400, description = "Kerberos is not configured", body = UcErrorBody),
+        (status = 401, description = "No ticket (the challenge WWW-Authenticate: Negotiate) or SsoAuthenticationFailed", body = UcErrorBody),
+        (status = 404, description = "No local user for the principal", body = UcErrorBody),
+        (status = 503, description = "The keytab is unreadable or the token store unavailable", body = UcErrorBody),
+    ))]
 pub async fn sso(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -148,6 +180,14 @@ pub async fn sso(
 
 /// `POST /xuc/api/2.0/auth/websession`: the web application's session
 /// cookie (sent by the browser) for a Sesame token with mapped ACLs.
+#[utoipa::path(post, path = "/xuc/api/2.0/auth/websession", tag = "uc",
+    params(("Cookie" = String, Header, description = "The web application's session cookie")),
+    responses(
+        (status = 200, description = "A new session", body = UcSession),
+        (status = 401, description = "No session cookie, or the web application refused it", body = UcErrorBody),
+        (status = 403, description = "The session maps to no ACL", body = UcErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn web_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,6 +241,16 @@ async fn hand_over(
 
 /// `GET /xuc/api/2.0/auth/oidc/login?redirect=URL[&provider=NAME]`: off to
 /// the provider's login page.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/oidc/login", tag = "uc",
+    params(
+        ("redirect" = String, Query, description = "Where the token goes; must be allowed by `oidc.redirect_urls`"),
+        ("provider" = Option<String>, Query, description = "The provider's name, when several are configured"),
+    ),
+    responses(
+        (status = 302, description = "To the provider's authorization endpoint, with a state cookie"),
+        (status = 400, description = "redirect missing or not allowed, unknown provider", body = UcErrorBody),
+        (status = 503, description = "The provider's discovery document is unavailable", body = UcErrorBody),
+    ))]
 pub async fn oidc_login(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -219,6 +269,18 @@ pub async fn oidc_login(
 /// `GET /xuc/api/2.0/auth/oidc/callback?code=...&state=...`: the provider
 /// sends the browser back; the Sesame token goes to the allowed redirect URL
 /// in its fragment, which browsers never send to servers.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/oidc/callback", tag = "uc",
+    params(
+        ("code" = String, Query, description = "The authorization code"),
+        ("state" = String, Query, description = "The login's state, also in the browser's cookie"),
+    ),
+    responses(
+        (status = 302, description = "To the redirect URL, with token, TTL and login in the fragment"),
+        (status = 400, description = "code or state missing", body = UcErrorBody),
+        (status = 401, description = "The provider refused, the state does not match this browser, or the code or ID token is invalid", body = UcErrorBody),
+        (status = 404, description = "No local user for the verified identity", body = UcErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn oidc_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -258,6 +320,18 @@ pub async fn oidc_callback(
 
 /// `GET /xuc/api/2.0/auth/cas?service=URL&ticket=ST`: a CAS service ticket
 /// for a Sesame token.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/cas", tag = "uc",
+    params(
+        ("service" = String, Query, description = "The service URL the ticket was issued for"),
+        ("ticket" = String, Query, description = "The CAS service ticket"),
+    ),
+    responses(
+        (status = 200, description = "A new session", body = UcSession),
+        (status = 400, description = "service or ticket missing, service not allowed", body = UcErrorBody),
+        (status = 401, description = "The CAS server refused the ticket", body = UcErrorBody),
+        (status = 404, description = "No local user for the CAS user", body = UcErrorBody),
+        (status = 503, description = "The CAS server or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn cas(
     State(state): State<AppState>,
     Client(client): Client,
@@ -283,6 +357,12 @@ pub async fn cas(
 }
 
 /// `GET /xuc/api/2.0/auth/cas/login?redirect=URL`: off to the CAS login page.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/cas/login", tag = "uc",
+    params(("redirect" = String, Query, description = "Where the token goes; must be allowed by `cas.redirect_urls`")),
+    responses(
+        (status = 302, description = "To the CAS login page, with a state cookie"),
+        (status = 400, description = "redirect missing or not allowed", body = UcErrorBody),
+    ))]
 pub async fn cas_login(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -297,6 +377,15 @@ pub async fn cas_login(
 /// `GET /xuc/api/2.0/auth/cas/callback?ticket=ST`: the CAS server sends the
 /// browser back; the Sesame token goes to the allowed redirect URL in its
 /// fragment.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/cas/callback", tag = "uc",
+    params(("ticket" = String, Query, description = "The CAS service ticket")),
+    responses(
+        (status = 302, description = "To the redirect URL, with token, TTL and login in the fragment"),
+        (status = 400, description = "ticket missing", body = UcErrorBody),
+        (status = 401, description = "No state cookie, or the CAS server refused the ticket", body = UcErrorBody),
+        (status = 404, description = "No local user for the CAS user", body = UcErrorBody),
+        (status = 503, description = "The CAS server or the token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn cas_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -329,6 +418,9 @@ pub async fn cas_callback(
 /// single logout. The tokens issued for the ticket it names are revoked.
 /// Always 200: the CAS server does not care, and nobody learns which tickets
 /// Sesame knows.
+#[utoipa::path(post, path = "/xuc/api/2.0/auth/cas/callback", tag = "uc",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "logoutRequest=<SAML LogoutRequest naming the ticket>"),
+    responses((status = 200, description = "Always, whether or not a token was revoked")))]
 pub async fn cas_single_logout(State(state): State<AppState>, body: Bytes) -> StatusCode {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let Some((_, request)) = fields.iter().find(|(k, _)| k == "logoutRequest") else {
@@ -387,6 +479,14 @@ fn required(token: PresentedToken) -> Result<String, UcError> {
     })
 }
 
+/// Check a token and push its expiry forward.
+#[utoipa::path(get, path = "/xuc/api/2.0/auth/check", tag = "uc",
+    security(("token" = []), ("bearer" = []), ("token_query" = [])),
+    responses(
+        (status = 200, description = "Valid; TTL is the time left", body = UcSession),
+        (status = 401, description = "InvalidToken or TokenExpired", body = UcErrorBody),
+        (status = 503, description = "The token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn check(
     State(state): State<AppState>,
     token: PresentedToken,
@@ -396,6 +496,15 @@ pub async fn check(
     Ok(credentials_answer(&state, &token, &verified))
 }
 
+/// Revoke the presented token.
+#[utoipa::path(post, path = "/xuc/api/2.0/auth/logout", tag = "uc",
+    security(("token" = []), ("bearer" = []), ("token_query" = [])),
+    responses(
+        (status = 200, description = "Revoked", body = super::openapi::Message),
+        (status = 401, description = "InvalidToken or TokenExpired", body = UcErrorBody),
+        (status = 403, description = "TokenNotRevocable: the shared token or a static token", body = UcErrorBody),
+        (status = 503, description = "The token store is unavailable", body = UcErrorBody),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     token: PresentedToken,

@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod metrics;
 mod oauth;
+mod openapi;
 mod redis_store;
 mod throttle;
 mod token_api;

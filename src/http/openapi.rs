@@ -1,0 +1,424 @@
+//! The OpenAPI 3 description of both APIs, generated from the handlers'
+//! `#[utoipa::path]` annotations and the body types below, and served at
+//! `/0.1/api/api.yml` (xivo-auth's path) and `/api/openapi.json`.
+//!
+//! The handlers build their answers with `serde_json::json!`, so the types
+//! here only describe bodies; a test checks that every route of
+//! [`super::router`] is in the document and that the document lists no
+//! route that does not exist.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{oauth_api, token_api, uc_api};
+
+/// The error body of the /0.1 API.
+#[derive(Serialize, ToSchema)]
+pub struct LegacyErrorBody {
+    /// One message.
+    pub reason: Vec<String>,
+    /// One Unix time, with microseconds.
+    pub timestamp: Vec<f64>,
+    pub status_code: u16,
+}
+
+/// The error body of the UC API.
+#[derive(Serialize, ToSchema)]
+pub struct UcErrorBody {
+    /// `InvalidCredentials`, `InvalidJson`, `InvalidToken`, `TokenExpired`,
+    /// `TokenNotRevocable`, `TooManyAttempts`, `SsoAuthenticationFailed`,
+    /// `BackendUnavailable`, `UnhandledError`...
+    pub error: String,
+    pub message: String,
+}
+
+/// The error body of the OAuth 2.0 routes (RFC 6749, 5.2).
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+/// The body of `POST /0.1/token`.
+#[derive(Serialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// A password backend (`xivo_user`, `xivo_admin`, `xivo_service`,
+    /// `ldap_user`), or `oidc`, `kerberos`, `web_session`.
+    pub backend: String,
+    /// Seconds, a positive integer not above `max_token_lifetime`.
+    pub expiration: Option<u64>,
+}
+
+/// A token, as xivo-auth describes it. Times are ISO 8601 without offset:
+/// `issued_at`/`expires_at` local, `utc_*` UTC.
+#[derive(Serialize, ToSchema)]
+pub struct TokenData {
+    pub token: String,
+    pub auth_id: String,
+    pub xivo_user_uuid: Option<String>,
+    pub xivo_uuid: String,
+    pub issued_at: String,
+    pub utc_issued_at: String,
+    /// `null` for tokens that never expire (shared, static).
+    pub expires_at: Option<String>,
+    pub utc_expires_at: Option<String>,
+    pub acl: Vec<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub session_uuid: String,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenEnvelope {
+    pub data: TokenData,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    /// `success`.
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageEnvelope {
+    pub data: Message,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackendsEnvelope {
+    /// The enabled backends.
+    pub data: Vec<String>,
+}
+
+/// The body of `POST /xuc/api/2.0/auth/login`.
+#[derive(Serialize, ToSchema)]
+pub struct UcLoginRequest {
+    pub login: String,
+    pub password: String,
+}
+
+/// A UC session.
+#[derive(Serialize, ToSchema)]
+pub struct UcSession {
+    pub login: String,
+    pub token: String,
+    /// Seconds left; `null` for tokens that never expire.
+    #[serde(rename = "TTL")]
+    #[schema(rename = "TTL")]
+    pub ttl: Option<u64>,
+}
+
+/// The body of `POST /xuc/api/2.0/auth/oidc` when the token is not in
+/// `Authorization: Bearer`.
+#[derive(Serialize, ToSchema)]
+pub struct OidcTokenRequest {
+    pub token: String,
+}
+
+/// An RFC 7662 introspection answer; only `active` when the token is not.
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// The ACLs, space-separated.
+    pub scope: Option<String>,
+    pub username: Option<String>,
+    pub sub: Option<String>,
+    pub iat: Option<u64>,
+    pub exp: Option<u64>,
+    pub token_type: Option<String>,
+}
+
+/// The answer of the RFC 8693 token exchange.
+#[derive(Serialize, ToSchema)]
+pub struct ExchangedToken {
+    pub access_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: String,
+    /// `Bearer`.
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    /// The token's ACLs, space-separated.
+    pub scope: String,
+}
+
+/// The form of `POST /oauth2/token`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenExchangeForm {
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
+    pub grant_type: String,
+    /// A Sesame token, or an OpenID Connect ID or access token.
+    pub subject_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`, `...:id_token`,
+    /// `...:jwt`, or `urn:sesame:token`.
+    pub subject_token_type: String,
+    pub requested_token_type: Option<String>,
+    /// ACLs asked for, space-separated: a subset of the subject's.
+    pub scope: Option<String>,
+}
+
+/// The form of `POST /oauth2/introspect` and `POST /oauth2/revoke`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenForm {
+    pub token: String,
+    pub token_type_hint: Option<String>,
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (an upstream is unreachable) or `unavailable`
+    /// (the token store does not answer: 503).
+    pub status: String,
+    /// `embedded`, `redis` or `memory`.
+    pub store: String,
+    /// Per upstream: `ok` or `unreachable: <why>`.
+    pub upstreams: BTreeMap<String, String>,
+}
+
+/// `GET /gateway/auth`'s refusals.
+#[derive(Serialize, ToSchema)]
+pub struct GatewayRefusal {
+    pub message: String,
+}
+
+/// The document: paths from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sesame",
+        description = "Multi-protocol SSO token broker: the xivo-auth /0.1 API, the XiVO CC UC auth API, OAuth 2.0 introspection, revocation and token exchange, and the gateway check.",
+        license(name = "GPL-3.0-or-later")
+    ),
+    paths(
+        token_api::create_token,
+        token_api::head_token,
+        token_api::get_token,
+        token_api::delete_token,
+        token_api::list_backends,
+        uc_api::login,
+        uc_api::check,
+        uc_api::logout,
+        uc_api::oidc,
+        uc_api::oidc_login,
+        uc_api::oidc_callback,
+        uc_api::web_session,
+        uc_api::sso,
+        uc_api::cas,
+        uc_api::cas_login,
+        uc_api::cas_callback,
+        uc_api::cas_single_logout,
+        oauth_api::introspect,
+        oauth_api::revoke,
+        oauth_api::token,
+        oauth_api::metadata,
+        oauth_api::gateway_auth,
+        super::healthz,
+        super::readyz,
+        super::metrics,
+        api_yaml,
+        api_json,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "token", description = "The xivo-auth /0.1 token API"),
+        (name = "uc", description = "The XiVO CC UC auth API (/xuc/api/2.0/auth)"),
+        (name = "oauth", description = "OAuth 2.0 endpoints for gateways and services"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The ways to present credentials, named by the operations.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
+        );
+        components.add_security_scheme(
+            "token_query",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "negotiate",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Negotiate).build()),
+        );
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc
+    })
+}
+
+fn serialized(body: Result<String, String>, content_type: &'static str) -> Response {
+    match body {
+        Ok(text) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialize");
+            super::error::LegacyError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the API description is unavailable",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The API description in YAML.
+#[utoipa::path(get, path = "/0.1/api/api.yml", tag = "operations",
+    responses((status = 200, description = "This document, in YAML", content_type = "application/yaml")))]
+pub async fn api_yaml() -> Response {
+    serialized(
+        document().to_yaml().map_err(|e| e.to_string()),
+        "application/yaml",
+    )
+}
+
+/// The API description in JSON.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document, in JSON", content_type = "application/json")))]
+pub async fn api_json() -> Response {
+    serialized(
+        document().to_json().map_err(|e| e.to_string()),
+        "application/json",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The routes `super::router` registers, read from its source: the path
+    /// of each `.route("...", ...)` call and the method functions
+    /// (`get(`, `.post(`...) of its method router.
+    fn routes_in_source() -> BTreeSet<(String, String)> {
+        let source = include_str!("mod.rs");
+        let source = source.split("#[cfg(test)]").next().unwrap_or(source);
+        let mut routes = BTreeSet::new();
+        for call in source.split(".route(").skip(1) {
+            let path = call
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|rest| rest.split('"').next())
+                .expect("a route's path is a string literal");
+            // The method router ends where the `.route(` call closes.
+            let mut depth = 1usize;
+            let mut end = call.len();
+            for (i, c) in call.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let methods = &call[..end];
+            let mut found = false;
+            for method in ["get", "head", "post", "put", "patch", "delete", "any"] {
+                let direct = format!(" {method}(");
+                let chained = format!(".{method}(");
+                let first = format!("\n{method}(");
+                if methods.contains(&direct)
+                    || methods.contains(&chained)
+                    || methods.contains(&first)
+                    || methods.contains(&format!("({method}("))
+                {
+                    routes.insert((path.to_owned(), method.to_owned()));
+                    found = true;
+                }
+            }
+            assert!(found, "no method found for the route {path}");
+        }
+        routes
+    }
+
+    fn operations_in_document() -> BTreeSet<(String, String)> {
+        let doc = serde_json::to_value(document()).expect("the document serializes");
+        let mut operations = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths").iter() {
+            for method in item.as_object().expect("a path item").keys() {
+                operations.insert((path.clone(), method.clone()));
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn every_route_is_documented_and_nothing_else() {
+        let routes = routes_in_source();
+        assert!(routes.len() >= 25, "the route parser found {routes:?}");
+        let documented = operations_in_document();
+        for (path, method) in &routes {
+            if method == "any" {
+                assert!(
+                    documented.iter().any(|(p, _)| p == path),
+                    "{path} (any method) is missing from the OpenAPI document"
+                );
+            } else {
+                assert!(
+                    documented.contains(&(path.clone(), method.clone())),
+                    "{method} {path} is missing from the OpenAPI document"
+                );
+            }
+        }
+        for (path, method) in &documented {
+            assert!(
+                routes.contains(&(path.clone(), method.clone()))
+                    || routes.contains(&(path.clone(), "any".to_owned())),
+                "the OpenAPI document lists {method} {path}, which the router does not serve"
+            );
+        }
+    }
+
+    #[test]
+    fn the_document_is_valid_yaml_and_json() {
+        let yaml = document().to_yaml().expect("YAML");
+        assert!(
+            yaml.starts_with("openapi: 3."),
+            "{}",
+            &yaml[..40.min(yaml.len())]
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&document().to_json().expect("JSON")).expect("parses");
+        assert_eq!(json["info"]["title"], "Sesame");
+        for scheme in ["token", "token_query", "bearer", "basic", "negotiate"] {
+            assert!(
+                json["components"]["securitySchemes"][scheme].is_object(),
+                "{scheme}"
+            );
+        }
+        assert!(json["components"]["schemas"]["TokenData"].is_object());
+    }
+}
