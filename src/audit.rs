@@ -9,7 +9,8 @@
 //! `oidc`, `cas`, `web_session`), `login`, `outcome`, `reason`,
 //! `client_addr`, and for tokens `token_id` (a prefix of the token's SHA-256,
 //! the same as the store's key) and `session`. Never a token, a password or a
-//! ticket.
+//! ticket. Events caused by a request carry its id, from the span of
+//! `crate::http`'s `request_id` middleware.
 
 use crate::store::TokenKey;
 

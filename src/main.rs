@@ -61,11 +61,13 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                     .context("audit log filter")?,
             );
             let only_audit = tracing_subscriber::filter::Targets::new()
-                .with_target(sesame::audit::TARGET, tracing::Level::INFO);
+                .with_target(sesame::audit::TARGET, tracing::Level::INFO)
+                // The request span, for the events' `request_id`.
+                .with_target(sesame::http::REQUEST_SPAN_TARGET, tracing::Level::INFO);
             Some(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_current_span(false)
+                    .with_current_span(true)
                     .with_span_list(false)
                     .with_writer(std::sync::Mutex::new(file))
                     .with_filter(only_audit),
@@ -76,7 +78,8 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     let main_log = match cli.log_format {
         sesame::cli::LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .with_writer(std::io::stderr)
             .boxed(),
         sesame::cli::LogFormat::Text => tracing_subscriber::fmt::layer()

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, head, post};
+use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
 use crate::federated::Federated;
@@ -98,6 +99,7 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn(request_id))
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -241,6 +243,55 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// The header carrying a request's id, in both directions.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The target of the per-request span (the audit log keeps it too).
+pub const REQUEST_SPAN_TARGET: &str = "sesame::request";
+
+/// Every request runs in a `request` span with its id, so that every log
+/// line and audit event it causes carries `request_id`; the answer carries
+/// it in `X-Request-Id`. A proxy's id is kept when it is short and plain
+/// (see [`sane_request_id`]); otherwise Sesame makes one.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!(target: REQUEST_SPAN_TARGET, "request", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    response
+}
+
+/// A client's request id is kept when it has 1 to 64 characters among
+/// letters, digits and `-_.:`, so that it cannot forge or flood log lines.
+pub fn sane_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// A new id: a random prefix drawn once per process, then a counter
+/// (unique across instances and restarts, cheap per request).
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(rand::random::<u32>);
+    format!(
+        "{prefix:08x}-{:06}",
+        COUNTER.fetch_add(1, Ordering::Relaxed) + 1
+    )
+}
+
 /// One line per request, without tokens or passwords: the route pattern
 /// stands for the path (so `/0.1/token/{token}` is logged as such), and
 /// secret query parameters are replaced.
@@ -309,6 +360,19 @@ pub fn redact_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids() {
+        for good in ["a", "3f9a1c2b-000001", "req.42:x_y", &"x".repeat(64)] {
+            assert!(sane_request_id(good), "{good}");
+        }
+        for bad in ["", "a b", "a\nb", "é", &"x".repeat(65), "a\"b"] {
+            assert!(!sane_request_id(bad), "{bad:?}");
+        }
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_ne!(a, b);
+        assert!(sane_request_id(&a) && a.len() == 15, "{a}");
+    }
 
     #[test]
     fn secrets_are_redacted() {

@@ -110,3 +110,72 @@ async fn readyz_reports_upstreams_without_draining_the_instance() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_in_its_answer_its_log_lines_and_its_audit_events() {
+    let audit = tempfile::NamedTempFile::new().unwrap();
+    let audit_path = audit.path().to_str().unwrap().to_owned();
+    let s = Server::start(
+        |port| base_config(port, ""),
+        &users_yaml(""),
+        &[
+            ("SESAME_LOG_FORMAT", "json"),
+            ("SESAME_AUDIT_LOG", &audit_path),
+        ],
+    );
+    let c = client();
+    let login = |id: Option<&str>| {
+        let mut r = c
+            .post(s.url("/0.1/token"))
+            .basic_auth("alice", Some("s3cre7"))
+            .json(&json!({"backend": "xivo_user"}));
+        if let Some(id) = id {
+            r = r.header("x-request-id", id);
+        }
+        r.send()
+    };
+    let made = login(None).await.unwrap();
+    assert_eq!(made.status(), StatusCode::OK);
+    let made = made.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 15, "{made}");
+    let kept = login(Some("lb-7f3a.42")).await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "lb-7f3a.42");
+    let replaced = login(Some("forged id, level=error")).await.unwrap();
+    let replaced = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(replaced, "forged id, level=error");
+    assert_ne!(replaced, made);
+    // An error answer has one too.
+    let r = c.get(s.url("/0.1/token/nope")).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+
+    let log = s.log();
+    for id in [made.as_str(), "lb-7f3a.42", replaced.as_str()] {
+        let access = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["target"] == "sesame::access" && l["span"]["request_id"] == id);
+        assert!(
+            access.is_some(),
+            "no access line with request_id {id}:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains("forged"),
+        "a refused request id reached the log"
+    );
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(audit.path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let issued = events.iter().find(|e| {
+        e["fields"]["event"] == "token_issued" && e["span"]["request_id"] == "lb-7f3a.42"
+    });
+    assert!(
+        issued.is_some(),
+        "no token_issued event with the request id: {events:?}"
+    );
+}
