@@ -60,9 +60,19 @@ impl From<BackendError> for AuthError {
     }
 }
 
+type Backends = BTreeMap<String, Arc<dyn Backend>>;
+
+fn by_name(backends: Vec<Arc<dyn Backend>>) -> Backends {
+    backends
+        .into_iter()
+        .map(|b| (b.name().to_owned(), b))
+        .collect()
+}
+
 /// The enabled password backends, by name.
 pub struct Authenticator {
-    backends: BTreeMap<String, Arc<dyn Backend>>,
+    /// Replaced as a whole when the configuration is reloaded.
+    backends: std::sync::RwLock<Arc<Backends>>,
     /// Backends the UC login tries, in order.
     uc_login_backends: Vec<String>,
     throttle: LoginThrottle,
@@ -71,7 +81,7 @@ pub struct Authenticator {
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("backends", &self.backends.keys().collect::<Vec<_>>())
+            .field("backends", &self.backend_names())
             .field("uc_login_backends", &self.uc_login_backends)
             .finish()
     }
@@ -85,10 +95,7 @@ impl Authenticator {
         shared_counters: Option<crate::store::redis::RedisCounters>,
     ) -> Self {
         Authenticator {
-            backends: backends
-                .into_iter()
-                .map(|b| (b.name().to_owned(), b))
-                .collect(),
+            backends: std::sync::RwLock::new(Arc::new(by_name(backends))),
             uc_login_backends,
             throttle: LoginThrottle::new(throttle, shared_counters),
         }
@@ -146,9 +153,28 @@ impl Authenticator {
         outcome
     }
 
+    /// The backends now: a reload may replace them between two requests,
+    /// never during one.
+    fn backends(&self) -> Arc<Backends> {
+        self.backends
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Put `backends` in place of the running ones (configuration reload).
+    /// Logins under way finish with the backends they started with; the
+    /// throttle's counters are kept.
+    pub fn replace_backends(&self, backends: Vec<Arc<dyn Backend>>) {
+        *self
+            .backends
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(by_name(backends));
+    }
+
     /// Names of the enabled backends, sorted.
     pub fn backend_names(&self) -> Vec<String> {
-        self.backends.keys().cloned().collect()
+        self.backends().keys().cloned().collect()
     }
 
     /// Check `login`/`password` with the backend named `backend`, for a
@@ -162,7 +188,7 @@ impl Authenticator {
     ) -> Result<Identity, AuthError> {
         // The backend name comes from the request: only known names become
         // audit methods and metric labels.
-        let method = if self.backends.contains_key(backend) {
+        let method = if self.backends().contains_key(backend) {
             backend
         } else {
             "unknown_backend"
@@ -183,8 +209,9 @@ impl Authenticator {
         password: &Password,
     ) -> Result<Identity, AuthError> {
         let b = self
-            .backends
+            .backends()
             .get(backend)
+            .cloned()
             .ok_or_else(|| AuthError::UnknownBackend(backend.to_owned()))?;
         let started = std::time::Instant::now();
         let outcome = b.authenticate(login, password).await;

@@ -370,10 +370,42 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
     pub config: Config,
+    /// The files merged, before the environment: what a reload compares.
+    pub raw: Value,
     /// The main file.
     pub path: PathBuf,
     /// Directory relative paths are resolved against.
     pub base_dir: PathBuf,
+}
+
+/// The top-level keys a reload applies; any other key needs a restart.
+pub const RELOADABLE_KEYS: [&str; 5] = [
+    "enabled_backend_plugins",
+    "backend_policies",
+    "policies",
+    "ldap",
+    "web_session",
+];
+
+/// The top-level keys whose values differ between two merged configurations
+/// (a key absent from one counts as changed), sorted.
+pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
+    let empty = yaml_serde::Mapping::new();
+    let old = old.as_mapping().unwrap_or(&empty);
+    let new = new.as_mapping().unwrap_or(&empty);
+    let mut keys: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| {
+            k.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{k:?}"))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// The names of the backends this build knows.
@@ -528,6 +560,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     for (_, layer) in &layers {
         merge(&mut merged, layer.clone());
     }
+    let raw = merged.clone();
     let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
         let key = e.path().to_string();
         ConfigError {
@@ -542,6 +575,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     })?;
     Ok(LoadedConfig {
         config,
+        raw,
         path: path.to_owned(),
         base_dir,
     })
@@ -767,6 +801,18 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn changed_keys_are_the_top_level_ones_that_differ() {
+        let parse = |t: &str| -> Value { yaml_serde::from_str(t).unwrap() };
+        let old = parse("listen: {port: 1}\npolicies: {a: [x]}\nldap: {uri: u}\n");
+        let new = parse("listen: {port: 1}\npolicies: {a: [y]}\ndata_dir: d\n");
+        assert_eq!(
+            super::changed_keys(&old, &new),
+            vec!["data_dir", "ldap", "policies"]
+        );
+        assert!(super::changed_keys(&old, &old).is_empty());
+    }
+
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

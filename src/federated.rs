@@ -137,7 +137,8 @@ pub struct BrowserStart {
 pub struct Federated {
     oidc: OidcProviders,
     directory: Arc<LocalDirectory>,
-    policies: BTreeMap<String, Vec<String>>,
+    /// Replaced as a whole when the configuration is reloaded.
+    policies: std::sync::RwLock<Arc<BTreeMap<String, Vec<String>>>>,
     allowed_redirects: Vec<String>,
     oidc_pending: PendingLogins<OidcPending>,
     cas: Option<CasClient>,
@@ -177,7 +178,7 @@ impl Federated {
         Ok(Federated {
             oidc: OidcProviders::new(providers)?,
             directory,
-            policies,
+            policies: std::sync::RwLock::new(Arc::new(policies)),
             allowed_redirects: oidc.allowed_redirects.clone(),
             oidc_pending: PendingLogins::new(timeout),
             cas: cas
@@ -243,8 +244,23 @@ impl Federated {
         mapped
     }
 
+    fn policies(&self) -> Arc<BTreeMap<String, Vec<String>>> {
+        self.policies
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Put the named ACL lists of a reloaded configuration in place.
+    pub fn replace_policies(&self, policies: BTreeMap<String, Vec<String>>) {
+        *self
+            .policies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policies);
+    }
+
     fn policy(&self, name: &str) -> Vec<String> {
-        self.policies.get(name).cloned().unwrap_or_default()
+        self.policies().get(name).cloned().unwrap_or_default()
     }
 
     /// The local user an OpenID identity stands for, with the ACLs of the
@@ -401,7 +417,8 @@ impl Federated {
             .get("superuser")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let acl = Self::web_session_acl(&verifier.config, &self.policies, &permissions, superuser);
+        let acl =
+            Self::web_session_acl(&verifier.config, &self.policies(), &permissions, superuser);
         tracing::info!(
             login = %external.subject,
             permissions = permissions.len(),

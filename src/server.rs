@@ -29,7 +29,12 @@ pub struct Sesame {
     pub state: AppState,
     pub directory: Arc<LocalDirectory>,
     pub statics: Arc<StaticTokens>,
+    /// The configuration Sesame started with (listeners, store, files).
     pub config: LoadedConfig,
+    /// The merged files as they are applied now: the start-up ones, with
+    /// the reloadable keys of later reloads.
+    running: std::sync::Mutex<yaml_serde::Value>,
+    hasher: PasswordHasher,
 }
 
 /// The platform UUID: configured, or generated once and kept in the data dir.
@@ -93,31 +98,7 @@ impl Sesame {
 
         let hasher = PasswordHasher::new(config.config.password_hashing.concurrency)
             .map_err(anyhow::Error::msg)?;
-        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
-        for name in config.enabled_backends() {
-            if name == sesame_backends::LDAP_USER {
-                let Some(ldap) = config.ldap() else {
-                    bail!("the ldap_user backend is enabled without an `ldap` section");
-                };
-                let backend =
-                    LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
-                        .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
-                backends.push(Arc::new(backend));
-                continue;
-            }
-            let kind = AccountKind::ALL
-                .into_iter()
-                .find(|k| k.backend_name() == name);
-            let Some(kind) = kind else {
-                bail!("backend {name} is not available in this build");
-            };
-            backends.push(Arc::new(LocalBackend::new(
-                kind,
-                directory.clone(),
-                hasher.clone(),
-                config.backend_policy(&name),
-            )));
-        }
+        let backends = password_backends(&config, &directory, &hasher)?;
         let auth = Arc::new(Authenticator::new(
             backends,
             config.uc_login_backends(),
@@ -177,11 +158,14 @@ impl Sesame {
             state,
             directory,
             statics,
+            running: std::sync::Mutex::new(config.raw.clone()),
             config,
+            hasher,
         })
     }
 
-    /// Re-read the users and static tokens files; failures keep the old data.
+    /// Re-read the users and static tokens files, then the configuration;
+    /// failures keep the old data.
     pub fn reload_files(&self) {
         if let Some(path) = self.config.users_file() {
             match crate::users::load_into(&path, &self.directory) {
@@ -204,19 +188,103 @@ impl Sesame {
                 tracing::error!(error = %e, "static tokens not reloaded, keeping the previous ones")
             }
         }
-        // Of the configuration itself, the web-session mapping table is
-        // applied live; the rest needs a restart.
-        match crate::config::load(&self.config.path) {
-            Ok(config) => match self
-                .state
-                .federated
-                .reload_web_session(config.web_session().as_ref())
-            {
-                Ok(()) => tracing::info!("web-session settings reloaded"),
-                Err(e) => tracing::error!(error = %e, "web-session settings not reloaded"),
-            },
-            Err(e) => tracing::error!(error = %e, "configuration not reloaded"),
+        self.reload_config();
+    }
+
+    /// Apply what changed in the configuration files: the keys of
+    /// [`crate::config::RELOADABLE_KEYS`] take effect now (all or none: a
+    /// failure keeps the running settings); any other changed key is refused
+    /// with a message naming it, and keeps its running value until a restart.
+    pub fn reload_config(&self) {
+        use crate::config::RELOADABLE_KEYS;
+        let new = match crate::config::load(&self.config.path) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded, keeping the running one");
+                return;
+            }
+        };
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = crate::config::changed_keys(&running, &new.raw);
+        let (live, restart): (Vec<&String>, Vec<&String>) = changed
+            .iter()
+            .partition(|k| RELOADABLE_KEYS.contains(&k.as_str()));
+        for key in &restart {
+            tracing::error!(
+                key = %key,
+                file = %self.config.path.display(),
+                "`{key}` changed, but it only takes effect on a restart: the running value is kept"
+            );
         }
+        if live.is_empty() {
+            if changed.is_empty() {
+                tracing::info!("configuration reloaded: nothing changed");
+            }
+            return;
+        }
+        match self.apply(&new, &live) {
+            Ok(()) => {
+                let (Some(running_map), Some(new_map)) =
+                    (running.as_mapping_mut(), new.raw.as_mapping())
+                else {
+                    return;
+                };
+                for key in &live {
+                    let key = yaml_serde::Value::String((*key).clone());
+                    match new_map.get(&key) {
+                        Some(value) => running_map.insert(key, value.clone()),
+                        None => running_map.remove(&key),
+                    };
+                }
+                let applied: Vec<&str> = live.iter().map(|k| k.as_str()).collect();
+                tracing::info!(keys = ?applied, "configuration reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded, keeping the running settings")
+            }
+        }
+    }
+
+    /// Build everything the changed `keys` need from `new` first, then put
+    /// it in place, so that an error changes nothing.
+    fn apply(&self, new: &LoadedConfig, keys: &[&String]) -> anyhow::Result<()> {
+        let touches = |names: &[&str]| keys.iter().any(|k| names.contains(&k.as_str()));
+        let backends = if touches(&[
+            "enabled_backend_plugins",
+            "backend_policies",
+            "policies",
+            "ldap",
+        ]) {
+            Some(password_backends(new, &self.directory, &self.hasher)?)
+        } else {
+            None
+        };
+        let federated = &self.state.federated;
+        if touches(&["web_session"]) {
+            federated
+                .reload_web_session(new.web_session().as_ref())
+                .map_err(|e| anyhow::anyhow!("web_session: {e}"))?;
+        }
+        if let Some(backends) = backends {
+            self.state.auth.replace_backends(backends);
+        }
+        if touches(&["policies"]) {
+            federated.replace_policies(new.config.policies.clone());
+        }
+        // What /readyz probes follows the reloaded upstreams.
+        let probe = crate::upstreams::Probe::for_url;
+        let upstreams = &self.state.upstreams;
+        if touches(&["ldap"]) {
+            upstreams.set("ldap", new.ldap().and_then(|l| probe(&l.uri)));
+        }
+        if touches(&["web_session"]) {
+            let url = new.web_session().map(|w| w.validation_url);
+            upstreams.set("web_session", url.and_then(|u| probe(&u)));
+        }
+        Ok(())
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
@@ -224,6 +292,39 @@ impl Sesame {
         files.extend(self.config.users_file());
         files
     }
+}
+
+/// The enabled password backends, built from `config`.
+fn password_backends(
+    config: &LoadedConfig,
+    directory: &Arc<LocalDirectory>,
+    hasher: &PasswordHasher,
+) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
+    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    for name in config.enabled_backends() {
+        if name == sesame_backends::LDAP_USER {
+            let Some(ldap) = config.ldap() else {
+                bail!("the ldap_user backend is enabled without an `ldap` section");
+            };
+            let backend = LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
+                .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
+            backends.push(Arc::new(backend));
+            continue;
+        }
+        let kind = AccountKind::ALL
+            .into_iter()
+            .find(|k| k.backend_name() == name);
+        let Some(kind) = kind else {
+            bail!("backend {name} is not available in this build");
+        };
+        backends.push(Arc::new(LocalBackend::new(
+            kind,
+            directory.clone(),
+            hasher.clone(),
+            config.backend_policy(&name),
+        )));
+    }
+    Ok(backends)
 }
 
 /// What `/readyz` checks of each configured upstream.
@@ -285,7 +386,9 @@ async fn watch_files(sesame: Arc<Sesame>) {
         let now = mtimes(&files);
         if by_signal || now != seen {
             if by_signal {
-                tracing::info!("SIGHUP: reloading the users and static tokens files");
+                tracing::info!(
+                    "SIGHUP: reloading the users, static tokens and configuration files"
+                );
             }
             seen = now;
             sesame.reload_files();

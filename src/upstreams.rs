@@ -65,15 +65,32 @@ impl Probe {
 /// The configured upstreams and their last results.
 #[derive(Debug)]
 pub struct Upstreams {
-    probes: Vec<(String, Probe)>,
+    /// Changed by a configuration reload (`set`).
+    probes: std::sync::RwLock<Vec<(String, Probe)>>,
     last: Mutex<Option<(Instant, BTreeMap<String, String>)>>,
 }
 
 impl Upstreams {
     pub fn new(probes: Vec<(String, Probe)>) -> Self {
         Upstreams {
-            probes,
+            probes: std::sync::RwLock::new(probes),
             last: Mutex::new(None),
+        }
+    }
+
+    /// Probe `name` with `probe` from now on, or no more when `None`
+    /// (a reloaded configuration moved or removed that upstream).
+    pub fn set(&self, name: &str, probe: Option<Probe>) {
+        let mut probes = self
+            .probes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        probes.retain(|(n, _)| n != name);
+        probes.extend(probe.map(|p| (name.to_owned(), p)));
+        probes.sort_by(|a, b| a.0.cmp(&b.0));
+        drop(probes);
+        if let Ok(mut last) = self.last.try_lock() {
+            *last = None;
         }
     }
 
@@ -85,7 +102,12 @@ impl Upstreams {
         {
             return results.clone();
         }
-        let checks = self.probes.iter().cloned().map(|(name, probe)| async move {
+        let probes = self
+            .probes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let checks = probes.into_iter().map(|(name, probe)| async move {
             let state = match probe.run().await {
                 Ok(()) => "ok".to_owned(),
                 Err(why) => format!("unreachable: {why}"),

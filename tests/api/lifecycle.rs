@@ -265,3 +265,150 @@ async fn demo_config_serves_https() {
     let plain = reqwest::get(format!("http://127.0.0.1:{}/healthz", s.port)).await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
+
+/// The ACLs of a new /0.1 token for alice, or the status when refused.
+async fn alice_acl(s: &Server) -> Result<Vec<String>, StatusCode> {
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .basic_auth("alice", Some("s3cre7"))
+        .json(&json!({"backend": "xivo_user"}))
+        .send()
+        .await
+        .unwrap();
+    if r.status() != StatusCode::OK {
+        return Err(r.status());
+    }
+    let body: Value = r.json().await.unwrap();
+    Ok(serde_json::from_value(body["data"]["acl"].clone()).unwrap())
+}
+
+#[tokio::test]
+async fn sighup_applies_policies_and_backends_and_refuses_restart_only_keys() {
+    let config =
+        |p| base_config(p, "").replace("file_poll_interval: 1", "file_poll_interval: 3600");
+    let s = Server::start(config, &users_yaml(""), &[]);
+    let acl = alice_acl(&s).await.unwrap();
+    assert!(acl.contains(&"dird.#".to_owned()), "{acl:?}");
+    let root = || async {
+        client()
+            .post(s.url("/0.1/token"))
+            .basic_auth("root", Some("rootpw"))
+            .json(&json!({"backend": "xivo_admin"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(root().await, StatusCode::OK);
+
+    let ready = || async {
+        let r: Value = client()
+            .get(s.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["upstreams"].clone()
+    };
+    assert_eq!(ready().await, json!({}));
+
+    // A new policy, xivo_admin switched off, an LDAP directory (that
+    // /readyz then probes), and two keys that need a restart.
+    let other_port = crate::harness::free_port();
+    let ldap = "ldap: {uri: \"ldap://127.0.0.1:1\", user_base_dn: \"ou=people,dc=x\", user_login_attribute: uid}\n";
+    let edited = base_config(s.port, ldap)
+        .replace("file_poll_interval: 1", "file_poll_interval: 3600")
+        .replace("dird.#]", "chat.send]")
+        .replace("xivo_admin: true", "xivo_admin: false")
+        .replace("default_token_lifetime: 7200", "default_token_lifetime: 60")
+        .replace(&format!("port: {}", s.port), &format!("port: {other_port}"));
+    write_file(&s.config_path(), &edited);
+    s.signal("HUP");
+    assert!(
+        eventually(10, || async {
+            alice_acl(&s)
+                .await
+                .is_ok_and(|acl| acl.contains(&"chat.send".to_owned()))
+        })
+        .await,
+        "the new policy applies after SIGHUP:\n{}",
+        s.log()
+    );
+    let acl = alice_acl(&s).await.unwrap();
+    assert!(!acl.contains(&"dird.#".to_owned()), "{acl:?}");
+    assert_eq!(root().await, StatusCode::UNAUTHORIZED, "xivo_admin is off");
+    let backends: Value = client()
+        .get(s.url("/0.1/backends"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(backends["data"], json!(["xivo_user"]));
+    let upstreams = ready().await;
+    assert!(
+        upstreams["ldap"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreachable"),
+        "{upstreams}"
+    );
+    // The restart-only keys: refused by name, the running values kept.
+    let log = s.log();
+    for key in ["listen", "default_token_lifetime"] {
+        assert!(
+            log.contains(&format!(
+                "`{key}` changed, but it only takes effect on a restart"
+            )),
+            "{key}:\n{log}"
+        );
+    }
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .basic_auth("alice", Some("s3cre7"))
+        .json(&json!({"backend": "xivo_user"}))
+        .send()
+        .await
+        .unwrap();
+    let data: Value = r.json().await.unwrap();
+    let issued = data["data"]["utc_issued_at"].as_str().unwrap().to_owned();
+    let expires = data["data"]["utc_expires_at"].as_str().unwrap().to_owned();
+    let secs = |t: &str| {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+            .unwrap()
+            .and_utc()
+            .timestamp()
+    };
+    assert_eq!(
+        secs(&expires) - secs(&issued),
+        7200,
+        "the lifetime is unchanged"
+    );
+
+    // An invalid configuration (ldap_user without `ldap`) changes nothing.
+    write_file(
+        &s.config_path(),
+        &edited
+            .replace(ldap, "")
+            .replace("xivo_admin: false", "xivo_admin: true\n  ldap_user: true"),
+    );
+    s.signal("HUP");
+    assert!(
+        eventually(10, || async {
+            s.log().contains("configuration not reloaded")
+        })
+        .await,
+        "{}",
+        s.log()
+    );
+    assert_eq!(root().await, StatusCode::UNAUTHORIZED, "still off");
+    assert!(
+        alice_acl(&s)
+            .await
+            .unwrap()
+            .contains(&"chat.send".to_owned())
+    );
+}
