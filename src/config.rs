@@ -128,6 +128,15 @@ pub struct ListenConfig {
     /// Seconds a request may take before it is answered 503.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: u64,
+    /// Seconds a client has to send a request's headers (and an idle
+    /// keep-alive connection, its next request's) before the connection is
+    /// closed: slow clients cannot hold connections open.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: u64,
+    /// Seconds without a byte from the client before its connection is
+    /// closed; must exceed `request_timeout`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: u64,
 }
 
 impl Default for ListenConfig {
@@ -138,6 +147,8 @@ impl Default for ListenConfig {
             tls: TlsConfig::default(),
             max_body_bytes: default_body_limit(),
             request_timeout: default_request_timeout(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -153,6 +164,12 @@ fn default_body_limit() -> usize {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -669,6 +686,16 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
             format!(
                 "must be at least default_token_lifetime ({})",
                 config.default_token_lifetime
+            ),
+        ));
+    }
+    let listen = &config.listen;
+    if listen.idle_timeout <= listen.request_timeout {
+        return Err((
+            "listen.idle_timeout".into(),
+            format!(
+                "must exceed listen.request_timeout ({} s): a connection waiting for its answer must not be closed as idle",
+                listen.request_timeout
             ),
         ));
     }

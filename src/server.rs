@@ -475,6 +475,10 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
         });
     }
 
+    let header_timeout = Some(Duration::from_secs(listen.header_read_timeout.max(1)));
+    let idle = http::idle::IdleTimeout {
+        idle: Duration::from_secs(listen.idle_timeout.max(1)),
+    };
     let served = if listen.tls.enabled {
         let configured = listen
             .tls
@@ -487,12 +491,20 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
             .await
             .with_context(|| format!("cannot load TLS certificate {}", cert.display()))?;
-        axum_server::bind_rustls(addr, tls)
-            .handle(handle)
-            .serve(app)
-            .await
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(idle);
+        let mut server = axum_server::bind(addr).acceptor(acceptor);
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(header_timeout);
+        server.handle(handle).serve(app).await
     } else {
-        axum_server::bind(addr).handle(handle).serve(app).await
+        let mut server = axum_server::bind(addr).acceptor(idle);
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(header_timeout);
+        server.handle(handle).serve(app).await
     };
     watcher.abort();
     purger.abort();

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod idle;
 pub mod oauth_api;
 pub mod openapi;
 pub mod token_api;

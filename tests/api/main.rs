@@ -11,6 +11,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 mod redis_store;
+mod slow_clients;
 mod throttle;
 mod token_api;
 mod uc_api;
