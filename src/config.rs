@@ -52,6 +52,10 @@ pub struct Config {
     /// Longest lifetime a client may ask for, in seconds.
     #[serde(default = "default_max_token_lifetime")]
     pub max_token_lifetime: u64,
+    /// Most live tokens one user may hold; a login past it is answered 429
+    /// (absent: no cap).
+    #[serde(default)]
+    pub max_tokens_per_user: Option<usize>,
     /// The platform UUID reported in tokens (`xivo_uuid`); generated and kept
     /// in the data directory when not set.
     #[serde(default)]
@@ -573,6 +577,27 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             layers.push((overlay.display().to_string(), read_yaml(&overlay)?));
         }
     }
+    from_layers(layers, path, base_dir)
+}
+
+/// A configuration from one YAML text, as if it were the file `name` with no
+/// `conf.d/` beside it (the fuzz target `config` drives this).
+pub fn from_str(name: &str, text: &str) -> Result<LoadedConfig, ConfigError> {
+    let layer = parse_yaml(name, text)?;
+    from_layers(
+        vec![(name.to_owned(), layer)],
+        Path::new(name),
+        PathBuf::from("."),
+    )
+}
+
+/// Merge the layers in order, then deserialize, apply the environment and
+/// validate; errors name the layer that set the key.
+fn from_layers(
+    layers: Vec<(String, Value)>,
+    path: &Path,
+    base_dir: PathBuf,
+) -> Result<LoadedConfig, ConfigError> {
     let mut merged = Value::Mapping(Default::default());
     for (_, layer) in &layers {
         merge(&mut merged, layer.clone());
@@ -604,7 +629,12 @@ fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
         file: file.clone(),
         message: format!("cannot read: {e}"),
     })?;
-    let value: Value = yaml_serde::from_str(&text).map_err(|e| ConfigError {
+    parse_yaml(&file, &text)
+}
+
+fn parse_yaml(file: &str, text: &str) -> Result<Value, ConfigError> {
+    let file = file.to_owned();
+    let value: Value = yaml_serde::from_str(text).map_err(|e| ConfigError {
         file: file.clone(),
         message: format!("invalid YAML: {e}"),
     })?;
@@ -687,6 +717,12 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
                 "must be at least default_token_lifetime ({})",
                 config.default_token_lifetime
             ),
+        ));
+    }
+    if config.max_tokens_per_user == Some(0) {
+        return Err((
+            "max_tokens_per_user".into(),
+            "must be at least 1 (leave it out for no cap)".into(),
         ));
     }
     let listen = &config.listen;

@@ -215,6 +215,9 @@ pub enum ExchangeError {
     InvalidScope(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The identity holds the most live tokens allowed.
+    #[error("{0}")]
+    TooManyTokens(String),
 }
 
 impl From<TokenError> for ExchangeError {
@@ -223,6 +226,7 @@ impl From<TokenError> for ExchangeError {
             TokenError::NotFound => ExchangeError::InvalidGrant("unknown subject_token".into()),
             TokenError::Expired => ExchangeError::InvalidGrant("the subject_token expired".into()),
             TokenError::Store(e) => ExchangeError::Unavailable(e.to_string()),
+            e @ TokenError::TooManyTokens(_) => ExchangeError::TooManyTokens(e.to_string()),
             other => ExchangeError::InvalidGrant(other.to_string()),
         }
     }
@@ -348,6 +352,7 @@ mod tests {
                 max_lifetime: 3600,
                 max_session_age: 7200,
                 platform_uuid: uuid::Uuid::nil(),
+                max_tokens_per_user: None,
             },
         )
     }

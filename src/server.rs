@@ -128,6 +128,7 @@ impl Sesame {
                 max_lifetime: c.max_token_lifetime,
                 max_session_age: c.uc_api.max_session_age,
                 platform_uuid: platform,
+                max_tokens_per_user: c.max_tokens_per_user,
             },
         ));
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));

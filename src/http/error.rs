@@ -105,6 +105,9 @@ impl From<TokenError> for LegacyError {
             }
             TokenError::InvalidExpiration(m) => Self::bad_request(m),
             TokenError::NotRevocable(m) => Self::new(StatusCode::FORBIDDEN, m),
+            e @ TokenError::TooManyTokens(_) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
             TokenError::Store(e) => {
                 log_store(&e);
                 let (status, reason) = store_status(&e);
@@ -187,6 +190,7 @@ pub enum UcCode {
     WebSessionUnavailable,
     SsoAuthenticationFailed,
     TooManyAttempts,
+    TooManyTokens,
     UnhandledError,
 }
 
@@ -207,7 +211,7 @@ impl UcCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             UcCode::UserNotFound => StatusCode::NOT_FOUND,
-            UcCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            UcCode::TooManyAttempts | UcCode::TooManyTokens => StatusCode::TOO_MANY_REQUESTS,
             UcCode::OidcProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UcCode::TokenNotRevocable => StatusCode::FORBIDDEN,
             UcCode::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -234,6 +238,7 @@ impl UcCode {
             UcCode::WebSessionUnavailable => "WebSessionUnavailable",
             UcCode::SsoAuthenticationFailed => "SsoAuthenticationFailed",
             UcCode::TooManyAttempts => "TooManyAttempts",
+            UcCode::TooManyTokens => "TooManyTokens",
             UcCode::UnhandledError => "UnhandledError",
         }
     }
@@ -287,6 +292,7 @@ impl From<TokenError> for UcError {
             ),
             TokenError::InvalidExpiration(m) => UcError::new(UcCode::InvalidJson, m),
             TokenError::NotRevocable(m) => UcError::new(UcCode::TokenNotRevocable, m),
+            e @ TokenError::TooManyTokens(_) => UcError::new(UcCode::TooManyTokens, e.to_string()),
             TokenError::Store(e) => {
                 log_store(&e);
                 match e {
@@ -413,9 +419,15 @@ impl From<TokenError> for OAuthError {
             TokenError::NotRevocable(why) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_token_type", why)
             }
+            e @ TokenError::TooManyTokens(_) => too_many_tokens(e.to_string()),
             other => OAuthError::invalid_request(other.to_string()),
         }
     }
+}
+
+/// The per-user cap, on the OAuth routes: an extension error code (RFC 6749, 8.5).
+fn too_many_tokens(message: String) -> OAuthError {
+    OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_tokens", message)
 }
 
 impl From<ExchangeError> for OAuthError {
@@ -429,6 +441,7 @@ impl From<ExchangeError> for OAuthError {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", m)
             }
             ExchangeError::Unavailable(m) => OAuthError::from(StoreError::Unavailable(m)),
+            ExchangeError::TooManyTokens(m) => too_many_tokens(m),
         }
     }
 }

@@ -20,10 +20,11 @@ use crate::oauth::{
 };
 
 /// The parameters of a form-encoded body; each at most once (RFC 6749, 3.2).
-struct Form(Vec<(String, String)>);
+pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+    /// Read a form body (also driven by the fuzz target `api`).
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -46,7 +47,7 @@ impl Form {
         Ok(Form(pairs))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)

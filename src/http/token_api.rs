@@ -22,12 +22,13 @@ use sesame_backends::Password;
 
 /// `POST /0.1/token` body, checked by hand so that each fault gets its own
 /// message (the string `"30"` is not an expiration).
-struct CreateRequest {
-    backend: String,
-    expiration: Option<i64>,
+pub struct CreateRequest {
+    pub backend: String,
+    pub expiration: Option<i64>,
 }
 
-fn parse_create(body: &[u8]) -> Result<CreateRequest, LegacyError> {
+/// Read the body of `POST /0.1/token` (also driven by the fuzz target `api`).
+pub fn parse_create(body: &[u8]) -> Result<CreateRequest, LegacyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(LegacyError::bad_request("a JSON body is required"));
     }

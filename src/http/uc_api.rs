@@ -41,7 +41,8 @@ async fn issue(
     Ok((issued.token, verified))
 }
 
-fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
+/// Read the body of the UC login (also driven by the fuzz target `api`).
+pub fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| UcError::new(UcCode::InvalidJson, format!("invalid JSON: {e}")))?;
     let field = |name: &str| -> Result<String, UcError> {

@@ -15,6 +15,8 @@
 //! * Expired tokens are dropped on load and by [`TokenStore::purge_expired`],
 //!   which the server calls periodically; a second table ordered by expiry
 //!   makes that a range scan.
+//! * A third table lists each user's tokens with their expiry, for the
+//!   per-user cap; it is rebuilt from the tokens at every open.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
@@ -33,18 +38,34 @@ const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
 /// (expiry in µs, token hash) → (): the purge index.
 const EXPIRY: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("expiry");
 
+/// auth_id → (expiry in µs, token hash): each user's tokens, for the cap.
+const USERS: MultimapTableDefinition<&str, (i64, &[u8])> = MultimapTableDefinition::new("users");
+
+/// The expiry recorded in `USERS` for a token that never expires.
+const NEVER: i64 = i64::MAX;
+
+/// The owner of a stored record, read without decoding the rest.
+#[derive(serde::Deserialize)]
+struct Owner {
+    auth_id: String,
+}
+
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 256;
 
 enum Op {
     Put {
         key: TokenKey,
+        auth_id: String,
         json: Vec<u8>,
-        old_expiry: Option<Timestamp>,
+        /// `None` for a new token.
+        old_expiry: Option<Option<Timestamp>>,
         new_expiry: Option<Timestamp>,
     },
     Delete {
         key: TokenKey,
+        /// `None` when the record could not be read (no user entry then).
+        auth_id: Option<String>,
         expiry: Option<Timestamp>,
     },
     PurgeBefore(Timestamp),
@@ -97,8 +118,8 @@ impl EmbeddedStore {
             .map_err(|e| {
                 StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
             })?;
-        let mut live = 0usize;
-        let mut dropped: Vec<(TokenKey, Option<Timestamp>)> = Vec::new();
+        let mut owners: Vec<(String, i64, TokenKey)> = Vec::new();
+        let mut dropped: Vec<(TokenKey, Option<String>, Option<Timestamp>)> = Vec::new();
         {
             let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
             {
@@ -107,6 +128,8 @@ impl EmbeddedStore {
                     .map_err(|e| internal("tokens table")(e.into()))?;
                 txn.open_table(EXPIRY)
                     .map_err(|e| internal("expiry table")(e.into()))?;
+                txn.open_multimap_table(USERS)
+                    .map_err(|e| internal("users table")(e.into()))?;
             }
             txn.commit().map_err(|e| internal("commit")(e.into()))?;
             let read = db
@@ -123,23 +146,33 @@ impl EmbeddedStore {
                 };
                 let key = TokenKey(bytes);
                 match serde_json::from_slice::<TokenRecord>(v.value()) {
-                    Ok(record) if record.is_expired(now) => dropped.push((key, record.expires_at)),
-                    Ok(_) => live += 1,
+                    Ok(record) if record.is_expired(now) => {
+                        dropped.push((key, Some(record.auth_id), record.expires_at))
+                    }
+                    Ok(record) => owners.push((
+                        record.auth_id,
+                        record.expires_at.map_or(NEVER, |at| at.0),
+                        key,
+                    )),
                     Err(e) => {
                         tracing::warn!(?key, error = %e, "token store: dropping an unreadable record");
-                        dropped.push((key, None));
+                        dropped.push((key, None, None));
                     }
                 }
             }
         }
+        let live = owners.len();
+        rebuild_users(&db, &owners)?;
+        drop(owners);
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let mut writer = Writer { db: db.clone(), rx };
         if !dropped.is_empty() {
             let ops: Vec<Op> = dropped
                 .iter()
-                .map(|(key, expiry)| Op::Delete {
+                .map(|(key, auth_id, expiry)| Op::Delete {
                     key: *key,
+                    auth_id: auth_id.clone(),
                     expiry: *expiry,
                 })
                 .collect();
@@ -261,6 +294,25 @@ impl EmbeddedStore {
     }
 }
 
+/// Write the `USERS` table anew from the live tokens found at open (it
+/// may be missing, from an older file, or stale after a crash).
+fn rebuild_users(db: &Database, owners: &[(String, i64, TokenKey)]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
+    txn.delete_multimap_table(USERS)
+        .map_err(|e| internal("users table")(e.into()))?;
+    {
+        let mut users = txn
+            .open_multimap_table(USERS)
+            .map_err(|e| internal("users table")(e.into()))?;
+        for (auth_id, at, key) in owners {
+            users
+                .insert(auth_id.as_str(), (*at, key.0.as_slice()))
+                .map_err(|e| internal("users table")(e.into()))?;
+        }
+    }
+    txn.commit().map_err(|e| internal("commit")(e.into()))
+}
+
 fn to_json(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
 }
@@ -280,6 +332,7 @@ impl TokenStore for EmbeddedStore {
         let json = to_json(&token.record)?;
         self.submit(Op::Put {
             key,
+            auth_id: token.record.auth_id.clone(),
             json,
             old_expiry: None,
             new_expiry: token.record.expires_at,
@@ -304,6 +357,7 @@ impl TokenStore for EmbeddedStore {
         let outcome = self
             .submit(Op::Delete {
                 key: *key,
+                auth_id: Some(token.record.auth_id.clone()),
                 expiry: token.record.expires_at,
             })
             .await;
@@ -327,8 +381,9 @@ impl TokenStore for EmbeddedStore {
         let outcome = self
             .submit(Op::Put {
                 key: *key,
+                auth_id: current.record.auth_id.clone(),
                 json: to_json(&renewed.record)?,
-                old_expiry: current.record.expires_at,
+                old_expiry: Some(current.record.expires_at),
                 new_expiry: Some(expires_at),
             })
             .await;
@@ -350,6 +405,26 @@ impl TokenStore for EmbeddedStore {
         let table = self.tokens_table()?;
         let len = table.len().map_err(|e| internal("count")(e.into()))?;
         Ok(usize::try_from(len).unwrap_or(usize::MAX))
+    }
+
+    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+        let users = self
+            .db
+            .begin_read()
+            .map_err(|e| internal("begin read")(e.into()))?
+            .open_multimap_table(USERS)
+            .map_err(|e| internal("users table")(e.into()))?;
+        let mut live = 0usize;
+        for entry in users
+            .get(auth_id)
+            .map_err(|e| internal("users read")(e.into()))?
+        {
+            let (expiry, _) = entry.map_err(|e| internal("users read")(e.into()))?.value();
+            if expiry > now.0 {
+                live += 1;
+            }
+        }
+        Ok(live)
     }
 }
 
@@ -398,28 +473,44 @@ impl Writer {
         {
             let mut tokens = txn.open_table(TOKENS)?;
             let mut expiry = txn.open_table(EXPIRY)?;
+            let mut users = txn.open_multimap_table(USERS)?;
+            let never = |at: &Option<Timestamp>| at.map_or(NEVER, |t| t.0);
             for op in ops {
                 match op {
                     Op::Put {
                         key,
+                        auth_id,
                         json,
                         old_expiry,
                         new_expiry,
                     } => {
+                        let hash = key.0.as_slice();
                         if let Some(old) = old_expiry {
-                            expiry.remove((old.0, key.0.as_slice()))?;
+                            if let Some(old) = old {
+                                expiry.remove((old.0, hash))?;
+                            }
+                            users.remove(auth_id.as_str(), (never(old), hash))?;
                         }
                         if let Some(new) = new_expiry {
-                            expiry.insert((new.0, key.0.as_slice()), ())?;
+                            expiry.insert((new.0, hash), ())?;
                         }
-                        tokens.insert(key.0.as_slice(), json.as_slice())?;
+                        users.insert(auth_id.as_str(), (never(new_expiry), hash))?;
+                        tokens.insert(hash, json.as_slice())?;
                         counts.push(1);
                     }
-                    Op::Delete { key, expiry: at } => {
+                    Op::Delete {
+                        key,
+                        auth_id,
+                        expiry: at,
+                    } => {
+                        let hash = key.0.as_slice();
                         if let Some(at) = at {
-                            expiry.remove((at.0, key.0.as_slice()))?;
+                            expiry.remove((at.0, hash))?;
                         }
-                        let existed = tokens.remove(key.0.as_slice())?.is_some();
+                        if let Some(auth_id) = auth_id {
+                            users.remove(auth_id.as_str(), (never(at), hash))?;
+                        }
+                        let existed = tokens.remove(hash)?.is_some();
                         counts.push(usize::from(existed));
                     }
                     Op::PurgeBefore(now) => {
@@ -431,7 +522,12 @@ impl Writer {
                         }
                         for (at, hash) in &due {
                             expiry.remove((*at, hash.as_slice()))?;
-                            tokens.remove(hash.as_slice())?;
+                            let owner = tokens
+                                .remove(hash.as_slice())?
+                                .and_then(|v| serde_json::from_slice::<Owner>(v.value()).ok());
+                            if let Some(owner) = owner {
+                                users.remove(owner.auth_id.as_str(), (*at, hash.as_slice()))?;
+                            }
                         }
                         counts.push(due.len());
                     }

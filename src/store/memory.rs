@@ -84,6 +84,16 @@ impl TokenStore for MemoryStore {
     async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.tokens.read().map_err(|_| Self::lock_err())?.len())
     }
+
+    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+        Ok(self
+            .tokens
+            .read()
+            .map_err(|_| Self::lock_err())?
+            .values()
+            .filter(|t| t.record.auth_id == auth_id && !t.record.is_expired(now))
+            .count())
+    }
 }
 
 #[cfg(test)]

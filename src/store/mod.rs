@@ -156,6 +156,10 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// How many tokens are stored (expired ones not yet purged included).
     async fn count(&self) -> Result<usize, StoreError>;
 
+    /// How many unexpired tokens `auth_id` holds now: the per-user cap
+    /// (`max_tokens_per_user`) is checked against this before each login.
+    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError>;
+
     /// Whether the store answers now (readiness probes). Stores inside the
     /// process always do.
     async fn ping(&self) -> Result<(), StoreError> {
@@ -222,5 +226,55 @@ pub(crate) mod contract {
         assert!(store.remove(&key).await.unwrap());
         assert!(!store.remove(&key).await.unwrap());
         assert!(store.get(&key).await.unwrap().is_none());
+        per_user_counts(store).await;
+    }
+
+    /// `count_of`: a user's unexpired tokens, following inserts,
+    /// revocations, renewals and expiry.
+    async fn per_user_counts(store: &dyn TokenStore) {
+        let now = Timestamp::from_secs(1_000);
+        let (user, other) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let keys: Vec<TokenKey> = (0..3)
+            .map(|_| TokenKey::of(&Uuid::new_v4().to_string()))
+            .collect();
+        assert_eq!(store.count_of(&user, now).await.unwrap(), 0);
+        for (i, key) in keys.iter().enumerate() {
+            let owner = if i < 2 { &user } else { &other };
+            store
+                .insert(*key, LiveToken::new(record(owner, 1_000, 60)), now)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.count_of(&user, now).await.unwrap(), 2);
+        assert_eq!(store.count_of(&other, now).await.unwrap(), 1);
+        assert!(store.remove(&keys[0]).await.unwrap());
+        assert_eq!(store.count_of(&user, now).await.unwrap(), 1);
+        // A renewed token counts until its new expiry.
+        store
+            .renew(&keys[1], Timestamp::from_secs(1_200), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .count_of(&user, Timestamp::from_secs(1_100))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .count_of(&other, Timestamp::from_secs(1_100))
+                .await
+                .unwrap(),
+            0,
+            "an expired token does not count"
+        );
+        assert_eq!(
+            store
+                .count_of(&user, Timestamp::from_secs(1_300))
+                .await
+                .unwrap(),
+            0
+        );
     }
 }

@@ -179,6 +179,12 @@ impl RedisStore {
         format!("{}token:{}", self.prefix, key.to_hex())
     }
 
+    /// The sorted set of a user's tokens (member: the token's key in hex,
+    /// score: its expiry in ms), for the per-user cap.
+    fn user_key(&self, auth_id: &str) -> String {
+        format!("{}user:{}", self.prefix, auth_id)
+    }
+
     /// Run one Redis operation within the configured timeout.
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -211,8 +217,28 @@ impl RedisStore {
         if only_if_exists {
             cmd.arg("XX");
         }
+        // The token and its entry in its user's set, in one transaction; the
+        // set lives as long as its longest-lived token.
+        let mut pipe = redis::pipe();
+        pipe.atomic().add_command(cmd);
+        if let Some(at) = record.expires_at {
+            let user = self.user_key(&record.auth_id);
+            let ttl = Self::ttl_ms(at, now);
+            pipe.cmd("ZADD")
+                .arg(&user)
+                .arg(at.0 / 1_000)
+                .arg(key.to_hex())
+                .ignore();
+            for condition in ["NX", "GT"] {
+                pipe.cmd("PEXPIRE")
+                    .arg(&user)
+                    .arg(ttl)
+                    .arg(condition)
+                    .ignore();
+            }
+        }
         let mut conn = self.manager.clone();
-        let reply: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
+        let (reply,): (Option<String>,) = self.run(pipe.query_async(&mut conn)).await?;
         Ok(reply.is_some())
     }
 
@@ -243,6 +269,21 @@ impl RedisStore {
         }
     }
 }
+
+/// A user's unexpired tokens: expired entries leave the set, revoked ones
+/// (whose token key is gone) too; the rest are counted. Atomic, in Redis.
+const COUNT_OF: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local live = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[2] .. member) == 1 then
+    live = live + 1
+  else
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return live
+"#;
 
 #[async_trait]
 impl TokenStore for RedisStore {
@@ -314,6 +355,22 @@ impl TokenStore for RedisStore {
         Ok(())
     }
 
+    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+        let mut conn = self.manager.clone();
+        let live: usize = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(COUNT_OF)
+                    .arg(1)
+                    .arg(self.user_key(auth_id))
+                    .arg(now.0 / 1_000)
+                    .arg(format!("{}token:", self.prefix))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(live)
+    }
+
     async fn count(&self) -> Result<usize, StoreError> {
         let mut conn = self.manager.clone();
         let pattern = format!("{}token:*", self.prefix);
@@ -376,14 +433,21 @@ mod tests {
             .await
             .unwrap();
         let mut conn = store.manager.clone();
-        let keys: Vec<String> = conn.keys(format!("{}*", store.prefix)).await.unwrap();
-        assert_eq!(
-            keys,
-            vec![format!("{}token:{}", store.prefix, key.to_hex())]
+        let mut keys: Vec<String> = conn.keys(format!("{}*", store.prefix)).await.unwrap();
+        keys.sort();
+        let (token_key, user_key) = (
+            format!("{}token:{}", store.prefix, key.to_hex()),
+            format!("{}user:u", store.prefix),
         );
-        assert!(!keys[0].contains(token));
-        let ttl: i64 = conn.pttl(&keys[0]).await.unwrap();
-        assert!(ttl > 0 && ttl <= 2_000, "ttl {ttl}");
+        assert_eq!(keys, vec![token_key.clone(), user_key.clone()]);
+        for key in [&token_key, &user_key] {
+            let ttl: i64 = conn.pttl(key).await.unwrap();
+            assert!(ttl > 0 && ttl <= 2_000, "{key}: ttl {ttl}");
+        }
+        // The user's set names the token by its hash only.
+        let members: Vec<String> = conn.zrange(&user_key, 0, -1).await.unwrap();
+        assert_eq!(members, vec![key.to_hex()]);
+        assert!(!members[0].contains(token));
         assert_eq!(store.count().await.unwrap(), 1);
     }
 

@@ -81,6 +81,11 @@ pub enum TokenError {
     InvalidExpiration(String),
     #[error("this token cannot be revoked here: {0}")]
     NotRevocable(&'static str),
+    /// The user already holds `max_tokens_per_user` live tokens.
+    #[error(
+        "too many live tokens for this user (at most {0}): log out of a session, or wait for one to expire"
+    )]
+    TooManyTokens(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -96,6 +101,8 @@ pub struct TokenPolicy {
     pub max_session_age: u64,
     /// The platform's UUID, reported in every token (`xivo_uuid`).
     pub platform_uuid: Uuid,
+    /// Most live tokens one user (`auth_id`) may hold; `None`: no cap.
+    pub max_tokens_per_user: Option<usize>,
 }
 
 /// The trusted servers' shared secret(s), kept as hashes.
@@ -242,6 +249,16 @@ impl TokenService {
             remote_addr: client.remote_addr,
             user_agent: client.user_agent,
         };
+        if let Some(cap) = self.policy.max_tokens_per_user
+            && self.store.count_of(&record.auth_id, now).await? >= cap
+        {
+            tracing::warn!(
+                login = %crate::audit::loggable(&record.login),
+                cap,
+                "token refused: the user holds the most live tokens allowed"
+            );
+            return Err(TokenError::TooManyTokens(cap));
+        }
         let key = TokenKey::of(&token);
         let live = self.store.insert(key, LiveToken::new(record), now).await?;
         crate::audit::token_issued(
@@ -407,6 +424,7 @@ mod tests {
                 max_lifetime: 36_000,
                 max_session_age: 10_000,
                 platform_uuid: platform,
+                max_tokens_per_user: None,
             },
         )
     }

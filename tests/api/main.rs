@@ -14,4 +14,5 @@ mod redis_store;
 mod slow_clients;
 mod throttle;
 mod token_api;
+mod token_cap;
 mod uc_api;

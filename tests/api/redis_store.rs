@@ -215,3 +215,33 @@ async fn the_throttle_counts_failures_across_instances() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_per_user_cap_holds_across_instances() {
+    let url = shared_redis();
+    let prefix = format!("it-{}:", uuid::Uuid::new_v4());
+    let config = |p: u16| {
+        base_config(
+            p,
+            &format!("max_tokens_per_user: 2\n{}", redis_config(&url, &prefix)),
+        )
+    };
+    let a = Server::start(config, &users_yaml(""), &[]);
+    let b = Server::start(config, &users_yaml(""), &[]);
+    let (status, first) = login(&a).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(login(&b).await.0, StatusCode::OK);
+    let (status, body) = login(&a).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "TooManyTokens");
+    // A logout on one instance frees a place on the other.
+    let r = client()
+        .post(b.url("/xuc/api/2.0/auth/logout"))
+        .header("X-Auth-Token", first["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(login(&a).await.0, StatusCode::OK);
+    assert_eq!(login(&b).await.0, StatusCode::TOO_MANY_REQUESTS);
+}
