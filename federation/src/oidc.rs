@@ -228,6 +228,32 @@ fn peek_alg(token: &str) -> Option<String> {
     header.get("alg")?.as_str().map(str::to_owned)
 }
 
+/// What is checked of a JWT before its signature: its size, its header's
+/// shape, and an algorithm among `allowed` (`none` refused by name). The
+/// fuzz target `oidc_jwt` drives this with hostile tokens.
+pub fn inspect_unverified(
+    token: &str,
+    allowed: &[Algorithm],
+) -> Result<jsonwebtoken::Header, FederationError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(rejected("token too large"));
+    }
+    if let Some(alg) = peek_alg(token)
+        && alg.eq_ignore_ascii_case("none")
+    {
+        return Err(rejected("unsigned token (alg none)"));
+    }
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|e| rejected(format!("malformed token: {e}")))?;
+    if !allowed.contains(&header.alg) {
+        return Err(rejected(format!(
+            "algorithm {:?} is not allowed",
+            header.alg
+        )));
+    }
+    Ok(header)
+}
+
 fn rejected(why: impl Into<String>) -> FederationError {
     FederationError::Rejected(why.into())
 }
@@ -383,23 +409,7 @@ impl OidcProvider {
 
     /// Check a JWT (id token or JWT access token) and return its claims.
     pub async fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, FederationError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(rejected("token too large"));
-        }
-        if let Some(alg) = peek_alg(token)
-            && alg.eq_ignore_ascii_case("none")
-        {
-            return Err(rejected("unsigned token (alg none)"));
-        }
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| rejected(format!("malformed token: {e}")))?;
-        let allowed = self.config.allowed_algorithms();
-        if !allowed.contains(&header.alg) {
-            return Err(rejected(format!(
-                "algorithm {:?} is not allowed",
-                header.alg
-            )));
-        }
+        let header = inspect_unverified(token, &self.config.allowed_algorithms())?;
         let mut keys = self.keys(false).await?;
         let mut key = pick_key(&keys, header.kid.as_deref(), header.alg);
         if key.is_none() {
