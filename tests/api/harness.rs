@@ -240,6 +240,36 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET path` on `s`, and its JSON body.
+pub async fn get_json(s: &Server, path: &str) -> serde_json::Value {
+    client()
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `POST /0.1/token` with HTTP Basic `login:password` and `body`: the
+/// status, and the JSON body (`Null` when there is none).
+pub async fn create_token(
+    s: &Server,
+    login: &str,
+    password: &str,
+    body: serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .basic_auth(login, Some(password))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or_default())
+}
+
 /// Run the CLI with `args` and `stdin`; returns (success, stdout, stderr).
 pub fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(bin())

@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    ALICE_UUID, Server, base_config, cli, client, eventually, hash, users_yaml, write_file,
+    ALICE_UUID, Server, base_config, cli, client, create_token, eventually, get_json, hash,
+    users_yaml, write_file,
 };
 
 async fn login(s: &Server, user: &str, pw: &str) -> StatusCode {
@@ -268,18 +269,10 @@ async fn demo_config_serves_https() {
 
 /// The ACLs of a new /0.1 token for alice, or the status when refused.
 async fn alice_acl(s: &Server) -> Result<Vec<String>, StatusCode> {
-    let r = client()
-        .post(s.url("/0.1/token"))
-        .basic_auth("alice", Some("s3cre7"))
-        .json(&json!({"backend": "xivo_user"}))
-        .send()
-        .await
-        .unwrap();
-    if r.status() != StatusCode::OK {
-        return Err(r.status());
+    match create_token(s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await {
+        (StatusCode::OK, body) => Ok(serde_json::from_value(body["data"]["acl"].clone()).unwrap()),
+        (status, _) => Err(status),
     }
-    let body: Value = r.json().await.unwrap();
-    Ok(serde_json::from_value(body["data"]["acl"].clone()).unwrap())
 }
 
 #[tokio::test]
@@ -290,28 +283,13 @@ async fn sighup_applies_policies_and_backends_and_refuses_restart_only_keys() {
     let acl = alice_acl(&s).await.unwrap();
     assert!(acl.contains(&"dird.#".to_owned()), "{acl:?}");
     let root = || async {
-        client()
-            .post(s.url("/0.1/token"))
-            .basic_auth("root", Some("rootpw"))
-            .json(&json!({"backend": "xivo_admin"}))
-            .send()
+        create_token(&s, "root", "rootpw", json!({"backend": "xivo_admin"}))
             .await
-            .unwrap()
-            .status()
+            .0
     };
     assert_eq!(root().await, StatusCode::OK);
 
-    let ready = || async {
-        let r: Value = client()
-            .get(s.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["upstreams"].clone()
-    };
+    let ready = || async { get_json(&s, "/readyz").await["upstreams"].clone() };
     assert_eq!(ready().await, json!({}));
 
     // A new policy, xivo_admin switched off, an LDAP directory (that
@@ -339,15 +317,10 @@ async fn sighup_applies_policies_and_backends_and_refuses_restart_only_keys() {
     let acl = alice_acl(&s).await.unwrap();
     assert!(!acl.contains(&"dird.#".to_owned()), "{acl:?}");
     assert_eq!(root().await, StatusCode::UNAUTHORIZED, "xivo_admin is off");
-    let backends: Value = client()
-        .get(s.url("/0.1/backends"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(backends["data"], json!(["xivo_user"]));
+    assert_eq!(
+        get_json(&s, "/0.1/backends").await["data"],
+        json!(["xivo_user"])
+    );
     let upstreams = ready().await;
     assert!(
         upstreams["ldap"]
@@ -366,14 +339,7 @@ async fn sighup_applies_policies_and_backends_and_refuses_restart_only_keys() {
             "{key}:\n{log}"
         );
     }
-    let r = client()
-        .post(s.url("/0.1/token"))
-        .basic_auth("alice", Some("s3cre7"))
-        .json(&json!({"backend": "xivo_user"}))
-        .send()
-        .await
-        .unwrap();
-    let data: Value = r.json().await.unwrap();
+    let (_, data) = create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
     let issued = data["data"]["utc_issued_at"].as_str().unwrap().to_owned();
     let expires = data["data"]["utc_expires_at"].as_str().unwrap().to_owned();
     let secs = |t: &str| {

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, base_config, client, users_yaml};
+use crate::harness::{Server, base_config, client, create_token, users_yaml};
 
 async fn legacy_login(
     s: &Server,
@@ -14,14 +14,8 @@ async fn legacy_login(
     backend: &str,
     expiration: u64,
 ) -> (StatusCode, Value) {
-    let r = client()
-        .post(s.url("/0.1/token"))
-        .basic_auth(user, Some(password))
-        .json(&json!({"backend": backend, "expiration": expiration}))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    let body = json!({"backend": backend, "expiration": expiration});
+    create_token(s, user, password, body).await
 }
 
 #[tokio::test]
