@@ -47,6 +47,9 @@ pub struct AclContext<'a> {
     pub session_id: &'a str,
 }
 
+/// Scopes shorter than this are matched with tables on the stack.
+const STACK_SCOPE: usize = 256;
+
 /// Upper bound on the length of a scope we try to match: longer scopes are
 /// denied outright, which keeps the cost of a check bounded for hostile input.
 pub const MAX_SCOPE_LEN: usize = 1024;
@@ -120,12 +123,21 @@ impl AclPattern {
             return false;
         }
         // `reachable[p]`: the elements seen so far can match exactly scope[..p].
+        // Both tables live on the stack for the usual short scopes: a check
+        // of a token with many patterns allocates nothing.
         let n = scope.len();
-        let mut reachable = vec![false; n + 1];
+        let (mut stack_a, mut stack_b) = ([false; STACK_SCOPE], [false; STACK_SCOPE]);
+        let (mut heap_a, mut heap_b) = (Vec::new(), Vec::new());
+        let (mut reachable, mut next): (&mut [bool], &mut [bool]) = if n < STACK_SCOPE {
+            (&mut stack_a[..=n], &mut stack_b[..=n])
+        } else {
+            heap_a.resize(n + 1, false);
+            heap_b.resize(n + 1, false);
+            (&mut heap_a, &mut heap_b)
+        };
         if let Some(first) = reachable.first_mut() {
             *first = true;
         }
-        let mut next = vec![false; n + 1];
         for element in self.elements.iter() {
             next.iter_mut().for_each(|r| *r = false);
             let mut any = false;
