@@ -9,8 +9,8 @@
 //! `oidc`, `cas`, `web_session`), `login`, `outcome`, `reason`,
 //! `client_addr`, and for tokens `token_id` (a prefix of the token's SHA-256,
 //! the same as the store's key) and `session`. Never a token, a password or a
-//! ticket. Events caused by a request carry its id, from the span of
-//! `crate::http`'s `request_id` middleware.
+//! ticket. `request_id` is the id of the request that caused the event
+//! (empty for events outside a request).
 
 use crate::store::TokenKey;
 
@@ -87,6 +87,7 @@ pub fn attempt(
     tracing::info!(
         target: TARGET,
         event = "authentication",
+        request_id = %crate::request_id::current(),
         method,
         login = %loggable(login),
         outcome = outcome.as_str(),
@@ -108,6 +109,7 @@ pub fn token_issued(
     tracing::info!(
         target: TARGET,
         event = "token_issued",
+        request_id = %crate::request_id::current(),
         method,
         login = %loggable(login),
         token_id = %token_id(key),
@@ -123,6 +125,7 @@ pub fn token_revoked(key: &TokenKey, why: &str) {
     tracing::info!(
         target: TARGET,
         event = "token_revoked",
+        request_id = %crate::request_id::current(),
         token_id = %token_id(key),
         reason = why,
     );

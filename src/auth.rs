@@ -258,12 +258,15 @@ fn log_outcome(
     let ms = elapsed.as_millis() as u64;
     let login = crate::audit::loggable(login);
     let login = login.as_ref();
+    let request_id = crate::request_id::current();
     match outcome {
-        Ok(_) => tracing::info!(backend, login, ms, "login accepted"),
+        Ok(_) => tracing::info!(request_id, backend, login, ms, "login accepted"),
         Err(BackendError::InvalidCredentials) => {
-            tracing::info!(backend, login, ms, "login refused")
+            tracing::info!(request_id, backend, login, ms, "login refused")
         }
-        Err(e) => tracing::warn!(backend, login, ms, error = %e, "login failed: backend error"),
+        Err(e) => {
+            tracing::warn!(request_id, backend, login, ms, error = %e, "login failed: backend error")
+        }
     }
 }
 

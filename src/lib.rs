@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod request_id;
 pub mod server;
 pub mod store;
 pub mod throttle;

@@ -61,9 +61,7 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                     .context("audit log filter")?,
             );
             let only_audit = tracing_subscriber::filter::Targets::new()
-                .with_target(sesame::audit::TARGET, tracing::Level::INFO)
-                // The request span, for the events' `request_id`.
-                .with_target(sesame::http::REQUEST_SPAN_TARGET, tracing::Level::INFO);
+                .with_target(sesame::audit::TARGET, tracing::Level::INFO);
             Some(
                 tracing_subscriber::fmt::layer()
                     .json()

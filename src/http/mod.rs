@@ -19,7 +19,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, head, post};
-use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
 use crate::federated::Federated;
@@ -247,14 +246,15 @@ async fn security_headers(mut response: Response) -> Response {
 /// The header carrying a request's id, in both directions.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The target of the per-request span (the audit log keeps it too).
-pub const REQUEST_SPAN_TARGET: &str = "sesame::request";
+/// A request's id, in its extensions (for the access log).
+#[derive(Clone)]
+struct RequestId(String);
 
-/// Every request runs in a `request` span with its id, so that every log
-/// line and audit event it causes carries `request_id`; the answer carries
-/// it in `X-Request-Id`. A proxy's id is kept when it is short and plain
-/// (see [`sane_request_id`]); otherwise Sesame makes one.
-async fn request_id(request: Request, next: Next) -> Response {
+/// Every request gets an id: the access line, the audit events and the login
+/// log lines it causes carry it as `request_id` (see [`crate::request_id`]),
+/// and the answer carries it in `X-Request-Id`. A proxy's id is kept when it
+/// is short and plain (see [`sane_request_id`]); otherwise Sesame makes one.
+async fn request_id(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -262,9 +262,10 @@ async fn request_id(request: Request, next: Next) -> Response {
         .filter(|v| sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
-    let span = tracing::info_span!(target: REQUEST_SPAN_TARGET, "request", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    let header = HeaderValue::from_str(&id).ok();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = crate::request_id::scope(id, next.run(request)).await;
+    if let Some(value) = header {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     response
@@ -306,6 +307,11 @@ async fn access_log(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| redact_path(request.uri().path()));
     let query = request.uri().query().map(redact_query);
     let matched = request.extensions().get::<MatchedPath>().is_some();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let response = next.run(request).await;
     let elapsed = started.elapsed().as_secs_f64();
     crate::metrics::global().request(
@@ -316,6 +322,7 @@ async fn access_log(request: Request, next: Next) -> Response {
     );
     tracing::info!(
         target: "sesame::access",
+        request_id,
         %method,
         route,
         query = query.as_deref().unwrap_or(""),

@@ -156,7 +156,7 @@ async fn every_request_has_an_id_in_its_answer_its_log_lines_and_its_audit_event
         let access = log
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["target"] == "sesame::access" && l["span"]["request_id"] == id);
+            .find(|l| l["target"] == "sesame::access" && l["fields"]["request_id"] == id);
         assert!(
             access.is_some(),
             "no access line with request_id {id}:\n{log}"
@@ -166,13 +166,23 @@ async fn every_request_has_an_id_in_its_answer_its_log_lines_and_its_audit_event
         !log.contains("forged"),
         "a refused request id reached the log"
     );
+    let login_line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| {
+            l["fields"]["message"] == "login accepted" && l["fields"]["request_id"] == "lb-7f3a.42"
+        });
+    assert!(
+        login_line.is_some(),
+        "the login line lacks the request id:\n{log}"
+    );
     let events: Vec<serde_json::Value> = std::fs::read_to_string(audit.path())
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let issued = events.iter().find(|e| {
-        e["fields"]["event"] == "token_issued" && e["span"]["request_id"] == "lb-7f3a.42"
+        e["fields"]["event"] == "token_issued" && e["fields"]["request_id"] == "lb-7f3a.42"
     });
     assert!(
         issued.is_some(),
