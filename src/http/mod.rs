@@ -99,7 +99,6 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(access_log))
-        .layer(middleware::from_fn(request_id))
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -246,31 +245,6 @@ async fn security_headers(mut response: Response) -> Response {
 /// The header carrying a request's id, in both directions.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// A request's id, in its extensions (for the access log).
-#[derive(Clone)]
-struct RequestId(String);
-
-/// Every request gets an id: the access line, the audit events and the login
-/// log lines it causes carry it as `request_id` (see [`crate::request_id`]),
-/// and the answer carries it in `X-Request-Id`. A proxy's id is kept when it
-/// is short and plain (see [`sane_request_id`]); otherwise Sesame makes one.
-async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| sane_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(new_request_id);
-    let header = HeaderValue::from_str(&id).ok();
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = crate::request_id::scope(id, next.run(request)).await;
-    if let Some(value) = header {
-        response.headers_mut().insert(X_REQUEST_ID, value);
-    }
-    response
-}
-
 /// A client's request id is kept when it has 1 to 64 characters among
 /// letters, digits and `-_.:`, so that it cannot forge or flood log lines.
 pub fn sane_request_id(id: &str) -> bool {
@@ -299,56 +273,79 @@ fn new_request_id() -> String {
 /// secret query parameters are replaced.
 async fn access_log(request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let header = HeaderValue::from_str(&id).ok();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| redact_path(request.uri().path()));
-    let query = request.uri().query().map(redact_query);
-    let matched = request.extensions().get::<MatchedPath>().is_some();
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let response = next.run(request).await;
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let unmatched_path = match matched {
+        Some(_) => None,
+        None => Some(redact_path(request.uri().path())),
+    };
+    // A cheap clone (shared bytes), so that the query is read after the
+    // request has gone to the handler.
+    let uri = request.uri().clone();
+    let query = uri.query().map(redact_query);
+    let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
     let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    let route = match (&matched, &unmatched_path) {
+        (Some(path), _) => path.as_str(),
+        (None, Some(path)) => path.as_str(),
+        (None, None) => "",
+    };
     crate::metrics::global().request(
-        if matched { &route } else { "unmatched" },
+        if matched.is_some() {
+            route
+        } else {
+            "unmatched"
+        },
         method.as_str(),
-        response.status().as_u16(),
+        status,
         elapsed,
     );
     tracing::info!(
         target: "sesame::access",
-        request_id,
+        request_id = id,
         %method,
         route,
         query = query.as_deref().unwrap_or(""),
-        status = response.status().as_u16(),
+        status,
         elapsed_ms = elapsed * 1000.0,
         "request"
     );
+    if let Some(value) = header {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
     response
 }
 
 /// Query parameters whose values are never logged.
 const SECRET_PARAMS: [&str; 5] = ["token", "password", "ticket", "code", "state"];
 
-pub fn redact_query(query: &str) -> String {
-    query
+pub fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let is_secret = |pair: &str| {
+        let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+        SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
+    };
+    if !query.split('&').any(is_secret) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let redacted = query
         .split('&')
-        .map(|pair| {
-            let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
-            if SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s)) {
-                format!("{key}=REDACTED")
-            } else {
-                pair.to_owned()
-            }
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if is_secret(pair) => format!("{key}=REDACTED"),
+            None if is_secret(pair) => format!("{pair}=REDACTED"),
+            _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
-        .join("&")
+        .join("&");
+    std::borrow::Cow::Owned(redacted)
 }
 
 /// For unmatched paths: segments long enough to be a secret are replaced.

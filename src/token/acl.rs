@@ -143,17 +143,17 @@ impl AclPattern {
             let mut any = false;
             match element {
                 Element::Literal(lit) => {
-                    for p in positions(&reachable) {
+                    for p in positions(reachable) {
                         if scope.get(p..).is_some_and(|rest| rest.starts_with(lit)) {
-                            any |= set(&mut next, p + lit.len());
+                            any |= set(next, p + lit.len());
                         }
                     }
                 }
                 Element::OneOf(alts) => {
-                    for p in positions(&reachable) {
+                    for p in positions(reachable) {
                         for alt in alts.iter() {
                             if scope.get(p..).is_some_and(|rest| rest.starts_with(alt)) {
-                                any |= set(&mut next, p + alt.len());
+                                any |= set(next, p + alt.len());
                             }
                         }
                     }
@@ -165,7 +165,7 @@ impl AclPattern {
                         if reachable.get(p).copied().unwrap_or(false) {
                             let mut q = p;
                             loop {
-                                any |= set(&mut next, q);
+                                any |= set(next, q);
                                 match scope.get(q) {
                                     Some(b'.') | Some(b'#') | None => break,
                                     Some(_) => q += 1,
