@@ -141,6 +141,10 @@ pub struct ListenConfig {
     /// closed; must exceed `request_timeout`.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: u64,
+    /// Largest request head (request line and headers), in bytes; past it,
+    /// 431. At least 8192.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
 }
 
 impl Default for ListenConfig {
@@ -153,6 +157,7 @@ impl Default for ListenConfig {
             request_timeout: default_request_timeout(),
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
+            max_header_bytes: default_max_header_bytes(),
         }
     }
 }
@@ -175,6 +180,11 @@ fn default_header_read_timeout() -> u64 {
 fn default_idle_timeout() -> u64 {
     60
 }
+fn default_max_header_bytes() -> usize {
+    32 * 1024
+}
+/// hyper's smallest read buffer.
+const MIN_HEADER_BYTES: usize = 8192;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -726,6 +736,12 @@ fn validate(config: &Config) -> Result<(), (String, String)> {
         ));
     }
     let listen = &config.listen;
+    if listen.max_header_bytes < MIN_HEADER_BYTES {
+        return Err((
+            "listen.max_header_bytes".into(),
+            format!("must be at least {MIN_HEADER_BYTES}"),
+        ));
+    }
     if listen.idle_timeout <= listen.request_timeout {
         return Err((
             "listen.idle_timeout".into(),

@@ -1,7 +1,8 @@
 //! Slow clients cannot hold Sesame: a client that does not finish its
 //! headers is disconnected after `listen.header_read_timeout`, one that sends
 //! nothing after `listen.idle_timeout`; a body that never arrives is answered 503
-//! after `listen.request_timeout`; others are served meanwhile.
+//! after `listen.request_timeout`; others are served meanwhile. A request
+//! head over `listen.max_header_bytes` is refused with 431.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -87,5 +88,30 @@ async fn a_body_that_never_arrives_is_answered_503() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("request timed out"), "{answer}");
     let r = client().get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_head_over_the_limit_is_refused_with_431() {
+    let s = Server::start(
+        |port| base_config(port, "").replace("  tls:\n", "  max_header_bytes: 8192\n  tls:\n"),
+        &users_yaml(""),
+        &[],
+    );
+    let big = "x".repeat(9_000);
+    let r = client()
+        .get(s.url("/healthz"))
+        .header("X-Padding", &big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let fits = "x".repeat(6_000);
+    let r = client()
+        .get(s.url("/healthz"))
+        .header("X-Padding", &fits)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
