@@ -480,6 +480,14 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     // router: hyper answers 431 to a head over listen.max_header_bytes.
     let header_timeout = Some(Duration::from_secs(listen.header_read_timeout.max(1)));
     let max_header_list = u32::try_from(listen.max_header_bytes).unwrap_or(u32::MAX);
+    // The protocol settings stay with the server whichever acceptor it gets.
+    let mut server = axum_server::bind(addr);
+    let builder = server.http_builder();
+    builder
+        .http1()
+        .header_read_timeout(header_timeout)
+        .max_buf_size(listen.max_header_bytes);
+    builder.http2().max_header_list_size(max_header_list);
     let idle = http::idle::IdleTimeout {
         idle: Duration::from_secs(listen.idle_timeout.max(1)),
     };
@@ -496,23 +504,9 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot load TLS certificate {}", cert.display()))?;
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(idle);
-        let mut server = axum_server::bind(addr).acceptor(acceptor);
-        let builder = server.http_builder();
-        builder
-            .http1()
-            .header_read_timeout(header_timeout)
-            .max_buf_size(listen.max_header_bytes);
-        builder.http2().max_header_list_size(max_header_list);
-        server.handle(handle).serve(app).await
+        server.acceptor(acceptor).handle(handle).serve(app).await
     } else {
-        let mut server = axum_server::bind(addr).acceptor(idle);
-        let builder = server.http_builder();
-        builder
-            .http1()
-            .header_read_timeout(header_timeout)
-            .max_buf_size(listen.max_header_bytes);
-        builder.http2().max_header_list_size(max_header_list);
-        server.handle(handle).serve(app).await
+        server.acceptor(idle).handle(handle).serve(app).await
     };
     watcher.abort();
     purger.abort();
