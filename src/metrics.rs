@@ -38,6 +38,14 @@ struct MethodLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+/// The outcomes of a token check, each a series of `token_checks`.
+pub const CHECK_OUTCOMES: [&str; 5] = ["valid", "forbidden", "invalid", "expired", "unavailable"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -59,6 +67,9 @@ pub struct Metrics {
     tokens_revoked: Counter,
     store_errors: Family<KindLabels, Counter>,
     live_tokens: Gauge,
+    /// One counter per outcome of [`CHECK_OUTCOMES`], made once: the check
+    /// path counts without hashing labels or allocating.
+    token_checks: [Counter; 5],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,6 +119,19 @@ impl Metrics {
             "Token store errors (unavailable: the store did not answer; internal)",
             store_errors.clone(),
         );
+        let checks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "token_checks",
+            "Token checks (/0.1/token/{token}, the UC check, the gateway) by outcome: valid, forbidden (a scope not granted), invalid (unknown, revoked, malformed), expired, unavailable (the store did not answer)",
+            checks.clone(),
+        );
+        let token_checks = CHECK_OUTCOMES.map(|outcome| {
+            checks
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .clone()
+        });
         let live_tokens = Gauge::default();
         registry.register(
             "live_tokens",
@@ -123,6 +147,17 @@ impl Metrics {
             tokens_revoked,
             store_errors,
             live_tokens,
+            token_checks,
+        }
+    }
+
+    /// A token checked; `outcome` is one of [`CHECK_OUTCOMES`] (others are
+    /// not counted).
+    pub fn token_check(&self, outcome: &str) {
+        if let Some(i) = CHECK_OUTCOMES.iter().position(|o| *o == outcome)
+            && let Some(counter) = self.token_checks.get(i)
+        {
+            counter.inc();
         }
     }
 

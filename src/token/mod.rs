@@ -90,6 +90,18 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
+/// Count a check's outcome in the metrics.
+fn count_check(result: &Result<VerifiedToken, TokenError>) {
+    let outcome = match result {
+        Ok(_) => "valid",
+        Err(TokenError::Forbidden(_)) => "forbidden",
+        Err(TokenError::Expired) => "expired",
+        Err(TokenError::Store(_)) => "unavailable",
+        Err(_) => "invalid",
+    };
+    crate::metrics::global().token_check(outcome);
+}
+
 /// Lifetimes and limits of issued tokens.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
@@ -310,11 +322,17 @@ impl TokenService {
         presented: &str,
         scope: Option<&str>,
     ) -> Result<VerifiedToken, TokenError> {
-        let verified = self.verify(presented).await?;
-        match scope {
-            Some(scope) if !verified.grants(scope) => Err(TokenError::Forbidden(scope.to_owned())),
-            _ => Ok(verified),
-        }
+        let checked = match self.verify(presented).await {
+            Ok(verified) => match scope {
+                Some(scope) if !verified.grants(scope) => {
+                    Err(TokenError::Forbidden(scope.to_owned()))
+                }
+                _ => Ok(verified),
+            },
+            Err(e) => Err(e),
+        };
+        count_check(&checked);
+        checked
     }
 
     /// Check a token and push its expiry to now + its lifetime (bounded by the
@@ -324,6 +342,12 @@ impl TokenService {
     /// [`RENEWAL_SLACK_SECS`] (or a tenth of the lifetime, if shorter): a
     /// client checking its token on every request costs reads, not writes.
     pub async fn renew(&self, presented: &str) -> Result<VerifiedToken, TokenError> {
+        let renewed = self.renew_checked(presented).await;
+        count_check(&renewed);
+        renewed
+    }
+
+    async fn renew_checked(&self, presented: &str) -> Result<VerifiedToken, TokenError> {
         let verified = self.verify(presented).await?;
         if verified.kind != TokenKind::Session {
             return Ok(verified);

@@ -29,17 +29,32 @@ async fn requests_logins_and_tokens_are_counted() {
             .unwrap();
     }
     c.get(s.url("/nope/4c1d0b5e")).send().await.unwrap();
+    // Checks: one valid, one forbidden scope, one unknown token.
+    let (_, body) =
+        crate::harness::create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/0.1/token/{token}"),
+        format!("/0.1/token/{token}?scope=nothing.granted"),
+        "/0.1/token/6f1d0b5e-0000-4000-8000-000000000000".to_owned(),
+    ] {
+        c.head(s.url(&path)).send().await.unwrap();
+    }
     let (status, kind, text) = scrape(s.url("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     for line in [
-        r#"sesame_authentications_total{method="xivo_user",outcome="accepted"} 1"#,
+        r#"sesame_authentications_total{method="xivo_user",outcome="accepted"} 2"#,
         r#"sesame_authentications_total{method="xivo_user",outcome="refused"} 1"#,
-        r#"sesame_tokens_issued_total{method="xivo_user"} 1"#,
-        r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="200"} 1"#,
+        r#"sesame_tokens_issued_total{method="xivo_user"} 2"#,
+        r#"sesame_token_checks_total{outcome="valid"} 1"#,
+        r#"sesame_token_checks_total{outcome="forbidden"} 1"#,
+        r#"sesame_token_checks_total{outcome="invalid"} 1"#,
+        r#"sesame_token_checks_total{outcome="expired"} 0"#,
+        r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="200"} 2"#,
         r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="401"} 1"#,
         r#"sesame_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
-        "sesame_live_tokens 1",
+        "sesame_live_tokens 2",
     ] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
