@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Server, base_config, client, free_port, users_yaml};
+use crate::harness::{Server, base_config, client, create_token, free_port, get_json, users_yaml};
 
 async fn scrape(url: String) -> (StatusCode, String, String) {
     let r = client().get(url).send().await.unwrap();
@@ -30,8 +30,7 @@ async fn requests_logins_and_tokens_are_counted() {
     }
     c.get(s.url("/nope/4c1d0b5e")).send().await.unwrap();
     // Checks: one valid, one forbidden scope, one unknown token.
-    let (_, body) =
-        crate::harness::create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
+    let (_, body) = create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
     let token = body["data"]["token"].as_str().unwrap().to_owned();
     for path in [
         format!("/0.1/token/{token}"),
@@ -85,14 +84,7 @@ async fn metrics_can_have_their_own_listener() {
 #[tokio::test]
 async fn readyz_reports_upstreams_without_draining_the_instance() {
     let s = Server::standard();
-    let body: serde_json::Value = client()
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get_json(&s, "/readyz").await;
     assert_eq!(body["status"], "ready", "{body}");
     assert_eq!(body["upstreams"], json!({}));
 

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{ALICE_UUID, Server, base_config, client, users_yaml};
+use crate::harness::{ALICE_UUID, Server, base_config, client, get_json, users_yaml};
 
 const SHARED: &str = "0123456789abcdef-shared-for-tests";
 
@@ -250,14 +250,7 @@ async fn token_exchange_down_scopes() {
         "unsupported_grant_type"
     );
 
-    let meta: Value = client()
-        .get(s.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&s, "/.well-known/oauth-authorization-server").await;
     assert_eq!(meta["issuer"], "https://auth.example.org");
     assert_eq!(
         meta["introspection_endpoint"],

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, client};
+use crate::harness::{Server, client, get_json};
 
 async fn uc_login(s: &Server, login: &str, password: &str) -> (StatusCode, Value) {
     let r = client()
@@ -177,14 +177,7 @@ async fn kerberos_routes_without_a_kerberos_section() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let backends: Value = client()
-        .get(s.url("/0.1/backends"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let backends: Value = get_json(&s, "/0.1/backends").await;
     assert!(
         !backends["data"]
             .as_array()
