@@ -6,11 +6,15 @@
 //! failure by `redis`' connection manager: Sesame starts while Redis is down,
 //! answers 503 meanwhile, and recovers without a restart.
 //!
-//! Compiled ACLs are kept in a bounded local cache keyed by token hash (a
-//! token's ACLs never change), so a check costs one `GET` and a JSON decode.
+//! A check costs one `GET`. The tokens last decoded are kept in a bounded
+//! local cache with the bytes they were decoded from: when Redis answers
+//! the same bytes, the check reuses the decoded token (record and compiled
+//! ACLs) instead of parsing the JSON again; other bytes (a renewal by
+//! another instance) are decoded afresh, and a missing key is a missing
+//! token whatever the cache holds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,16 +23,28 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
 use crate::clock::Timestamp;
-use crate::token::acl::AclSet;
 
-/// Most compiled ACL sets kept in memory; the cache is cleared past it.
-const ACL_CACHE_LIMIT: usize = 200_000;
+/// Most decoded tokens kept in memory; past it, half are dropped.
+const DECODED_CACHE_LIMIT: usize = 10_000;
+
+/// A token as last read from (or written to) Redis: the stored bytes, and
+/// the token decoded from them with its compiled ACLs.
+struct Decoded {
+    stored: Box<[u8]>,
+    token: Arc<LiveToken>,
+}
+
+/// Every check still reads the token from Redis (so a revocation or a
+/// renewal by another instance counts at once); when the bytes read are
+/// those decoded last time, the decoded token is reused instead of parsing
+/// the JSON and compiling the ACLs again.
+type DecodedCache = RwLock<HashMap<TokenKey, Decoded>>;
 
 pub struct RedisStore {
     manager: ConnectionManager,
     prefix: String,
     timeout: Duration,
-    acl_cache: Mutex<HashMap<TokenKey, AclSet>>,
+    decoded: DecodedCache,
 }
 
 /// Counters with a window, in Redis, shared by every Sesame instance of the
@@ -162,7 +178,7 @@ impl RedisStore {
             manager,
             prefix: prefix.to_owned(),
             timeout,
-            acl_cache: Mutex::new(HashMap::new()),
+            decoded: RwLock::new(HashMap::new()),
         })
     }
 
@@ -204,11 +220,10 @@ impl RedisStore {
         &self,
         key: &TokenKey,
         record: &TokenRecord,
+        json: &[u8],
         now: Timestamp,
         only_if_exists: bool,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::Internal(format!("encode token: {e}")))?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.redis_key(key)).arg(json);
         if let Some(at) = record.expires_at {
@@ -242,32 +257,51 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
-    fn live(&self, key: &TokenKey, record: TokenRecord) -> LiveToken {
-        let cached = self
-            .acl_cache
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(key).cloned());
-        match cached {
-            Some(acl) => LiveToken { record, acl },
-            None => {
-                let token = LiveToken::new(record);
-                if let Ok(mut cache) = self.acl_cache.lock() {
-                    if cache.len() >= ACL_CACHE_LIMIT {
-                        cache.clear();
-                    }
-                    cache.insert(*key, token.acl.clone());
-                }
-                token
-            }
+    /// The token decoded from `stored`: the cached one when the bytes are
+    /// the same, else decoded now (and cached).
+    fn decode(&self, key: &TokenKey, stored: Vec<u8>) -> Result<Arc<LiveToken>, StoreError> {
+        if let Ok(cache) = self.decoded.read()
+            && let Some(hit) = cache.get(key)
+            && *hit.stored == *stored
+        {
+            return Ok(hit.token.clone());
         }
+        let record: TokenRecord = serde_json::from_slice(&stored)
+            .map_err(|e| StoreError::Internal(format!("unreadable token record in redis: {e}")))?;
+        let token = Arc::new(LiveToken::new(record));
+        self.remember(key, stored, token.clone());
+        Ok(token)
+    }
+
+    fn remember(&self, key: &TokenKey, stored: Vec<u8>, token: Arc<LiveToken>) {
+        let Ok(mut cache) = self.decoded.write() else {
+            return;
+        };
+        if cache.len() >= DECODED_CACHE_LIMIT && !cache.contains_key(key) {
+            let mut n = 0usize;
+            cache.retain(|_, _| {
+                n += 1;
+                n.is_multiple_of(2)
+            });
+        }
+        cache.insert(
+            *key,
+            Decoded {
+                stored: stored.into_boxed_slice(),
+                token,
+            },
+        );
     }
 
     fn forget(&self, key: &TokenKey) {
-        if let Ok(mut cache) = self.acl_cache.lock() {
+        if let Ok(mut cache) = self.decoded.write() {
             cache.remove(key);
         }
     }
+}
+
+fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
 }
 
 /// A user's unexpired tokens: expired entries leave the set, revoked ones
@@ -297,26 +331,21 @@ impl TokenStore for RedisStore {
         token: LiveToken,
         now: Timestamp,
     ) -> Result<Arc<LiveToken>, StoreError> {
-        self.put(&key, &token.record, now, false).await?;
-        if let Ok(mut cache) = self.acl_cache.lock() {
-            if cache.len() >= ACL_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, token.acl.clone());
-        }
-        Ok(Arc::new(token))
+        let json = encode(&token.record)?;
+        self.put(&key, &token.record, &json, now, false).await?;
+        let token = Arc::new(token);
+        self.remember(&key, json, token.clone());
+        Ok(token)
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
         let mut conn = self.manager.clone();
-        let json: Option<String> = self.run(conn.get(self.redis_key(key))).await?;
-        let Some(json) = json else {
+        let stored: Option<Vec<u8>> = self.run(conn.get(self.redis_key(key))).await?;
+        let Some(stored) = stored else {
             self.forget(key);
             return Ok(None);
         };
-        let record: TokenRecord = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Internal(format!("unreadable token record in redis: {e}")))?;
-        Ok(Some(Arc::new(self.live(key, record))))
+        self.decode(key, stored).map(Some)
     }
 
     async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
@@ -335,11 +364,14 @@ impl TokenStore for RedisStore {
         let Some(current) = self.get(key).await? else {
             return Ok(None);
         };
-        let renewed = current.with_expiry(Some(expires_at));
-        if self.put(key, &renewed.record, now, true).await? {
-            Ok(Some(Arc::new(renewed)))
+        let renewed = Arc::new(current.with_expiry(Some(expires_at)));
+        let json = encode(&renewed.record)?;
+        if self.put(key, &renewed.record, &json, now, true).await? {
+            self.remember(key, json, renewed.clone());
+            Ok(Some(renewed))
         } else {
             // Revoked or expired between the read and the write.
+            self.forget(key);
             Ok(None)
         }
     }
@@ -449,6 +481,47 @@ mod tests {
         assert_eq!(members, vec![key.to_hex()]);
         assert!(!members[0].contains(token));
         assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_decoded_token_is_reused_only_while_redis_holds_the_same_bytes() {
+        let here = store();
+        let there = RedisStore::new(&redis_url(), &here.prefix, Duration::from_secs(2)).unwrap();
+        let now = Timestamp::from_secs(1_000);
+        let key = TokenKey::of("6b0a2f0e-7c51-4d8e-b0a4-1f2e3d4c5b6a");
+        here.insert(key, LiveToken::new(contract::record("u", 1_000, 60)), now)
+            .await
+            .unwrap();
+        let first = here.get(&key).await.unwrap().unwrap();
+        let again = here.get(&key).await.unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "same bytes: the decoded token is reused"
+        );
+
+        // Another instance renews it: this one reads the new record at once.
+        let until = Timestamp::from_secs(5_000);
+        there.renew(&key, until, now).await.unwrap().unwrap();
+        let renewed = here.get(&key).await.unwrap().unwrap();
+        assert_eq!(renewed.record.expires_at, Some(until));
+        assert!(!Arc::ptr_eq(&first, &renewed));
+
+        // Bytes written behind every instance's back are decoded too.
+        let mut edited = renewed.record.clone();
+        edited.acl = vec!["other.#".into()];
+        let mut conn = here.manager.clone();
+        let _: () = conn
+            .set(here.redis_key(&key), encode(&edited).unwrap())
+            .await
+            .unwrap();
+        let read = here.get(&key).await.unwrap().unwrap();
+        assert_eq!(read.record.acl, vec!["other.#".to_string()]);
+        assert!(read.acl.grants("other.x.y"));
+        assert!(!read.acl.grants("confd.users.me.read"));
+
+        // Revoked by the other instance: gone here, whatever was cached.
+        assert!(there.remove(&key).await.unwrap());
+        assert!(here.get(&key).await.unwrap().is_none());
     }
 
     #[tokio::test]
