@@ -1,44 +1,101 @@
-"""Read the wrk outputs of one bench/run and write the report: one line per
-scenario and per ratio on stdout, the same as JSON in target/bench/latest.json.
+"""Read the oha outputs of one bench/run and write the report: one line per
+scenario, ratio and target on stdout, the same as JSON in
+target/bench/latest.json.
 
 Usage: report.py RESULTS_DIR OUT_JSON
-RESULTS_DIR holds NAME.wrk files (wrk --latency output) and facts.json.
+       report.py --line NAME FILE   (one round's line, while the run goes on)
+RESULTS_DIR holds NAME.ROUND.json files (oha --output-format json) and
+facts.json.
 """
 
+import glob
 import json
 import os
-import re
 import sys
 
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
+def parse(path):
+    """One round: answers per second (completed answers only: those oha
+    aborted at the deadline are left out), latency percentiles in ms, and
+    the answers by status."""
+    data = json.load(open(path))
+    statuses = {k: int(v) for k, v in (data.get("statusCodeDistribution") or {}).items()}
+    answered = sum(statuses.values())
+    seconds = data["summary"]["total"]
+    pct = data.get("latencyPercentiles") or {}
 
-def parse(text):
-    def latency(pct):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        return round(float(m.group(1)) * UNITS[m.group(2)], 3) if m else None
+    def ms(key):
+        value = pct.get(key)
+        return round(value * 1000, 3) if value is not None else None
 
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    total = int(re.search(r"(\d+) requests in", text).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors = re.search(r"Socket errors: (.*)", text)
+    errors = {k: v for k, v in (data.get("errorDistribution") or {}).items()
+              if k != "aborted due to deadline"}
     return {
-        "rps": round(rps, 1),
-        "p50_ms": latency(50),
-        "p99_ms": latency(99),
-        "requests": total,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": errors.group(1).strip() if errors else None,
+        "rps": round(answered / seconds, 1) if seconds else 0.0,
+        "p50_ms": ms("p50"),
+        "p99_ms": ms("p99"),
+        "requests": answered,
+        "statuses": statuses,
+        "errors": errors,
     }
 
+
+SERVER_ROUTES = {"B_check_half_rate": "/0.1/token/{token}", "A_ceiling_half_rate": "/healthz"}
+
+
+def buckets(path, route):
+    """Cumulative counts of Sesame's request-duration histogram for `route`."""
+    found = {}
+    needle = f'route="{route}"'
+    for text in open(path):
+        if text.startswith("sesame_http_request_duration_seconds_bucket{") and needle in text:
+            le = text.split('le="', 1)[1].split('"', 1)[0]
+            found[float("inf") if le == "+Inf" else float(le)] = float(text.rsplit(" ", 1)[1])
+    return found
+
+
+def server_p99_ms(results, name):
+    """The upper bound of the histogram bucket holding the 99th percentile
+    of the requests answered during the run, as Sesame timed them."""
+    route = SERVER_ROUTES.get(name)
+    before = os.path.join(results, f"{name}.before.metrics")
+    after = os.path.join(results, f"{name}.after.metrics")
+    if not route or not (os.path.exists(before) and os.path.exists(after)):
+        return None
+    start, end = buckets(before, route), buckets(after, route)
+    counts = sorted((le, end[le] - start.get(le, 0.0)) for le in end)
+    if not counts or counts[-1][1] <= 0:
+        return None
+    total = counts[-1][1]
+    for le, n in counts:
+        if n >= 0.99 * total:
+            return None if le == float("inf") else round(le * 1000, 3)
+    return None
+
+
+def line(name, s):
+    statuses = " ".join(f"{k}:{v}" for k, v in sorted(s["statuses"].items()))
+    errors = f"  errors {s['errors']}" if s["errors"] else ""
+    return (f"{name:<26} {s['rps']:>10.1f} {s['p50_ms'] or 0:>8.3f} {s['p99_ms'] or 0:>8.3f}"
+            f"  {statuses}{errors}")
+
+
+if sys.argv[1] == "--line":
+    print("  " + line(sys.argv[2], parse(sys.argv[3])))
+    sys.exit(0)
 
 results, out = sys.argv[1:3]
 facts = json.load(open(os.path.join(results, "facts.json")))
 scenarios = {}
 for name in facts["order"]:
-    path = os.path.join(results, f"{name}.wrk")
-    if os.path.exists(path):
-        scenarios[name] = parse(open(path).read())
+    rounds = [parse(p) for p in sorted(glob.glob(os.path.join(results, f"{name}.*.json")))]
+    if rounds:
+        best = dict(max(rounds, key=lambda r: r["rps"]))
+        best["rounds_rps"] = [r["rps"] for r in rounds]
+        server = server_p99_ms(results, name)
+        if server is not None:
+            best["server_p99_ms_at_most"] = server
+        scenarios[name] = best
 
 
 def ratio(a, b):
@@ -58,22 +115,54 @@ ratios = {
     "login_default_hash_vs_ceiling": ratio("E_login_default_hash", "A_ceiling"),
     "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check"),
 }
+half_closed = scenarios.get("B_check_half_peak_closed", {})
+half = scenarios.get("B_check_half_rate", {})
+rss = facts.get("rss_mib_100k_tokens")
+
+
+def target(value, limit, met):
+    return {"value": value, "limit": limit, "met": None if value is None else met(value)}
+
+
+targets = {
+    "check_vs_ceiling_embedded": target(ratios["check_vs_ceiling_embedded"], ">= 0.8", lambda v: v >= 0.8),
+    "scoped_check_vs_ceiling_embedded": target(ratios["scoped_check_vs_ceiling_embedded"], ">= 0.7",
+                                               lambda v: v >= 0.7),
+    "check_vs_ceiling_redis": target(ratios["check_vs_ceiling_redis"], ">= 0.5", lambda v: v >= 0.5),
+    "check_p99_ms_at_half_peak": target(half_closed.get("p99_ms"), "< 1", lambda v: v < 1.0),
+    "check_rps_of_that_run_vs_peak": target(ratio("B_check_half_peak_closed", "B_check"), ">= 0.5",
+                                            lambda v: v >= 0.5),
+    "check_p99_ms_at_half_peak_open_loop": target(half.get("p99_ms"), "< 1", lambda v: v < 1.0),
+    "check_server_p99_ms_at_half_peak": target(half.get("server_p99_ms_at_most"), "< 1",
+                                               lambda v: v < 1.0),
+    "login_cheap_hash_vs_ceiling": target(ratios["login_cheap_hash_vs_ceiling"], ">= 0.5", lambda v: v >= 0.5),
+    "rss_mib_100k_tokens": target(rss, "< 100", lambda v: v < 100),
+    "check_100k_vs_10_tokens": target(ratios["check_100k_vs_10_tokens"], "within 10 %",
+                                      lambda v: abs(v - 1) <= 0.1),
+}
 report = {
     "machine": facts["machine"],
     "settings": facts["settings"],
     "scenarios": scenarios,
-    "rss_mib_100k_tokens": facts.get("rss_mib_100k_tokens"),
+    "rss_mib_100k_tokens": rss,
     "live_tokens_at_rss": facts.get("live_tokens"),
     "ratios": ratios,
+    "targets": targets,
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)
 with open(out, "w") as f:
     json.dump(report, f, indent=2)
 
-print(f"{'scenario':<26} {'rps':>10} {'p50 ms':>8} {'p99 ms':>8}  non-2xx")
+print(f"{'scenario':<26} {'rps':>10} {'p50 ms':>8} {'p99 ms':>8}  answers by status")
 for name, s in scenarios.items():
-    print(f"{name:<26} {s['rps']:>10.1f} {s['p50_ms'] or 0:>8.3f} {s['p99_ms'] or 0:>8.3f}  {s['non_2xx']}")
-print(f"rss with {facts.get('live_tokens')} live tokens: {facts.get('rss_mib_100k_tokens')} MiB")
+    print(line(name, s))
+for name, s in scenarios.items():
+    if "server_p99_ms_at_most" in s:
+        print(f"{name}: p99 as Sesame timed it (handler in to answer out) <= {s['server_p99_ms_at_most']} ms")
+print(f"rss with {facts.get('live_tokens')} live tokens: {rss} MiB")
 for key, value in ratios.items():
     print(f"ratio {key:<34} {value}")
+for key, t in targets.items():
+    verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+    print(f"target {key:<33} {t['value']} ({t['limit']}): {verdict}")
 print(f"written to {out}")
