@@ -270,6 +270,22 @@ pub async fn create_token(
     (r.status(), r.json().await.unwrap_or_default())
 }
 
+/// `POST /xuc/api/2.0/auth/login` with `login` and `password`: the status,
+/// and the JSON body (every answer of the UC API has one).
+pub async fn uc_login(
+    s: &Server,
+    login: &str,
+    password: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = client()
+        .post(s.url("/xuc/api/2.0/auth/login"))
+        .json(&serde_json::json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
 /// Run the CLI with `args` and `stdin`; returns (success, stdout, stderr).
 pub fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(bin())

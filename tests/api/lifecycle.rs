@@ -5,17 +5,11 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     ALICE_UUID, Server, base_config, cli, client, create_token, eventually, get_json, hash,
-    users_yaml, write_file,
+    uc_login, users_yaml, write_file,
 };
 
 async fn login(s: &Server, user: &str, pw: &str) -> StatusCode {
-    client()
-        .post(s.url("/xuc/api/2.0/auth/login"))
-        .json(&json!({"login": user, "password": pw}))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    uc_login(s, user, pw).await.0
 }
 
 #[tokio::test]

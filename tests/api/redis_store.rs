@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, base_config, client, free_port, users_yaml};
+use crate::harness::{Server, base_config, client, free_port, uc_login, users_yaml};
 
 fn redis_config(url: &str, prefix: &str) -> String {
     format!(
@@ -24,13 +24,7 @@ fn shared_redis() -> String {
 }
 
 async fn login(s: &Server) -> (StatusCode, Value) {
-    let r = client()
-        .post(s.url("/xuc/api/2.0/auth/login"))
-        .json(&json!({"login": "alice", "password": "s3cre7"}))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    uc_login(s, "alice", "s3cre7").await
 }
 
 async fn head(s: &Server, token: &str) -> StatusCode {

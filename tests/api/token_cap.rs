@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, base_config, client, create_token, users_yaml};
+use crate::harness::{Server, base_config, client, create_token, uc_login, users_yaml};
 
 async fn legacy_login(
     s: &Server,
@@ -35,14 +35,8 @@ async fn a_user_past_the_cap_gets_429_until_a_token_goes() {
         body["reason"][0].as_str().unwrap().contains("at most 2"),
         "{body}"
     );
-    let r = client()
-        .post(s.url("/xuc/api/2.0/auth/login"))
-        .json(&json!({"login": "alice", "password": "s3cre7"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = uc_login(&s, "alice", "s3cre7").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["error"], "TooManyTokens", "{body}");
     // The OAuth token exchange issues tokens too.
     let r = client()

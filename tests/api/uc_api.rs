@@ -3,17 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, client, get_json};
-
-async fn uc_login(s: &Server, login: &str, password: &str) -> (StatusCode, Value) {
-    let r = client()
-        .post(s.url("/xuc/api/2.0/auth/login"))
-        .json(&json!({"login": login, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap())
-}
+use crate::harness::{Server, client, get_json, uc_login};
 
 fn assert_uc_error(body: &Value, code: &str) {
     assert_eq!(body["error"], code, "{body}");
