@@ -113,7 +113,7 @@ ratios = {
     "uc_check_vs_ceiling_redis": ratio("D_uc_check_redis", "A_ceiling"),
     "login_cheap_hash_vs_ceiling": ratio("E_login_cheap_hash", "A_ceiling"),
     "login_default_hash_vs_ceiling": ratio("E_login_default_hash", "A_ceiling"),
-    "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check"),
+    "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check_10_tokens"),
 }
 half_closed = scenarios.get("B_check_half_peak_closed", {})
 half = scenarios.get("B_check_half_rate", {})

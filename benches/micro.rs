@@ -1,6 +1,8 @@
 //! Micro-benchmarks (criterion) of the token check's parts: ACL matching
 //! with the 50 patterns of bench scenario C, the token hash, and a lookup in
-//! the embedded store. `cargo bench --bench micro`; `bench/run` measures the
+//! the embedded store; and of the password check a login pays, at the
+//! cheapest argon2 cost (the floor under scenario E's cheap logins) and at
+//! the default one. `cargo bench --bench micro`; `bench/run` measures the
 //! whole server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -120,5 +122,54 @@ fn token_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, acl_matching, token_lookup);
+fn password_check(c: &mut Criterion) {
+    use sesame_backends::password::{HashCost, Password, PasswordHasher, hash_password};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hasher = PasswordHasher::new(1).unwrap();
+    let password = Password::new("cheap-pw");
+    let cheapest = HashCost {
+        m_cost: 8,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let cheap = hash_password(&password, cheapest).unwrap();
+    let default = hash_password(&password, HashCost::default()).unwrap();
+    let parsed = argon2::PasswordHash::new(&cheap).unwrap();
+    c.bench_function(
+        "password: argon2id verify, m=8 KiB t=1 p=1, on the calling thread",
+        |b| {
+            b.iter(|| {
+                argon2::PasswordVerifier::verify_password(
+                    &argon2::Argon2::default(),
+                    b"cheap-pw",
+                    black_box(&parsed),
+                )
+                .unwrap()
+            })
+        },
+    );
+    c.bench_function(
+        "password: argon2id verify, m=8 KiB t=1 p=1, on the hasher's thread",
+        |b| {
+            b.iter(|| {
+                let ok = runtime.block_on(hasher.verify(&password, Some(black_box(&cheap))));
+                assert!(ok.unwrap());
+            })
+        },
+    );
+    let mut slow = c.benchmark_group("password: default cost");
+    slow.sample_size(10);
+    slow.bench_function("argon2id verify, m=19 MiB t=2 p=1", |b| {
+        b.iter(|| {
+            let ok = runtime.block_on(hasher.verify(&password, Some(black_box(&default))));
+            assert!(ok.unwrap());
+        })
+    });
+    slow.finish();
+}
+
+criterion_group!(benches, acl_matching, token_lookup, password_check);
 criterion_main!(benches);

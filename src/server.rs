@@ -143,7 +143,7 @@ impl Sesame {
             )
             .map_err(anyhow::Error::msg)?,
         );
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             upstreams: Arc::new(crate::upstreams::Upstreams::new(upstream_probes(&config))),
             federated,
             callers,
@@ -154,7 +154,7 @@ impl Sesame {
             auth,
             uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),
             request_timeout: Duration::from_secs(c.listen.request_timeout.max(1)),
-        };
+        });
         Ok(Sesame {
             state,
             directory,

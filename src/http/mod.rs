@@ -27,9 +27,27 @@ use crate::oauth::Callers;
 use crate::token::TokenService;
 use error::LegacyError;
 
-/// What handlers share.
+/// What handlers share: one allocation, so that the copy axum hands each
+/// request is a reference count, whatever the state holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The services and settings behind [`AppState`].
+pub struct Shared {
     pub tokens: Arc<TokenService>,
     /// The upstreams `/readyz` reports on.
     pub upstreams: Arc<crate::upstreams::Upstreams>,
