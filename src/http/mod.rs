@@ -301,9 +301,9 @@ async fn access_log(request: Request, next: Next) -> Response {
     let header = HeaderValue::from_str(&id).ok();
     let method = request.method().clone();
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let unmatched_path = match matched {
-        Some(_) => None,
-        None => Some(redact_path(request.uri().path())),
+    let route = match &matched {
+        Some(path) => std::borrow::Cow::Borrowed(path.as_str()),
+        None => std::borrow::Cow::Owned(redact_path(request.uri().path())),
     };
     // A cheap clone (shared bytes), so that the query is read after the
     // request has gone to the handler.
@@ -312,14 +312,9 @@ async fn access_log(request: Request, next: Next) -> Response {
     let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    let route = match (&matched, &unmatched_path) {
-        (Some(path), _) => path.as_str(),
-        (None, Some(path)) => path.as_str(),
-        (None, None) => "",
-    };
     crate::metrics::global().request(
         if matched.is_some() {
-            route
+            &route
         } else {
             "unmatched"
         },
@@ -331,7 +326,7 @@ async fn access_log(request: Request, next: Next) -> Response {
         target: "sesame::access",
         request_id = id,
         %method,
-        route,
+        route = &*route,
         query = query.as_deref().unwrap_or(""),
         status,
         elapsed_ms = elapsed * 1000.0,
@@ -347,19 +342,22 @@ async fn access_log(request: Request, next: Next) -> Response {
 const SECRET_PARAMS: [&str; 5] = ["token", "password", "ticket", "code", "state"];
 
 pub fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
-    let is_secret = |pair: &str| {
-        let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
-        SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
-    };
-    if !query.split('&').any(is_secret) {
+    fn key_of(pair: &str) -> &str {
+        pair.split_once('=').map_or(pair, |(k, _)| k)
+    }
+    let is_secret = |key: &str| SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s));
+    if !query.split('&').map(key_of).any(is_secret) {
         return std::borrow::Cow::Borrowed(query);
     }
     let redacted = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if is_secret(pair) => format!("{key}=REDACTED"),
-            None if is_secret(pair) => format!("{pair}=REDACTED"),
-            _ => pair.to_owned(),
+        .map(|pair| {
+            let key = key_of(pair);
+            if is_secret(key) {
+                format!("{key}=REDACTED")
+            } else {
+                pair.to_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join("&");

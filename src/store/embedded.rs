@@ -246,14 +246,7 @@ impl EmbeddedStore {
         key: TokenKey,
         token: Arc<LiveToken>,
     ) {
-        if cache.len() >= self.capacity && !cache.contains_key(&key) {
-            let mut n = 0usize;
-            cache.retain(|_, _| {
-                n += 1;
-                n.is_multiple_of(2)
-            });
-        }
-        cache.insert(key, token);
+        super::insert_bounded(cache, self.capacity, key, token);
     }
 
     /// The token of `key`: from the cache, or from redb (then cached).

@@ -111,6 +111,25 @@ impl LiveToken {
     }
 }
 
+/// Put `value` under `key` in a cache of at most `capacity` decoded tokens:
+/// when it is full and `key` is new, every other entry is dropped first
+/// (cheap, and the tokens in use come back at their next read).
+pub(crate) fn insert_bounded<V>(
+    cache: &mut std::collections::HashMap<TokenKey, V>,
+    capacity: usize,
+    key: TokenKey,
+    value: V,
+) {
+    if cache.len() >= capacity && !cache.contains_key(&key) {
+        let mut n = 0usize;
+        cache.retain(|_, _| {
+            n += 1;
+            n.is_multiple_of(2)
+        });
+    }
+    cache.insert(key, value);
+}
+
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -277,20 +277,11 @@ impl RedisStore {
         let Ok(mut cache) = self.decoded.write() else {
             return;
         };
-        if cache.len() >= DECODED_CACHE_LIMIT && !cache.contains_key(key) {
-            let mut n = 0usize;
-            cache.retain(|_, _| {
-                n += 1;
-                n.is_multiple_of(2)
-            });
-        }
-        cache.insert(
-            *key,
-            Decoded {
-                stored: stored.into_boxed_slice(),
-                token,
-            },
-        );
+        let decoded = Decoded {
+            stored: stored.into_boxed_slice(),
+            token,
+        };
+        super::insert_bounded(&mut cache, DECODED_CACHE_LIMIT, *key, decoded);
     }
 
     fn forget(&self, key: &TokenKey) {

@@ -322,15 +322,15 @@ impl TokenService {
         presented: &str,
         scope: Option<&str>,
     ) -> Result<VerifiedToken, TokenError> {
-        let checked = match self.verify(presented).await {
-            Ok(verified) => match scope {
+        let checked = self
+            .verify(presented)
+            .await
+            .and_then(|verified| match scope {
                 Some(scope) if !verified.grants(scope) => {
                     Err(TokenError::Forbidden(scope.to_owned()))
                 }
                 _ => Ok(verified),
-            },
-            Err(e) => Err(e),
-        };
+            });
         count_check(&checked);
         checked
     }
