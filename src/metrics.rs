@@ -42,8 +42,39 @@ struct OutcomeLabels {
     outcome: String,
 }
 
-/// The outcomes of a token check, each a series of `token_checks`.
-pub const CHECK_OUTCOMES: [&str; 5] = ["valid", "forbidden", "invalid", "expired", "unavailable"];
+/// The outcome of a token check, each a series of `token_checks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Valid,
+    /// A scope not granted.
+    Forbidden,
+    /// Unknown, revoked or malformed.
+    Invalid,
+    Expired,
+    /// The store did not answer.
+    Unavailable,
+}
+
+impl CheckOutcome {
+    const ALL: [CheckOutcome; 5] = [
+        CheckOutcome::Valid,
+        CheckOutcome::Forbidden,
+        CheckOutcome::Invalid,
+        CheckOutcome::Expired,
+        CheckOutcome::Unavailable,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckOutcome::Valid => "valid",
+            CheckOutcome::Forbidden => "forbidden",
+            CheckOutcome::Invalid => "invalid",
+            CheckOutcome::Expired => "expired",
+            CheckOutcome::Unavailable => "unavailable",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -67,9 +98,9 @@ pub struct Metrics {
     tokens_revoked: Counter,
     store_errors: Family<KindLabels, Counter>,
     live_tokens: Gauge,
-    /// One counter per outcome of [`CHECK_OUTCOMES`], made once: the check
+    /// One counter per [`CheckOutcome`], in its order, made once: the check
     /// path counts without hashing labels or allocating.
-    token_checks: [Counter; 5],
+    token_checks: [Counter; CheckOutcome::ALL.len()],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,10 +156,10 @@ impl Metrics {
             "Token checks (/0.1/token/{token}, the UC check, the gateway) by outcome: valid, forbidden (a scope not granted), invalid (unknown, revoked, malformed), expired, unavailable (the store did not answer)",
             checks.clone(),
         );
-        let token_checks = CHECK_OUTCOMES.map(|outcome| {
+        let token_checks = CheckOutcome::ALL.map(|outcome| {
             checks
                 .get_or_create(&OutcomeLabels {
-                    outcome: outcome.to_owned(),
+                    outcome: outcome.label().to_owned(),
                 })
                 .clone()
         });
@@ -151,14 +182,10 @@ impl Metrics {
         }
     }
 
-    /// A token checked; `outcome` is one of [`CHECK_OUTCOMES`] (others are
-    /// not counted).
-    pub fn token_check(&self, outcome: &str) {
-        if let Some(i) = CHECK_OUTCOMES.iter().position(|o| *o == outcome)
-            && let Some(counter) = self.token_checks.get(i)
-        {
-            counter.inc();
-        }
+    /// A token checked.
+    pub fn token_check(&self, outcome: CheckOutcome) {
+        // `token_checks` is `CheckOutcome::ALL` mapped, in the enum's order.
+        self.token_checks[outcome as usize].inc();
     }
 
     /// A request answered; `route` is the route pattern, or `unmatched`.
@@ -240,6 +267,9 @@ mod tests {
         m.token_issued("xivo_user");
         m.store_error("unavailable");
         m.set_live_tokens(7);
+        m.token_check(CheckOutcome::Forbidden);
+        m.token_check(CheckOutcome::Forbidden);
+        m.token_check(CheckOutcome::Unavailable);
         let text = m.encode();
         for line in [
             r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="200"} 1"#,
@@ -248,6 +278,9 @@ mod tests {
             r#"sesame_tokens_issued_total{method="xivo_user"} 1"#,
             r#"sesame_store_errors_total{kind="unavailable"} 1"#,
             "sesame_live_tokens 7",
+            r#"sesame_token_checks_total{outcome="forbidden"} 2"#,
+            r#"sesame_token_checks_total{outcome="unavailable"} 1"#,
+            r#"sesame_token_checks_total{outcome="valid"} 0"#,
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

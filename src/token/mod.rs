@@ -92,12 +92,13 @@ pub enum TokenError {
 
 /// Count a check's outcome in the metrics.
 fn count_check(result: &Result<VerifiedToken, TokenError>) {
+    use crate::metrics::CheckOutcome;
     let outcome = match result {
-        Ok(_) => "valid",
-        Err(TokenError::Forbidden(_)) => "forbidden",
-        Err(TokenError::Expired) => "expired",
-        Err(TokenError::Store(_)) => "unavailable",
-        Err(_) => "invalid",
+        Ok(_) => CheckOutcome::Valid,
+        Err(TokenError::Forbidden(_)) => CheckOutcome::Forbidden,
+        Err(TokenError::Expired) => CheckOutcome::Expired,
+        Err(TokenError::Store(_)) => CheckOutcome::Unavailable,
+        Err(_) => CheckOutcome::Invalid,
     };
     crate::metrics::global().token_check(outcome);
 }
