@@ -98,6 +98,8 @@ pub struct Metrics {
     tokens_revoked: Counter,
     store_errors: Family<KindLabels, Counter>,
     live_tokens: Gauge,
+    store_commit_seconds: Histogram,
+    store_commit_operations: Counter,
     /// One counter per [`CheckOutcome`], in its order, made once: the check
     /// path counts without hashing labels or allocating.
     token_checks: [Counter; CheckOutcome::ALL.len()],
@@ -163,6 +165,18 @@ impl Metrics {
                 })
                 .clone()
         });
+        let store_commit_seconds = latency_histogram();
+        registry.register(
+            "store_commit_seconds",
+            "Embedded store: time of each write transaction, from its start to its data on disk (fsync included); its count is the number of commits",
+            store_commit_seconds.clone(),
+        );
+        let store_commit_operations = Counter::default();
+        registry.register(
+            "store_commit_operations",
+            "Embedded store: token writes, revocations and expiry sweeps committed; divided by the commits, the operations that share one",
+            store_commit_operations.clone(),
+        );
         let live_tokens = Gauge::default();
         registry.register(
             "live_tokens",
@@ -178,6 +192,8 @@ impl Metrics {
             tokens_revoked,
             store_errors,
             live_tokens,
+            store_commit_seconds,
+            store_commit_operations,
             token_checks,
         }
     }
@@ -233,6 +249,13 @@ impl Metrics {
             .inc();
     }
 
+    /// A write transaction of the embedded store, `operations` in it.
+    pub fn store_commit(&self, operations: usize, seconds: f64) {
+        self.store_commit_seconds.observe(seconds);
+        self.store_commit_operations
+            .inc_by(u64::try_from(operations).unwrap_or(u64::MAX));
+    }
+
     pub fn set_live_tokens(&self, count: usize) {
         self.live_tokens
             .set(i64::try_from(count).unwrap_or(i64::MAX));
@@ -270,6 +293,8 @@ mod tests {
         m.token_check(CheckOutcome::Forbidden);
         m.token_check(CheckOutcome::Forbidden);
         m.token_check(CheckOutcome::Unavailable);
+        m.store_commit(3, 0.0015);
+        m.store_commit(1, 0.0004);
         let text = m.encode();
         for line in [
             r#"sesame_http_requests_total{route="/0.1/token",method="POST",status="200"} 1"#,
@@ -281,6 +306,9 @@ mod tests {
             r#"sesame_token_checks_total{outcome="forbidden"} 2"#,
             r#"sesame_token_checks_total{outcome="unavailable"} 1"#,
             r#"sesame_token_checks_total{outcome="valid"} 0"#,
+            "sesame_store_commit_seconds_count 2",
+            "sesame_store_commit_seconds_bucket{le=\"0.0008\"} 1",
+            "sesame_store_commit_operations_total 4",
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

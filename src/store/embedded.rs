@@ -438,7 +438,9 @@ impl Writer {
             }
             let (ops, replies): (Vec<Op>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.op, j.done)).unzip();
+            let started = std::time::Instant::now();
             let results = self.commit(&ops);
+            crate::metrics::global().store_commit(ops.len(), started.elapsed().as_secs_f64());
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have gone away (request cancelled): nothing to do.
                 let _ = reply.send(result);

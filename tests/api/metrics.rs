@@ -59,6 +59,21 @@ async fn requests_logins_and_tokens_are_counted() {
     }
     // Paths nobody routes are not labels: the series stay bounded.
     assert!(!text.contains("4c1d0b5e"));
+    // The two tokens went through the embedded store's commits.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+    };
+    let (commits, operations) = (
+        value("sesame_store_commit_seconds_count"),
+        value("sesame_store_commit_operations_total"),
+    );
+    assert!(
+        commits >= 1.0 && operations >= 2.0,
+        "{commits} commits, {operations} operations"
+    );
+    assert!(value("sesame_store_commit_seconds_sum") > 0.0);
 }
 
 #[tokio::test]
