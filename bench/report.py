@@ -4,8 +4,10 @@ target/bench/latest.json.
 
 Usage: report.py RESULTS_DIR OUT_JSON
        report.py --line NAME FILE   (one round's line, while the run goes on)
-RESULTS_DIR holds NAME.ROUND.json files (oha --output-format json) and
-facts.json.
+RESULTS_DIR holds NAME.ROUND.json files (oha --output-format json), beside
+them NAME.ROUND.cpu (the CPU time Sesame used during that round, in ns) and
+NAME.before.metrics / NAME.after.metrics (its /metrics around a scenario)
+where bench/run took them, and facts.json.
 """
 
 import glob
@@ -30,7 +32,7 @@ def parse(path):
 
     errors = {k: v for k, v in (data.get("errorDistribution") or {}).items()
               if k != "aborted due to deadline"}
-    return {
+    round_ = {
         "rps": round(answered / seconds, 1) if seconds else 0.0,
         "p50_ms": ms("p50"),
         "p99_ms": ms("p99"),
@@ -38,6 +40,10 @@ def parse(path):
         "statuses": statuses,
         "errors": errors,
     }
+    cpu = path[: -len(".json")] + ".cpu"
+    if os.path.exists(cpu) and answered:
+        round_["cpu_us_per_answer"] = round(int(open(cpu).read()) / 1000 / answered, 1)
+    return round_
 
 
 SERVER_ROUTES = {"B_check_half_rate": "/0.1/token/{token}", "A_ceiling_half_rate": "/healthz"}
@@ -73,11 +79,44 @@ def server_p99_ms(results, name):
     return None
 
 
+def metric(path, name):
+    """The value of the series `name` (no labels) in a /metrics text."""
+    for text in open(path):
+        if text.startswith(name + " "):
+            return float(text.split()[1])
+    return None
+
+
+def store_commits(results, name):
+    """The embedded store's commits during scenario `name`: how many, the
+    operations (token writes) each carried, and their mean time."""
+    before = os.path.join(results, f"{name}.before.metrics")
+    after = os.path.join(results, f"{name}.after.metrics")
+    if not (os.path.exists(before) and os.path.exists(after)):
+        return None
+    delta = {}
+    for series in ("sesame_store_commit_seconds_count", "sesame_store_commit_seconds_sum",
+                   "sesame_store_commit_operations_total"):
+        start, end = metric(before, series), metric(after, series)
+        if start is None or end is None:
+            return None
+        delta[series] = end - start
+    commits = delta["sesame_store_commit_seconds_count"]
+    if commits <= 0:
+        return None
+    return {
+        "commits": int(commits),
+        "operations_per_commit": round(delta["sesame_store_commit_operations_total"] / commits, 1),
+        "mean_commit_ms": round(delta["sesame_store_commit_seconds_sum"] / commits * 1000, 3),
+    }
+
+
 def line(name, s):
     statuses = " ".join(f"{k}:{v}" for k, v in sorted(s["statuses"].items()))
     errors = f"  errors {s['errors']}" if s["errors"] else ""
+    cpu = s.get("cpu_us_per_answer")
     return (f"{name:<26} {s['rps']:>10.1f} {s['p50_ms'] or 0:>8.3f} {s['p99_ms'] or 0:>8.3f}"
-            f"  {statuses}{errors}")
+            f" {cpu if cpu is not None else '-':>7}  {statuses}{errors}")
 
 
 if sys.argv[1] == "--line":
@@ -95,9 +134,18 @@ for name in facts["order"]:
         by_round[name] = {i: r["rps"] for i, r in rounds.items()}
         best = dict(max(rounds.values(), key=lambda r: r["rps"]))
         best["rounds_rps"] = [rounds[i]["rps"] for i in sorted(rounds)]
+        cpus = [r["cpu_us_per_answer"] for r in rounds.values() if "cpu_us_per_answer" in r]
+        best.pop("cpu_us_per_answer", None)
+        if cpus:
+            # Sesame's CPU time per answer, the mean over the rounds: what a
+            # request costs the server, whatever the generator managed.
+            best["cpu_us_per_answer"] = round(sum(cpus) / len(cpus), 1)
         server = server_p99_ms(results, name)
         if server is not None:
             best["server_p99_ms_at_most"] = server
+        commits = store_commits(results, name)
+        if commits is not None:
+            best["store_commits"] = commits
         scenarios[name] = best
 
 
@@ -124,6 +172,26 @@ ratios = {
     "login_cheap_hash_vs_ceiling": ratio("E_login_cheap_hash", "A_ceiling"),
     "login_default_hash_vs_ceiling": ratio("E_login_default_hash", "A_ceiling"),
     "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check_10_tokens"),
+}
+
+
+def cpu_ratio(a, b):
+    """Sesame's CPU time per answer of a over that of b."""
+    ca = scenarios.get(a, {}).get("cpu_us_per_answer")
+    cb = scenarios.get(b, {}).get("cpu_us_per_answer")
+    return round(ca / cb, 2) if ca and cb else None
+
+
+# How many answers of the ceiling route one answer costs in Sesame's CPU.
+cpu_vs_ceiling = {
+    "check_embedded": cpu_ratio("B_check", "A_ceiling"),
+    "scoped_check_embedded": cpu_ratio("C_scoped_check", "A_ceiling"),
+    "uc_check_embedded": cpu_ratio("D_uc_check", "A_ceiling"),
+    "login_cheap_hash": cpu_ratio("E_login_cheap_hash", "A_ceiling"),
+    "login_default_hash": cpu_ratio("E_login_default_hash", "A_ceiling"),
+    "check_redis": cpu_ratio("B_check_redis", "A_ceiling_redis"),
+    "scoped_check_redis": cpu_ratio("C_scoped_check_redis", "A_ceiling_redis"),
+    "uc_check_redis": cpu_ratio("D_uc_check_redis", "A_ceiling_redis"),
 }
 half_closed = scenarios.get("B_check_half_peak_closed", {})
 half = scenarios.get("B_check_half_rate", {})
@@ -157,21 +225,28 @@ report = {
     "rss_mib_100k_tokens": rss,
     "live_tokens_at_rss": facts.get("live_tokens"),
     "ratios": ratios,
+    "cpu_per_answer_vs_ceiling": cpu_vs_ceiling,
     "targets": targets,
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)
 with open(out, "w") as f:
     json.dump(report, f, indent=2)
 
-print(f"{'scenario':<26} {'rps':>10} {'p50 ms':>8} {'p99 ms':>8}  answers by status")
+print(f"{'scenario':<26} {'rps':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs':>7}  answers by status")
 for name, s in scenarios.items():
     print(line(name, s))
 for name, s in scenarios.items():
     if "server_p99_ms_at_most" in s:
         print(f"{name}: p99 as Sesame timed it (handler in to answer out) <= {s['server_p99_ms_at_most']} ms")
+    if "store_commits" in s:
+        c = s["store_commits"]
+        print(f"{name}: {c['commits']} store commits, {c['operations_per_commit']} tokens each,"
+              f" {c['mean_commit_ms']} ms each on average")
 print(f"rss with {facts.get('live_tokens')} live tokens: {rss} MiB")
 for key, value in ratios.items():
     print(f"ratio {key:<34} {value}")
+for key, value in cpu_vs_ceiling.items():
+    print(f"cpu per answer vs ceiling {key:<24} {value}")
 for key, t in targets.items():
     verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
     print(f"target {key:<33} {t['value']} ({t['limit']}): {verdict}")
