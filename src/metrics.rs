@@ -200,8 +200,11 @@ impl Metrics {
 
     /// A token checked.
     pub fn token_check(&self, outcome: CheckOutcome) {
-        // `token_checks` is `CheckOutcome::ALL` mapped, in the enum's order.
-        self.token_checks[outcome as usize].inc();
+        // `token_checks` is `CheckOutcome::ALL` mapped, in the enum's order
+        // (`outcomes_are_listed_in_their_order`).
+        if let Some(counter) = self.token_checks.get(outcome as usize) {
+            counter.inc();
+        }
     }
 
     /// A request answered; `route` is the route pattern, or `unmatched`.
@@ -280,6 +283,13 @@ pub fn global() -> &'static Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_are_listed_in_their_order() {
+        for (i, outcome) in CheckOutcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, i, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn series_are_encoded_with_their_labels() {
