@@ -60,15 +60,24 @@ def buckets(path, route):
     return found
 
 
+def scrapes(results, name):
+    """The /metrics texts bench/run read before and after scenario `name`,
+    or None where it read none."""
+    before = os.path.join(results, f"{name}.before.metrics")
+    after = os.path.join(results, f"{name}.after.metrics")
+    if os.path.exists(before) and os.path.exists(after):
+        return before, after
+    return None
+
+
 def server_p99_ms(results, name):
     """The upper bound of the histogram bucket holding the 99th percentile
     of the requests answered during the run, as Sesame timed them."""
     route = SERVER_ROUTES.get(name)
-    before = os.path.join(results, f"{name}.before.metrics")
-    after = os.path.join(results, f"{name}.after.metrics")
-    if not route or not (os.path.exists(before) and os.path.exists(after)):
+    scraped = scrapes(results, name)
+    if not route or not scraped:
         return None
-    start, end = buckets(before, route), buckets(after, route)
+    start, end = buckets(scraped[0], route), buckets(scraped[1], route)
     counts = sorted((le, end[le] - start.get(le, 0.0)) for le in end)
     if not counts or counts[-1][1] <= 0:
         return None
@@ -90,10 +99,10 @@ def metric(path, name):
 def store_commits(results, name):
     """The embedded store's commits during scenario `name`: how many, the
     operations (token writes) each carried, and their mean time."""
-    before = os.path.join(results, f"{name}.before.metrics")
-    after = os.path.join(results, f"{name}.after.metrics")
-    if not (os.path.exists(before) and os.path.exists(after)):
+    scraped = scrapes(results, name)
+    if not scraped:
         return None
+    before, after = scraped
     delta = {}
     for series in ("sesame_store_commit_seconds_count", "sesame_store_commit_seconds_sum",
                    "sesame_store_commit_operations_total"):
