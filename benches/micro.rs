@@ -105,6 +105,7 @@ fn token_lookup(c: &mut Criterion) {
                 metadata: Default::default(),
                 remote_addr: None,
                 user_agent: None,
+                parent: None,
             };
             store
                 .insert(TokenKey::of(token), LiveToken::new(record), now)

@@ -101,8 +101,11 @@ impl Authenticator {
         }
     }
 
-    /// Run `attempt` unless `login` or `address` is throttled, and count its
-    /// outcome: wrong credentials are failures, a success clears the login.
+    /// Run `attempt` if `login` and `address` have an attempt left, taken
+    /// before the password is checked so that concurrent guesses cannot
+    /// outrun the count; then settle it: wrong credentials stay counted, a
+    /// success clears the login, a check that could not be made is given
+    /// back.
     async fn throttled<F>(
         &self,
         method: &str,
@@ -114,19 +117,22 @@ impl Authenticator {
         F: std::future::Future<Output = Result<Identity, AuthError>>,
     {
         use crate::audit::{self, Outcome};
-        if let Err(wait) = self.throttle.check(login, address).await {
-            tracing::warn!(login = %audit::loggable(login), address, retry_after = wait, "login throttled");
-            audit::attempt(method, login, Outcome::Throttled, None, address);
-            return Err(AuthError::Throttled(wait));
-        }
+        let taken = match self.throttle.take(login, address).await {
+            Ok(taken) => taken,
+            Err(wait) => {
+                tracing::warn!(login = %audit::loggable(login), address, retry_after = wait, "login throttled");
+                audit::attempt(method, login, Outcome::Throttled, None, address);
+                return Err(AuthError::Throttled(wait));
+            }
+        };
         let outcome = attempt.await;
         match &outcome {
             Ok(_) => {
-                self.throttle.success(login).await;
+                self.throttle.succeeded(taken).await;
                 audit::attempt(method, login, Outcome::Accepted, None, address);
             }
             Err(e @ (AuthError::InvalidCredentials | AuthError::UnknownBackend(_))) => {
-                self.throttle.failure(login, address).await;
+                self.throttle.failed(taken);
                 audit::attempt(
                     method,
                     login,
@@ -135,20 +141,26 @@ impl Authenticator {
                     address,
                 );
             }
-            Err(e @ AuthError::Throttled(_)) => audit::attempt(
-                method,
-                login,
-                Outcome::Throttled,
-                Some(&e.to_string()),
-                address,
-            ),
-            Err(e @ (AuthError::Unavailable(_) | AuthError::Internal(_))) => audit::attempt(
-                method,
-                login,
-                Outcome::Unavailable,
-                Some(&e.to_string()),
-                address,
-            ),
+            Err(e @ AuthError::Throttled(_)) => {
+                self.throttle.not_checked(taken).await;
+                audit::attempt(
+                    method,
+                    login,
+                    Outcome::Throttled,
+                    Some(&e.to_string()),
+                    address,
+                )
+            }
+            Err(e @ (AuthError::Unavailable(_) | AuthError::Internal(_))) => {
+                self.throttle.not_checked(taken).await;
+                audit::attempt(
+                    method,
+                    login,
+                    Outcome::Unavailable,
+                    Some(&e.to_string()),
+                    address,
+                )
+            }
         }
         outcome
     }
@@ -360,5 +372,94 @@ mod tests {
                 .await,
             Err(AuthError::UnknownBackend(_))
         ));
+    }
+
+    /// A backend that counts its password checks and takes its time, so
+    /// that concurrent attempts overlap.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Backend for Counting {
+        fn name(&self) -> &str {
+            "xivo_user"
+        }
+        async fn authenticate(
+            &self,
+            _: &str,
+            _: &Password,
+        ) -> Result<VerifiedIdentity, BackendError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(BackendError::InvalidCredentials)
+        }
+    }
+
+    /// 200 wrong guesses at once against a limit of 5 per login: at most 5
+    /// reach the backend, every other one is throttled.
+    async fn concurrent_guesses_are_bounded(shared: Option<crate::store::redis::RedisCounters>) {
+        let backend = Arc::new(Counting(Default::default()));
+        let auth = Arc::new(Authenticator::new(
+            vec![backend.clone() as Arc<dyn Backend>],
+            vec!["xivo_user".into()],
+            ThrottleConfig {
+                enabled: true,
+                max_failures_per_login: 5,
+                max_failures_per_address: 20,
+                window_secs: 300,
+            },
+            shared,
+        ));
+        let mut guesses = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let auth = auth.clone();
+            guesses.spawn(async move {
+                // Spread over many addresses, so that only the login's limit applies.
+                let address = format!("10.0.{}.{}", i / 10, i % 10);
+                auth.uc_login("alice", &Password::new(format!("guess{i}")), Some(&address))
+                    .await
+            });
+        }
+        let (mut refused, mut throttled) = (0, 0);
+        while let Some(outcome) = guesses.join_next().await {
+            match outcome.unwrap() {
+                Err(AuthError::InvalidCredentials) => refused += 1,
+                Err(AuthError::Throttled(_)) => throttled += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let checks = backend.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(checks <= 5, "{checks} password checks");
+        assert_eq!(refused, checks);
+        assert_eq!(refused + throttled, 200);
+        assert!(throttled >= 195);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_guesses_are_bounded_in_memory() {
+        concurrent_guesses_are_bounded(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_guesses_are_bounded_in_redis() {
+        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
+        let store = crate::store::redis::RedisStore::new(
+            &crate::store::redis::test_redis_url(),
+            &prefix,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        concurrent_guesses_are_bounded(Some(store.counters())).await;
+    }
+
+    #[tokio::test]
+    async fn a_backend_down_gives_the_attempt_back() {
+        let auth = auth(vec![("a", down)]);
+        for _ in 0..20 {
+            assert!(matches!(
+                auth.uc_login("alice", &Password::new("x"), Some("10.0.0.1"))
+                    .await,
+                Err(AuthError::Unavailable(_))
+            ));
+        }
     }
 }

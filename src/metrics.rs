@@ -207,8 +207,9 @@ impl Metrics {
         }
     }
 
-    /// A request answered; `route` is the route pattern, or `unmatched`.
-    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    /// A request answered; `route` is the route pattern, or `unmatched`;
+    /// `method` one of [`method_label`]'s (never the client's own text).
+    pub fn request(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
@@ -278,6 +279,28 @@ impl Metrics {
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
+}
+
+/// The label of an HTTP method: the standard ones by name, anything else a
+/// client sends `other`, so that no client can add label values (each one a
+/// series kept for ever, and a line of every scrape).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthError, Authenticator, Identity};
-use crate::store::StoreError;
+use crate::store::{StoreError, TokenKey};
+use crate::token::acl::{AclContext, spellings};
 use crate::token::{ClientInfo, IssuedToken, TokenError, TokenKind, TokenService, VerifiedToken};
 
 /// The ACL a token needs to introspect other tokens.
@@ -185,7 +186,7 @@ fn introspection_of(tokens: &TokenService, verified: &VerifiedToken) -> Value {
     body.insert("username".into(), Value::String(r.login.clone()));
     body.insert("token_type".into(), Value::String("Bearer".into()));
     body.insert("iat".into(), json!(r.issued_at.unix_secs()));
-    if let Some(exp) = r.expires_at {
+    if let Some(exp) = verified.expires_at() {
         body.insert("exp".into(), json!(exp.unix_secs()));
     }
     body.insert("sub".into(), Value::String(r.auth_id.clone()));
@@ -227,6 +228,7 @@ impl From<TokenError> for ExchangeError {
             TokenError::Expired => ExchangeError::InvalidGrant("the subject_token expired".into()),
             TokenError::Store(e) => ExchangeError::Unavailable(e.to_string()),
             e @ TokenError::TooManyTokens(_) => ExchangeError::TooManyTokens(e.to_string()),
+            TokenError::NotExchangeable(why) => ExchangeError::InvalidGrant(why.into()),
             other => ExchangeError::InvalidGrant(other.to_string()),
         }
     }
@@ -240,9 +242,12 @@ pub struct Exchanged {
 }
 
 /// RFC 8693: trade a Sesame token for a new one carrying a subset of its
-/// ACLs (all of them when `scope` is absent), for the same identity, that
-/// never outlives it. Each requested ACL must be one of the subject's ACLs
-/// as written, or a literal ACL (no `*` or `#`) that the subject grants.
+/// rights (all of them when `scope` is absent), for the same identity and
+/// session, that never outlives it and dies with it. Each requested ACL must
+/// be one of the subject's positive ACLs as written, or a pattern without
+/// wildcards every spelling of which the subject grants; every negative ACL
+/// of the subject carries over. On top of that, a check of the new token
+/// asks the subject too (see [`TokenService::issue_exchanged`]).
 pub async fn exchange_sesame_token(
     tokens: &TokenService,
     subject: &str,
@@ -256,7 +261,17 @@ pub async fn exchange_sesame_token(
         ));
     }
     let record = verified.record();
-    let acl = narrow(&record.acl, |wanted| verified.grants(wanted), scope)?;
+    let session = record.session_uuid.to_string();
+    let context = AclContext {
+        auth_id: &record.auth_id,
+        session_id: &session,
+    };
+    let acl = narrow(
+        &record.acl,
+        |wanted| verified.grants(wanted),
+        context,
+        scope,
+    )?;
     let lifetime = match tokens.ttl(&verified) {
         Some(0) => {
             return Err(ExchangeError::InvalidGrant(
@@ -279,22 +294,31 @@ pub async fn exchange_sesame_token(
         acl,
         metadata,
     };
-    let issued = tokens.issue(identity, lifetime, client).await?;
-    Ok(Exchanged {
-        issued,
-        expires_in: lifetime,
-    })
+    let issued = tokens
+        .issue_exchanged(identity, lifetime, client, &verified, TokenKey::of(subject))
+        .await?;
+    let expires_in = issued
+        .live
+        .record
+        .expires_at
+        .map_or(lifetime, |at| tokens.now().secs_until(at));
+    Ok(Exchanged { issued, expires_in })
 }
 
 /// RFC 8693 for an identity an OpenID provider vouched for: a token with the
-/// identity's ACLs, or the subset `scope` names (as written).
+/// identity's ACLs, or the subset `scope` names (as written; its negative
+/// ACLs always carry over).
 pub async fn exchange_identity(
     tokens: &TokenService,
     mut identity: Identity,
     scope: Option<&str>,
     client: ClientInfo,
 ) -> Result<Exchanged, ExchangeError> {
-    identity.acl = narrow(&identity.acl, |_| false, scope)?;
+    let context = AclContext {
+        auth_id: &identity.auth_id,
+        session_id: "",
+    };
+    identity.acl = narrow(&identity.acl, |_| false, context, scope)?;
     let lifetime = tokens.policy().default_lifetime;
     let issued = tokens.issue(identity, lifetime, client).await?;
     Ok(Exchanged {
@@ -303,12 +327,18 @@ pub async fn exchange_identity(
     })
 }
 
-/// The ACLs `scope` asks for, each one of `available` as written or a
-/// literal ACL (no `*` or `#`) that `grants` accepts; all of `available`
-/// when `scope` is absent.
+/// The ACLs `scope` asks for, all of `available` when it is absent.
+///
+/// A requested positive ACL must be a positive ACL of `available` as
+/// written, or a pattern without wildcards every spelling of which `grants`
+/// accepts (in `context`, the subject's); a requested negative ACL only
+/// narrows, and is kept. Every negative ACL of `available` is added: a
+/// denial of the subject stays a denial of the result. So whatever the
+/// request, the result grants no scope that `available` refuses.
 fn narrow(
     available: &[String],
     grants: impl Fn(&str) -> bool,
+    context: AclContext<'_>,
     scope: Option<&str>,
 ) -> Result<Vec<String>, ExchangeError> {
     let Some(requested) = scope else {
@@ -316,8 +346,10 @@ fn narrow(
     };
     let mut acl: Vec<String> = Vec::new();
     for wanted in requested.split_whitespace() {
-        let covered = available.iter().any(|a| a == wanted)
-            || (!wanted.contains(['*', '#']) && grants(wanted));
+        let covered = wanted.starts_with('!')
+            || available.iter().any(|a| a == wanted)
+            || spellings(wanted, context)
+                .is_some_and(|scopes| scopes.iter().all(|scope| grants(scope)));
         if !covered {
             return Err(ExchangeError::InvalidScope(format!(
                 "the subject_token does not grant {wanted:?}"
@@ -325,6 +357,11 @@ fn narrow(
         }
         if !acl.iter().any(|a| a == wanted) {
             acl.push(wanted.to_owned());
+        }
+    }
+    for denial in available.iter().filter(|a| a.starts_with('!')) {
+        if !acl.contains(denial) {
+            acl.push(denial.clone());
         }
     }
     Ok(acl)
@@ -442,5 +479,294 @@ mod tests {
             exchange_sesame_token(&tokens, &t, None, ClientInfo::default()).await,
             Err(ExchangeError::InvalidGrant(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn an_exchanged_token_keeps_every_denial_of_its_subject() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let t = issue(
+            &tokens,
+            &["confd.users.me.#", "!confd.users.me.delete", "dird.me.#"],
+            300,
+        )
+        .await;
+        let exchanged =
+            exchange_sesame_token(&tokens, &t, Some("confd.users.me.#"), ClientInfo::default())
+                .await
+                .unwrap();
+        let child = &exchanged.issued.token;
+        for scope in ["confd.users.me.delete", "confd.users.uuid-1.delete"] {
+            assert!(
+                matches!(
+                    tokens.check(&t, Some(scope)).await,
+                    Err(TokenError::Forbidden(_))
+                ),
+                "the subject is refused {scope}"
+            );
+            assert!(
+                matches!(
+                    tokens.check(child, Some(scope)).await,
+                    Err(TokenError::Forbidden(_))
+                ),
+                "so is the exchanged token: {scope}"
+            );
+        }
+        assert!(
+            tokens
+                .check(child, Some("confd.users.uuid-1.read"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            tokens.check(child, Some("dird.uuid-1.read")).await.is_err(),
+            "not asked for"
+        );
+        let acl = &exchanged.issued.live.record.acl;
+        assert_eq!(acl, &vec!["confd.users.me.#", "!confd.users.me.delete"]);
+        assert_eq!(
+            exchanged.issued.live.record.session_uuid,
+            tokens.verify(&t).await.unwrap().record().session_uuid,
+            "the same session"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_literal_is_checked_in_every_spelling() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        // `x.m#` grants the scope `x.me`, but the pattern `x.me` would also
+        // grant `x.uuid-1`, which the subject is refused.
+        let t = issue(&tokens, &["x.m#", "y.e#"], 300).await;
+        for wider in ["x.me", "y.edit"] {
+            assert!(
+                matches!(
+                    exchange_sesame_token(&tokens, &t, Some(wider), ClientInfo::default()).await,
+                    Err(ExchangeError::InvalidScope(_))
+                ),
+                "{wider}"
+            );
+        }
+        let t = issue(&tokens, &["x.*"], 300).await;
+        let ok = exchange_sesame_token(&tokens, &t, Some("x.me"), ClientInfo::default())
+            .await
+            .unwrap();
+        assert!(
+            tokens
+                .check(&ok.issued.token, Some("x.uuid-1"))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exchanged_token_dies_with_its_subject() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let t = issue(&tokens, &["dird.#"], 300).await;
+        let child = exchange_sesame_token(&tokens, &t, None, ClientInfo::default())
+            .await
+            .unwrap()
+            .issued
+            .token;
+        let grandchild = exchange_sesame_token(&tokens, &child, None, ClientInfo::default())
+            .await
+            .unwrap()
+            .issued
+            .token;
+        assert!(tokens.check(&grandchild, Some("dird.x")).await.is_ok());
+        tokens.revoke(&t).await.unwrap();
+        for gone in [&child, &grandchild] {
+            assert!(matches!(
+                tokens.verify(gone).await,
+                Err(TokenError::NotFound)
+            ));
+            assert!(matches!(
+                tokens.renew(gone).await,
+                Err(TokenError::NotFound)
+            ));
+            assert_eq!(
+                introspect(&tokens, gone).await.unwrap(),
+                json!({"active": false})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exchanged_token_never_outlives_its_subject() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let t = issue(&tokens, &["dird.#"], 300).await;
+        let child = exchange_sesame_token(&tokens, &t, None, ClientInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(child.expires_in, 300);
+        let child = child.issued.token;
+        clock.advance_secs(200);
+        // Renewing the child would give it 300 s more; its subject has 100.
+        let renewed = tokens.renew(&child).await.unwrap();
+        assert_eq!(tokens.ttl(&renewed), Some(100));
+        assert_eq!(
+            introspect(&tokens, &child).await.unwrap()["exp"],
+            json!(1_000_300)
+        );
+        clock.advance_secs(100);
+        assert!(matches!(
+            tokens.verify(&child).await,
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[tokio::test]
+    async fn exchanges_are_bounded_in_depth() {
+        let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+        let tokens = service(clock.clone());
+        let mut t = issue(&tokens, &["dird.#"], 300).await;
+        for _ in 0..crate::token::MAX_EXCHANGE_DEPTH {
+            t = exchange_sesame_token(&tokens, &t, None, ClientInfo::default())
+                .await
+                .unwrap()
+                .issued
+                .token;
+        }
+        assert!(matches!(
+            exchange_sesame_token(&tokens, &t, None, ClientInfo::default()).await,
+            Err(ExchangeError::InvalidGrant(_))
+        ));
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Segments of scopes and patterns: literals, the special words,
+        /// and the values they stand for (`uuid-1` is the auth id, `S` the
+        /// session).
+        const WORDS: [&str; 8] = [
+            "a",
+            "b",
+            "me",
+            "uuid-1",
+            "my_session",
+            "S",
+            "edit",
+            "update",
+        ];
+
+        /// A pattern segment: a word or a wildcard.
+        fn pattern_segment() -> impl Strategy<Value = String> {
+            let mut segments = WORDS.to_vec();
+            segments.extend(["*", "#", "m#", "e*", "a#b"]);
+            prop::sample::select(segments).prop_map(str::to_owned)
+        }
+
+        fn pattern() -> impl Strategy<Value = String> {
+            (
+                any::<bool>(),
+                prop::collection::vec(pattern_segment(), 1..4),
+            )
+                .prop_map(|(negative, segments)| {
+                    format!("{}{}", if negative { "!" } else { "" }, segments.join("."))
+                })
+        }
+
+        fn scope() -> impl Strategy<Value = String> {
+            let mut segments = WORDS.to_vec();
+            segments.extend(["x", ""]);
+            prop::collection::vec(prop::sample::select(segments), 1..4)
+                .prop_map(|segments| segments.join("."))
+        }
+
+        /// Scopes a pattern matches, or nearly: its wildcards filled in
+        /// several ways, its special words spelled each way.
+        fn instances(pattern: &str, session: &str) -> Vec<String> {
+            let pattern = pattern.trim_start_matches('!');
+            let mut out = Vec::new();
+            for filler in ["", "a", "me", "uuid-1", "S", "update", "a.b", "x.me"] {
+                let filled = pattern.replace('#', filler);
+                let filled = if filler.contains('.') {
+                    filled.replace('*', "a")
+                } else {
+                    filled.replace('*', filler)
+                };
+                for spelled in [
+                    filled.clone(),
+                    filled
+                        .split('.')
+                        .map(|segment| match segment {
+                            "me" => "uuid-1",
+                            "edit" => "update",
+                            "my_session" => "S",
+                            other => other,
+                        })
+                        .collect::<Vec<_>>()
+                        .join("."),
+                ] {
+                    out.push(spelled.replace('S', session));
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Whatever the subject's ACLs and whatever is asked, a scope the
+            /// exchanged token is granted is granted to its subject: by the
+            /// narrowed ACLs alone, and by the check.
+            #[test]
+            fn exchanged_grants_are_a_subset_of_the_subject_grants(
+                acl in prop::collection::vec(pattern(), 1..6),
+                picks in prop::collection::vec((any::<prop::sample::Index>(), pattern(), 0u8..5), 0..4),
+                scopes in prop::collection::vec(scope(), 1..20),
+            ) {
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                runtime.block_on(async {
+                    let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
+                    let tokens = service(clock);
+                    let acl_refs: Vec<&str> = acl.iter().map(String::as_str).collect();
+                    let t = issue(&tokens, &acl_refs, 300).await;
+                    let session = tokens.verify(&t).await.unwrap().record().session_uuid.to_string();
+                    let positives: Vec<&String> = acl.iter().filter(|a| !a.starts_with('!')).collect();
+                    // Ask mostly for the subject's own positive ACLs (those
+                    // its denials cut into), and for other patterns and
+                    // literals; no picks asks for everything.
+                    let requested: Vec<String> = picks
+                        .iter()
+                        .map(|(index, other, kind)| match kind {
+                            0..=2 if !positives.is_empty() => index.get(&positives).to_string(),
+                            3 => instances(index.get::<String>(&acl), "S")
+                                .get(index.index(8))
+                                .cloned()
+                                .unwrap_or_else(|| other.clone()),
+                            _ => other.clone(),
+                        })
+                        .collect();
+                    let scope = (!picks.is_empty()).then(|| requested.join(" "));
+                    let Ok(exchanged) = exchange_sesame_token(
+                        &tokens, &t, scope.as_deref(), ClientInfo::default(),
+                    ).await else {
+                        return;
+                    };
+                    let child = exchanged.issued.token.clone();
+                    let probes = acl
+                        .iter()
+                        .chain(&requested)
+                        .flat_map(|p| instances(p, &session))
+                        .chain(scopes.iter().map(|s| s.replace('S', &session)));
+                    for scope in probes {
+                        let subject = tokens.check(&t, Some(&scope)).await.is_ok();
+                        let by_acl = exchanged.issued.live.acl.grants(&scope);
+                        let by_check = tokens.check(&child, Some(&scope)).await.is_ok();
+                        assert!(
+                            subject || !by_acl,
+                            "the narrowed ACLs {:?} of {acl:?} grant {scope:?}",
+                            exchanged.issued.live.record.acl
+                        );
+                        assert!(subject || !by_check, "the check grants {scope:?}");
+                    }
+                });
+            }
+        }
     }
 }

@@ -84,14 +84,54 @@ struct Failures {
     window_end: Instant,
 }
 
+/// What a login's counter is filed under: the SHA-256 of the login in the
+/// form every backend compares it in (see [`canonical_login`]), so that a
+/// login of any length is 32 bytes, and spelling it another way does not
+/// give a fresh counter.
+type LoginKey = [u8; 32];
+
+/// Both kinds of counters, under one lock: an attempt is taken from both or
+/// from neither.
+#[derive(Debug, Default)]
+struct Counters {
+    by_login: HashMap<LoginKey, Failures>,
+    by_address: HashMap<String, Failures>,
+}
+
 /// Failure counters per login and per client address.
+///
+/// An attempt is taken from both counters *before* the password is checked
+/// (atomically: concurrent guesses cannot all see the last free attempt)
+/// and given back afterwards when it must not count: the login succeeded
+/// (the login's counter is cleared, the address's attempt given back), or
+/// the check could not be made (a backend was down).
 #[derive(Debug)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
     window: Duration,
-    by_login: Mutex<HashMap<String, Failures>>,
-    by_address: Mutex<HashMap<String, Failures>>,
+    local: Mutex<Counters>,
     shared: Option<RedisCounters>,
+}
+
+/// Where an attempt was taken, so that it is given back to the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The throttle is off: nothing was taken.
+    Nothing,
+    Local,
+    Shared,
+}
+
+/// An attempt taken from a login's and an address's counters; hand it back
+/// with [`LoginThrottle::succeeded`], [`LoginThrottle::failed`] or
+/// [`LoginThrottle::not_checked`]. Dropped without either (the client went
+/// away during the check), it stays counted as a failure.
+#[derive(Debug)]
+#[must_use = "an attempt is settled once the password has been checked"]
+pub struct Attempt {
+    login: LoginKey,
+    address: Option<String>,
+    held: Held,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,23 +147,52 @@ fn secs_until(until: Instant, now: Instant) -> u64 {
     (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1)
 }
 
-fn blocked(map: &HashMap<String, Failures>, key: &str, max: u32, now: Instant) -> Option<u64> {
+/// The login as the backends compare it: surrounding white space dropped,
+/// every inner run of white space one space, case folded. LDAP's matching
+/// rules for names (caseIgnoreMatch, as OpenLDAP and Active Directory apply
+/// them) ignore exactly these differences, so `alice`, ` Alice ` and
+/// `ALICE` are one account there, and one counter here.
+pub fn canonical_login(login: &str) -> String {
+    login
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn login_key(login: &str) -> LoginKey {
+    use sha2::Digest;
+    sha2::Sha256::digest(canonical_login(login).as_bytes()).into()
+}
+
+fn blocked<K: std::hash::Hash + Eq>(
+    map: &HashMap<K, Failures>,
+    key: &K,
+    max: u32,
+    now: Instant,
+) -> Option<u64> {
     map.get(key)
         .filter(|f| f.window_end > now && f.count >= max)
         .map(|f| secs_until(f.window_end, now))
 }
 
-fn count(map: &mut HashMap<String, Failures>, key: &str, window: Duration, now: Instant) {
-    if map.len() >= MAX_TRACKED {
+fn count<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, Failures>,
+    key: &K,
+    window: Duration,
+    now: Instant,
+) {
+    if map.len() >= MAX_TRACKED && !map.contains_key(key) {
         map.retain(|_, f| f.window_end > now);
         if map.len() >= MAX_TRACKED {
             let mut ends: Vec<Instant> = map.values().map(|f| f.window_end).collect();
             ends.sort();
-            let cut = ends[ends.len() / 2];
-            map.retain(|_, f| f.window_end > cut);
+            if let Some(cut) = ends.get(ends.len() / 2).copied() {
+                map.retain(|_, f| f.window_end > cut);
+            }
         }
     }
-    let entry = map.entry(key.to_owned()).or_insert(Failures {
+    let entry = map.entry(key.clone()).or_insert(Failures {
         count: 0,
         window_end: now + window,
     });
@@ -136,158 +205,189 @@ fn count(map: &mut HashMap<String, Failures>, key: &str, window: Duration, now: 
     entry.count = entry.count.saturating_add(1);
 }
 
+fn uncount<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K, now: Instant) {
+    if let Some(f) = map.get_mut(key)
+        && f.window_end > now
+    {
+        f.count = f.count.saturating_sub(1);
+    }
+}
+
 impl LoginThrottle {
     /// Counters in memory, or in Redis when `shared` is given.
     pub fn new(config: ThrottleConfig, shared: Option<RedisCounters>) -> Self {
         LoginThrottle {
             window: Duration::from_secs(config.window_secs),
             config,
-            by_login: Mutex::new(HashMap::new()),
-            by_address: Mutex::new(HashMap::new()),
+            local: Mutex::new(Counters::default()),
             shared,
         }
     }
 
-    fn login_key(login: &str) -> String {
-        login.to_lowercase()
+    /// The name of a login's counter in Redis.
+    fn shared_login_name(key: &LoginKey) -> String {
+        format!("login:{}", hex::encode(key))
     }
 
-    /// The name of a login's counter in Redis (hashed: any bytes, bounded length).
-    fn shared_login_name(login: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(Self::login_key(login).as_bytes());
-        format!("login:{}", hex::encode(digest))
+    fn shared_address_name(address: &str) -> String {
+        format!("addr:{address}")
     }
 
-    /// The names of a login's counter and, when known, its address's, in
-    /// that order.
-    fn shared_names(login: &str, address: Option<&str>) -> Vec<String> {
-        let mut names = vec![Self::shared_login_name(login)];
-        names.extend(address.map(|a| format!("addr:{a}")));
-        names
-    }
-
-    /// `Err(seconds)` when an attempt for `login` from `address` must wait.
-    pub async fn check(&self, login: &str, address: Option<&str>) -> Result<(), u64> {
-        if !self.config.enabled {
-            return Ok(());
-        }
-        let Some(shared) = &self.shared else {
-            return self.check_local(login, address, Instant::now());
+    /// Take an attempt for `login` from `address`, or `Err(seconds)` to
+    /// wait when either counter has no attempt left.
+    pub async fn take(&self, login: &str, address: Option<&str>) -> Result<Attempt, u64> {
+        let mut attempt = Attempt {
+            login: login_key(login),
+            address: address.map(str::to_owned),
+            held: Held::Nothing,
         };
-        let names = Self::shared_names(login, address);
-        let limits = [
-            self.config.max_failures_per_login,
-            self.config.max_failures_per_address,
-        ];
-        let outcome = async {
-            let counts = shared.counts(&names).await?;
-            let mut wait = None;
-            for ((name, count), max) in names.iter().zip(counts).zip(limits) {
-                if count >= u64::from(max) {
-                    let left = shared.window_left_ms(name).await?;
-                    let secs = left.div_ceil(1000).max(1);
-                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
-                }
-            }
-            Ok::<_, crate::store::StoreError>(wait)
-        }
-        .await;
-        match outcome {
-            Ok(None) => Ok(()),
-            Ok(Some(wait)) => Err(wait),
-            Err(e) => {
-                tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory");
-                self.check_local(login, address, Instant::now())
-            }
-        }
-    }
-
-    /// A failed attempt for `login` from `address`.
-    pub async fn failure(&self, login: &str, address: Option<&str>) {
         if !self.config.enabled {
-            return;
+            return Ok(attempt);
         }
         if let Some(shared) = &self.shared {
-            match shared
-                .add(&Self::shared_names(login, address), self.window)
-                .await
-            {
-                Ok(()) => return,
+            match self.take_shared(shared, &attempt).await {
+                Ok(Ok(())) => {
+                    attempt.held = Held::Shared;
+                    return Ok(attempt);
+                }
+                Ok(Err(wait)) => return Err(wait),
                 Err(e) => {
                     tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory")
                 }
             }
         }
-        self.failure_local(login, address, Instant::now());
+        self.take_local(&attempt, Instant::now())?;
+        attempt.held = Held::Local;
+        Ok(attempt)
     }
 
-    /// A success clears the login's failures (not the address's: an
-    /// attacker's own account must not reset the count of its guesses).
-    pub async fn success(&self, login: &str) {
-        if !self.config.enabled {
-            return;
+    /// Each counter is taken from atomically in Redis; when the address's
+    /// is exhausted, the login's attempt is given back.
+    async fn take_shared(
+        &self,
+        shared: &RedisCounters,
+        attempt: &Attempt,
+    ) -> Result<Result<(), u64>, crate::store::StoreError> {
+        let login = Self::shared_login_name(&attempt.login);
+        let left = shared
+            .take(&login, self.config.max_failures_per_login, self.window)
+            .await?;
+        if left > 0 {
+            return Ok(Err(left.div_ceil(1000).max(1)));
         }
-        if let Some(shared) = &self.shared
-            && let Err(e) = shared.clear(&Self::shared_login_name(login)).await
-        {
-            tracing::warn!(error = %e, "throttle: Redis does not answer");
+        if let Some(address) = &attempt.address {
+            let name = Self::shared_address_name(address);
+            let taken = shared
+                .take(&name, self.config.max_failures_per_address, self.window)
+                .await;
+            let left = match taken {
+                Ok(left) => left,
+                Err(e) => {
+                    // Leave no half-taken attempt behind.
+                    let _ = shared.give_back(&login).await;
+                    return Err(e);
+                }
+            };
+            if left > 0 {
+                shared.give_back(&login).await?;
+                return Ok(Err(left.div_ceil(1000).max(1)));
+            }
         }
-        self.success_local(login);
+        Ok(Ok(()))
     }
 
-    fn check_local(&self, login: &str, address: Option<&str>, now: Instant) -> Result<(), u64> {
-        if !self.config.enabled {
-            return Ok(());
-        }
+    fn take_local(&self, attempt: &Attempt, now: Instant) -> Result<(), u64> {
+        let mut counters = lock(&self.local);
         let by_login = blocked(
-            &lock(&self.by_login),
-            &Self::login_key(login),
+            &counters.by_login,
+            &attempt.login,
             self.config.max_failures_per_login,
             now,
         );
-        let by_address = address.and_then(|a| {
+        let by_address = attempt.address.as_ref().and_then(|a| {
             blocked(
-                &lock(&self.by_address),
+                &counters.by_address,
                 a,
                 self.config.max_failures_per_address,
                 now,
             )
         });
-        match by_login.max(by_address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        if let Some(wait) = by_login.max(by_address) {
+            return Err(wait);
+        }
+        count(&mut counters.by_login, &attempt.login, self.window, now);
+        if let Some(address) = &attempt.address {
+            count(&mut counters.by_address, address, self.window, now);
+        }
+        Ok(())
+    }
+
+    /// The password was wrong: the attempt stays counted.
+    pub fn failed(&self, attempt: Attempt) {
+        let _ = attempt;
+    }
+
+    /// The login succeeded: its failures are cleared; the address's attempt
+    /// is given back, but not its earlier failures (an attacker's own
+    /// account must not reset the count of its guesses).
+    pub async fn succeeded(&self, attempt: Attempt) {
+        match attempt.held {
+            Held::Nothing => {}
+            Held::Local => {
+                let mut counters = lock(&self.local);
+                counters.by_login.remove(&attempt.login);
+                if let Some(address) = &attempt.address {
+                    uncount(&mut counters.by_address, address, Instant::now());
+                }
+            }
+            Held::Shared => {
+                if let Some(shared) = &self.shared {
+                    let mut outcome = shared.clear(&Self::shared_login_name(&attempt.login)).await;
+                    if let (Ok(()), Some(address)) = (&outcome, &attempt.address) {
+                        outcome = shared.give_back(&Self::shared_address_name(address)).await;
+                    }
+                    if let Err(e) = outcome {
+                        tracing::warn!(error = %e, "throttle: Redis does not answer");
+                    }
+                }
+                // A failure counted in memory while Redis was away is
+                // cleared too.
+                lock(&self.local).by_login.remove(&attempt.login);
+            }
         }
     }
 
-    fn failure_local(&self, login: &str, address: Option<&str>, now: Instant) {
-        count(
-            &mut lock(&self.by_login),
-            &Self::login_key(login),
-            self.window,
-            now,
-        );
-        if let Some(address) = address {
-            count(&mut lock(&self.by_address), address, self.window, now);
+    /// The password could not be checked (a backend was unavailable): the
+    /// attempt is given back to both counters.
+    pub async fn not_checked(&self, attempt: Attempt) {
+        match attempt.held {
+            Held::Nothing => {}
+            Held::Local => {
+                let mut counters = lock(&self.local);
+                let now = Instant::now();
+                uncount(&mut counters.by_login, &attempt.login, now);
+                if let Some(address) = &attempt.address {
+                    uncount(&mut counters.by_address, address, now);
+                }
+            }
+            Held::Shared => {
+                if let Some(shared) = &self.shared {
+                    let mut names = vec![Self::shared_login_name(&attempt.login)];
+                    names.extend(attempt.address.as_deref().map(Self::shared_address_name));
+                    for name in names {
+                        if let Err(e) = shared.give_back(&name).await {
+                            tracing::warn!(error = %e, "throttle: Redis does not answer");
+                        }
+                    }
+                }
+            }
         }
-    }
-
-    fn success_local(&self, login: &str) {
-        lock(&self.by_login).remove(&Self::login_key(login));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Run a future that never waits (the in-memory path) to completion.
-    fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     fn throttle() -> LoginThrottle {
         LoginThrottle::new(
@@ -301,31 +401,70 @@ mod tests {
         )
     }
 
+    fn attempt(login: &str, address: Option<&str>) -> Attempt {
+        Attempt {
+            login: login_key(login),
+            address: address.map(str::to_owned),
+            held: Held::Local,
+        }
+    }
+
     #[test]
     fn a_login_is_locked_after_its_failures_until_the_window_ends() {
         let t = throttle();
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(t.check_local("Alice", Some("10.0.0.1"), start).is_ok());
-            t.failure_local("Alice", Some("10.0.0.1"), start);
+            assert!(
+                t.take_local(&attempt("Alice", Some("10.0.0.1")), start)
+                    .is_ok()
+            );
         }
         assert_eq!(
-            t.check_local("alice", Some("10.0.0.2"), start),
+            t.take_local(&attempt("alice", Some("10.0.0.2")), start),
             Err(60),
             "case-insensitive, any address"
         );
         assert_eq!(
-            t.check_local("alice", None, start + Duration::from_secs(59)),
+            t.take_local(&attempt("alice", None), start + Duration::from_secs(59)),
             Err(1)
         );
         assert!(
-            t.check_local("alice", None, start + Duration::from_secs(60))
+            t.take_local(&attempt("alice", None), start + Duration::from_secs(60))
                 .is_ok()
         );
         assert!(
-            t.check_local("bob", Some("10.0.0.1"), start).is_ok(),
+            t.take_local(&attempt("bob", Some("10.0.0.1")), start)
+                .is_ok(),
             "other logins are free"
         );
+    }
+
+    #[test]
+    fn spellings_of_a_login_share_its_counter() {
+        let t = throttle();
+        let now = Instant::now();
+        for spelling in ["alice", " alice", "ALICE  "] {
+            assert!(t.take_local(&attempt(spelling, None), now).is_ok());
+        }
+        for spelling in ["alice", "  Alice\t", "\u{a0}alice\u{a0}", "aLiCe\n"] {
+            assert!(
+                t.take_local(&attempt(spelling, None), now).is_err(),
+                "{spelling:?}"
+            );
+        }
+        assert_eq!(canonical_login("  Jean \t Dupont "), "jean dupont");
+        assert!(t.take_local(&attempt("jean dupont", None), now).is_ok());
+    }
+
+    #[test]
+    fn a_huge_login_is_a_small_key() {
+        let t = throttle();
+        let login = "x".repeat(64 * 1024);
+        let a = attempt(&login, None);
+        assert!(t.take_local(&a, Instant::now()).is_ok());
+        assert_eq!(std::mem::size_of_val(&a.login), 32);
+        let shared = LoginThrottle::shared_login_name(&a.login);
+        assert_eq!(shared.len(), "login:".len() + 64);
     }
 
     #[test]
@@ -333,37 +472,85 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 0..5 {
-            t.failure_local(&format!("user{i}"), Some("10.0.0.9"), now);
+            assert!(
+                t.take_local(&attempt(&format!("user{i}"), Some("10.0.0.9")), now)
+                    .is_ok()
+            );
         }
-        assert!(t.check_local("someone", Some("10.0.0.9"), now).is_err());
-        assert!(t.check_local("someone", Some("10.0.0.8"), now).is_ok());
+        assert!(
+            t.take_local(&attempt("someone", Some("10.0.0.9")), now)
+                .is_err()
+        );
+        assert!(
+            t.take_local(&attempt("someone", Some("10.0.0.8")), now)
+                .is_ok()
+        );
     }
 
     #[test]
-    fn a_success_clears_the_login_not_the_address() {
+    fn a_refused_attempt_takes_from_neither_counter() {
         let t = throttle();
         let now = Instant::now();
-        for _ in 0..2 {
-            t.failure_local("alice", Some("10.0.0.1"), now);
+        for i in 0..3 {
+            assert!(
+                t.take_local(&attempt("alice", Some(&format!("10.0.0.{i}"))), now)
+                    .is_ok()
+            );
         }
-        t.success_local("alice");
-        t.failure_local("alice", Some("10.0.0.1"), now);
-        assert!(
-            t.check_local("alice", None, now).is_ok(),
-            "counting starts again"
-        );
-        for _ in 0..2 {
-            t.failure_local("mallory", Some("10.0.0.1"), now);
+        // alice is locked: attempts from 10.0.0.9 are refused, and do not
+        // use up that address's five.
+        for _ in 0..10 {
+            assert!(
+                t.take_local(&attempt("alice", Some("10.0.0.9")), now)
+                    .is_err()
+            );
         }
-        t.success_local("mallory");
-        assert!(
-            t.check_local("x", Some("10.0.0.1"), now).is_err(),
-            "5 failures from that address"
-        );
+        for i in 0..5 {
+            assert!(
+                t.take_local(&attempt(&format!("u{i}"), Some("10.0.0.9")), now)
+                    .is_ok()
+            );
+        }
     }
 
-    #[test]
-    fn disabled_means_never() {
+    #[tokio::test]
+    async fn a_success_clears_the_login_not_the_address() {
+        let t = throttle();
+        for _ in 0..2 {
+            t.failed(t.take("alice", Some("10.0.0.1")).await.unwrap());
+        }
+        t.succeeded(t.take("alice", Some("10.0.0.1")).await.unwrap())
+            .await;
+        for _ in 0..3 {
+            t.failed(t.take("alice", None).await.unwrap());
+        }
+        assert!(
+            t.take("alice", None).await.is_err(),
+            "counting started again"
+        );
+        // The address has seen 2 failures; mallory's two more and a success
+        // leave it at 4: one more attempt, then locked.
+        for _ in 0..2 {
+            t.failed(t.take("mallory", Some("10.0.0.1")).await.unwrap());
+        }
+        t.succeeded(t.take("mallory", Some("10.0.0.1")).await.unwrap())
+            .await;
+        t.failed(t.take("x", Some("10.0.0.1")).await.unwrap());
+        assert!(t.take("y", Some("10.0.0.1")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unchecked_attempt_is_given_back() {
+        let t = throttle();
+        for _ in 0..10 {
+            t.not_checked(t.take("alice", Some("10.0.0.1")).await.unwrap())
+                .await;
+        }
+        assert!(t.take("alice", Some("10.0.0.1")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn disabled_means_never() {
         let t = LoginThrottle::new(
             ThrottleConfig {
                 enabled: false,
@@ -372,8 +559,8 @@ mod tests {
             None,
         );
         for _ in 0..100 {
-            futures_lite(t.failure("alice", Some("a")));
+            t.failed(t.take("alice", Some("a")).await.unwrap());
         }
-        assert!(futures_lite(t.check("alice", Some("a"))).is_ok());
+        assert!(t.take("alice", Some("a")).await.is_ok());
     }
 }

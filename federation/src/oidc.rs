@@ -4,9 +4,14 @@
 //!
 //! Discovery uses the `openidconnect` crate (which checks that the document
 //! names the configured issuer); signatures and claims are checked with
-//! `jsonwebtoken` against a JWKS cache that is refetched when a token names
-//! an unknown key, at most once per `jwks_min_refresh_secs`, so a flood of
-//! forged tokens cannot hammer the provider.
+//! `jsonwebtoken` against a JWKS cache. The cache lives as long as the
+//! provider's `Cache-Control`/`Expires` say, never more than
+//! `jwks_max_age_secs`, and is refreshed in the background before then, so
+//! a key the provider stops listing stops being trusted within that time,
+//! whether or not anyone presents a token with a new key. A token naming an
+//! unknown key refetches it too, at most once per `jwks_min_refresh_secs`
+//! after a success, so a flood of forged tokens cannot hammer the provider;
+//! after a failed fetch, retries back off from one second to half a minute.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -71,6 +76,14 @@ pub struct OidcProviderConfig {
     pub leeway_secs: u64,
     #[serde(default = "default_jwks_min_refresh")]
     pub jwks_min_refresh_secs: u64,
+    /// Longest a fetched JWKS is trusted (the provider's cache headers may
+    /// shorten it): a key removed at the provider is refused within this.
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age_secs: u64,
+    /// While the provider cannot be reached, keys past their age still serve
+    /// for this long (and a warning is logged); then tokens get 503.
+    #[serde(default = "default_jwks_stale_if_error")]
+    pub jwks_stale_if_error_secs: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// PEM CAs for the provider's HTTPS; without it, the system's roots.
@@ -114,6 +127,12 @@ fn default_leeway() -> u64 {
 fn default_jwks_min_refresh() -> u64 {
     60
 }
+fn default_jwks_max_age() -> u64 {
+    300
+}
+fn default_jwks_stale_if_error() -> u64 {
+    3600
+}
 fn default_timeout_ms() -> u64 {
     3000
 }
@@ -155,6 +174,9 @@ impl OidcProviderConfig {
         if self.timeout_ms == 0 {
             return Err(("timeout_ms".into(), "must be positive".into()));
         }
+        if self.jwks_max_age_secs == 0 {
+            return Err(("jwks_max_age_secs".into(), "must be positive".into()));
+        }
         if let Some(uri) = &self.redirect_uri
             && RedirectUrl::new(uri.clone()).is_err()
         {
@@ -172,16 +194,88 @@ impl OidcProviderConfig {
     }
 }
 
+/// Shortest wait after a failed JWKS fetch; it doubles with each failure in
+/// a row, up to [`JWKS_RETRY_MAX`].
+const JWKS_RETRY_MIN: Duration = Duration::from_secs(1);
+const JWKS_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// What discovery and the JWKS gave, as cached.
 #[derive(Default)]
 struct Cache {
     metadata: Option<Arc<CoreProviderMetadata>>,
-    /// Usable signature keys.
+    /// Usable signature keys, as the last successful fetch listed them.
     keys: Arc<Vec<Jwk>>,
-    /// When the JWKS was last fetched (successfully or not).
-    jwks_attempt: Option<Instant>,
+    /// When they were fetched, and until when they are trusted.
+    fetched: Option<Instant>,
+    valid_until: Option<Instant>,
+    /// Failed JWKS fetches in a row, and when the last one was.
+    failures: u32,
+    last_failure: Option<Instant>,
     /// When discovery last failed.
     discovery_failure: Option<Instant>,
+}
+
+impl Cache {
+    /// The keys, if their age allows them now.
+    fn fresh(&self, now: Instant) -> Option<Arc<Vec<Jwk>>> {
+        self.valid_until
+            .filter(|until| *until > now)
+            .map(|_| self.keys.clone())
+    }
+
+    /// Whether a fetch is allowed now, or must wait after failures.
+    fn may_retry(&self, now: Instant) -> bool {
+        let wait = JWKS_RETRY_MIN
+            .saturating_mul(1u32 << self.failures.saturating_sub(1).min(5))
+            .min(JWKS_RETRY_MAX);
+        self.last_failure
+            .is_none_or(|at| now.saturating_duration_since(at) >= wait)
+    }
+}
+
+/// How the keys are wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Keys within their age (fetched if need be).
+    Fresh,
+    /// A token named a key the cached set lacks: keys fetched within
+    /// `jwks_min_refresh_secs`, fetched now otherwise.
+    Recent,
+}
+
+/// How long the provider allows a JWKS answer to be cached: `max-age` of
+/// `Cache-Control` (0 for `no-store`/`no-cache`), else `Expires` against
+/// `Date`. `None` when it says nothing.
+fn cache_lifetime(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    use reqwest::header::{CACHE_CONTROL, DATE, EXPIRES};
+    if let Some(control) = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
+        let mut max_age = None;
+        for directive in control.split(',').map(str::trim) {
+            let lower = directive.to_ascii_lowercase();
+            if lower == "no-store" || lower == "no-cache" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(secs) = lower.strip_prefix("max-age=") {
+                max_age = secs.trim_matches('"').parse::<u64>().ok();
+            }
+        }
+        if let Some(secs) = max_age {
+            return Some(Duration::from_secs(secs));
+        }
+    }
+    let date = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+    };
+    let expires = headers.get(EXPIRES)?;
+    let Some(expires) = date(EXPIRES) else {
+        // An invalid Expires means "already expired" (RFC 9111, 5.3).
+        return expires.to_str().ok().map(|_| Duration::ZERO);
+    };
+    let now = date(DATE).unwrap_or_else(SystemTime::now);
+    Some(expires.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A pending browser login: what the callback needs to finish it.
@@ -336,85 +430,179 @@ impl OidcProvider {
         }
     }
 
-    /// Fetch the JWKS if it was never fetched, or if `force` and the last
-    /// attempt is older than the refresh interval. Returns the keys to use.
-    async fn keys(&self, force: bool) -> Result<Arc<Vec<Jwk>>, FederationError> {
-        let min_interval = Duration::from_secs(self.config.jwks_min_refresh_secs);
-        // The cached keys serve unless a refresh is forced and the last
-        // attempt is older than the refresh interval.
-        let usable = |cache: &Cache| {
-            !cache.keys.is_empty()
-                && (!force
-                    || cache
-                        .jwks_attempt
-                        .is_some_and(|at| at.elapsed() < min_interval))
-        };
-        {
-            let cache = self.cache();
-            if usable(&cache) {
-                return Ok(cache.keys.clone());
-            }
+    /// The keys to check a token with. `Want::Fresh`: keys within their
+    /// age, fetched when they are not. `Want::Recent`: keys fetched within
+    /// `jwks_min_refresh_secs`, else fetched now. A fetch that fails gives
+    /// 503, never the old keys as if they were the provider's word, except
+    /// that keys past their age serve `jwks_stale_if_error_secs` more while
+    /// the provider cannot be reached.
+    async fn keys(&self, want: Want) -> Result<Arc<Vec<Jwk>>, FederationError> {
+        if let Some(keys) = self.cached_keys(want, Instant::now()) {
+            return Ok(keys);
         }
         let metadata = self.metadata().await?;
         let _guard = self.fetching.lock().await;
-        {
-            // Another caller may have fetched while this one waited.
-            let cache = self.cache();
-            if usable(&cache) {
-                return Ok(cache.keys.clone());
-            }
-            if cache.keys.is_empty()
-                && cache
-                    .jwks_attempt
-                    .is_some_and(|at| at.elapsed() < DISCOVERY_RETRY)
-            {
-                return Err(FederationError::Unavailable(
-                    "the provider's JWKS is unreachable (fetch failed just now)".into(),
-                ));
+        let now = Instant::now();
+        // Another caller may have fetched while this one waited.
+        if let Some(keys) = self.cached_keys(want, now) {
+            return Ok(keys);
+        }
+        if !self.cache().may_retry(now) {
+            return self.stale_or_unavailable(
+                now,
+                want,
+                "the provider's JWKS could not be fetched just now",
+            );
+        }
+        match self.fetch_keys(&metadata).await {
+            Ok(keys) => Ok(keys),
+            Err(why) => self.stale_or_unavailable(Instant::now(), want, &why),
+        }
+    }
+
+    fn cached_keys(&self, want: Want, now: Instant) -> Option<Arc<Vec<Jwk>>> {
+        let cache = self.cache();
+        let keys = cache.fresh(now)?;
+        match want {
+            Want::Fresh => Some(keys),
+            Want::Recent => {
+                let min = Duration::from_secs(self.config.jwks_min_refresh_secs);
+                cache
+                    .fetched
+                    .filter(|at| now.saturating_duration_since(*at) < min)
+                    .map(|_| keys)
             }
         }
+    }
+
+    /// After a failed or postponed fetch: keys that are fresh still serve a
+    /// token they know (not an unknown key, which the provider may have
+    /// just added); keys past their age serve within the stale allowance.
+    fn stale_or_unavailable(
+        &self,
+        now: Instant,
+        want: Want,
+        why: &str,
+    ) -> Result<Arc<Vec<Jwk>>, FederationError> {
+        let cache = self.cache();
+        let grace = Duration::from_secs(self.config.jwks_stale_if_error_secs);
+        if want == Want::Fresh
+            && !cache.keys.is_empty()
+            && let Some(until) = cache.valid_until
+            && now < until + grace
+        {
+            if now >= until {
+                tracing::warn!(provider = %self.name, why, "OpenID provider unreachable: checking tokens with keys past their age");
+            }
+            return Ok(cache.keys.clone());
+        }
+        Err(FederationError::Unavailable(format!(
+            "the JWKS of {} is unavailable: {why}",
+            self.config.issuer
+        )))
+    }
+
+    /// Fetch the JWKS and put it in the cache (the caller holds `fetching`).
+    async fn fetch_keys(&self, metadata: &CoreProviderMetadata) -> Result<Arc<Vec<Jwk>>, String> {
         let uri = metadata.jwks_uri().url().clone();
         let fetched = async {
-            let response = self
-                .http
-                .get(uri.clone())
-                .send()
-                .await?
-                .error_for_status()?;
-            response.json::<Value>().await
+            let response = self.http.get(uri).send().await?.error_for_status()?;
+            let lifetime = cache_lifetime(response.headers());
+            Ok::<_, reqwest::Error>((response.json::<Value>().await?, lifetime))
         }
         .await;
+        let now = Instant::now();
         let mut cache = self.cache_mut();
-        cache.jwks_attempt = Some(Instant::now());
         match fetched {
-            Ok(document) => {
+            Ok((document, lifetime)) => {
                 let keys = usable_keys(&document);
-                tracing::info!(provider = %self.name, keys = keys.len(), "JWKS fetched");
+                let max_age = Duration::from_secs(self.config.jwks_max_age_secs);
+                let floor = Duration::from_secs(self.config.jwks_min_refresh_secs).min(max_age);
+                let age = lifetime.unwrap_or(max_age).clamp(floor, max_age);
+                tracing::info!(provider = %self.name, keys = keys.len(), age_secs = age.as_secs(), "JWKS fetched");
                 cache.keys = Arc::new(keys);
+                cache.fetched = Some(now);
+                cache.valid_until = Some(now + age);
+                cache.failures = 0;
+                cache.last_failure = None;
                 Ok(cache.keys.clone())
             }
             Err(e) => {
-                tracing::warn!(provider = %self.name, error = %e, "JWKS fetch failed");
-                if cache.keys.is_empty() {
-                    Err(FederationError::Unavailable(format!(
-                        "the JWKS of {} is unreachable: {e}",
-                        self.config.issuer
-                    )))
-                } else {
-                    Ok(cache.keys.clone())
-                }
+                cache.failures = cache.failures.saturating_add(1);
+                cache.last_failure = Some(now);
+                tracing::warn!(provider = %self.name, error = %e, failures = cache.failures, "JWKS fetch failed");
+                Err(e.to_string())
             }
         }
+    }
+
+    /// How long until the cached keys should be fetched again: at three
+    /// quarters of their age, or soon after a failure; `None` when no key
+    /// was ever fetched (nothing to keep fresh).
+    fn next_refresh_in(&self, now: Instant) -> Option<Duration> {
+        let cache = self.cache();
+        let (fetched, until) = (cache.fetched?, cache.valid_until?);
+        let at = if cache.last_failure.is_some() {
+            now + JWKS_RETRY_MIN
+                .saturating_mul(1u32 << cache.failures.min(5))
+                .min(JWKS_RETRY_MAX)
+        } else {
+            fetched + until.saturating_duration_since(fetched).mul_f64(0.75)
+        };
+        Some(at.saturating_duration_since(now))
+    }
+
+    /// Refetch the keys if they are due (the background refresher).
+    async fn refresh_if_due(&self) {
+        if self.next_refresh_in(Instant::now()) != Some(Duration::ZERO) {
+            return;
+        }
+        let Ok(metadata) = self.metadata().await else {
+            return;
+        };
+        let _guard = self.fetching.lock().await;
+        if self.next_refresh_in(Instant::now()) == Some(Duration::ZERO)
+            && self.cache().may_retry(Instant::now())
+        {
+            let _ = self.fetch_keys(&metadata).await;
+        }
+    }
+
+    /// Keep this provider's keys fresh in the background: before they reach
+    /// their age, they are fetched again, so that checks seldom wait for a
+    /// fetch and a key the provider dropped is dropped here. The task ends
+    /// when the provider is dropped (a configuration reload). Outside a
+    /// Tokio runtime, nothing is started; keys are then fetched on use.
+    pub fn spawn_refresher(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let provider = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let wait = match provider.upgrade() {
+                    Some(p) => p.next_refresh_in(Instant::now()).unwrap_or(JWKS_RETRY_MAX),
+                    None => return,
+                };
+                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+                match provider.upgrade() {
+                    Some(p) => p.refresh_if_due().await,
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Check a JWT (id token or JWT access token) and return its claims.
     pub async fn verify_claims(&self, token: &str) -> Result<Map<String, Value>, FederationError> {
         let header = inspect_unverified(token, &self.config.allowed_algorithms())?;
-        let mut keys = self.keys(false).await?;
+        let mut keys = self.keys(Want::Fresh).await?;
         let mut key = pick_key(&keys, header.kid.as_deref(), header.alg);
         if key.is_none() {
-            // An unknown key: the provider may have rotated its keys.
-            keys = self.keys(true).await?;
+            // An unknown key: the provider may have added one. Refused only
+            // on the word of a JWKS fetched just now; unavailable when the
+            // provider cannot say.
+            keys = self.keys(Want::Recent).await?;
             key = pick_key(&keys, header.kid.as_deref(), header.alg);
         }
         let jwk = key.ok_or_else(|| rejected("signed with an unknown key"))?;
@@ -678,6 +866,7 @@ impl OidcProviders {
         let mut all = OidcProviders::default();
         for provider in providers {
             let provider = Arc::new(provider);
+            provider.spawn_refresher();
             if all
                 .by_issuer
                 .insert(provider.config.issuer.clone(), provider.clone())
@@ -909,6 +1098,241 @@ mod tests {
         );
         assert!(matches!(
             provider.verify(&none).await,
+            Err(FederationError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn the_providers_cache_headers_set_the_age() {
+        use reqwest::header::{CACHE_CONTROL, DATE, EXPIRES, HeaderMap, HeaderValue};
+        let headers = |pairs: &[(reqwest::header::HeaderName, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(name.clone(), HeaderValue::from_static(value));
+            }
+            map
+        };
+        let secs = |h: &HeaderMap| cache_lifetime(h).map(|d| d.as_secs());
+        assert_eq!(secs(&headers(&[])), None);
+        assert_eq!(
+            secs(&headers(&[(CACHE_CONTROL, "public, max-age=120")])),
+            Some(120)
+        );
+        assert_eq!(secs(&headers(&[(CACHE_CONTROL, "no-store")])), Some(0));
+        assert_eq!(
+            secs(&headers(&[(CACHE_CONTROL, "max-age=60, no-cache")])),
+            Some(0)
+        );
+        assert_eq!(
+            secs(&headers(&[
+                (DATE, "Tue, 01 Dec 2026 10:00:00 GMT"),
+                (EXPIRES, "Tue, 01 Dec 2026 10:10:00 GMT"),
+            ])),
+            Some(600)
+        );
+        assert_eq!(
+            secs(&headers(&[(EXPIRES, "0")])),
+            Some(0),
+            "invalid: expired"
+        );
+        assert_eq!(
+            secs(&headers(&[
+                (CACHE_CONTROL, "max-age=30"),
+                (EXPIRES, "Tue, 01 Dec 2026 10:10:00 GMT"),
+            ])),
+            Some(30),
+            "max-age wins over Expires"
+        );
+    }
+
+    /// Keys made for this test only (P-256), and their public halves.
+    const KEY_1: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXYJ1PUTkidLVnUn4
+USuyruFELPyG0vJHBv4wGJnutUWhRANCAAQbLUprGHbViV82mXx1YnY9Fue3SJFQ
+RZzzo4W6gwYLNN5o/3kjTUElRsqQucQra9AXfX+fiAf0JjaO/9oyCueG
+-----END PRIVATE KEY-----";
+    const KEY_2: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg1sbYnPpUkrIFG4xJ
+uaaTEaxxyEEyLJvRYnTWtEwEIx+hRANCAASKa1OatB6L7voI3/PjvtzBokF5pv/j
+eyXtk9VZHiu/OlRX7Uk/9EdXwLVgi+zmQx5AlufpY9Ne1PJZQLvFzIIq
+-----END PRIVATE KEY-----";
+
+    fn public_jwk(kid: &str) -> Value {
+        let (x, y) = match kid {
+            "k1" => (
+                "Gy1Kaxh21YlfNpl8dWJ2PRbnt0iRUEWc86OFuoMGCzQ",
+                "3mj_eSNNQSVGypC5xCtr0Bd9f5-IB_QmNo7_2jIK54Y",
+            ),
+            _ => (
+                "imtTmrQei-76CN_z477cwaJBeab_43sl7ZPVWR4rvzo",
+                "VFftST_0R1fAtWCL7OZDHkCW5-lj017U8llAu8XMgio",
+            ),
+        };
+        serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256", "x": x, "y": y})
+    }
+
+    /// What the stub provider answers for its JWKS.
+    struct Stub {
+        jwks: Value,
+        cache_control: Option<&'static str>,
+        up: bool,
+        fetches: usize,
+    }
+
+    /// A minimal provider on loopback: discovery and a JWKS that the test
+    /// changes as it goes (unit-test stub; the oidc e2e suite runs a real one).
+    async fn stub_provider(stub: Arc<std::sync::Mutex<Stub>>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let base = issuer.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let stub = stub.clone();
+                let base = base.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let (status, body, extra) = {
+                        let mut stub = stub.lock().unwrap();
+                        if path.ends_with("/.well-known/openid-configuration") {
+                            let doc = serde_json::json!({
+                                "issuer": base,
+                                "authorization_endpoint": format!("{base}/auth"),
+                                "jwks_uri": format!("{base}/jwks"),
+                                "response_types_supported": ["code"],
+                                "subject_types_supported": ["public"],
+                                "id_token_signing_alg_values_supported": ["ES256"],
+                            });
+                            ("200 OK", doc.to_string(), String::new())
+                        } else if !stub.up {
+                            ("503 Service Unavailable", "{}".to_owned(), String::new())
+                        } else {
+                            stub.fetches += 1;
+                            let extra = stub
+                                .cache_control
+                                .map(|c| format!("Cache-Control: {c}\r\n"))
+                                .unwrap_or_default();
+                            ("200 OK", stub.jwks.to_string(), extra)
+                        }
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        issuer
+    }
+
+    fn pkcs8_der(pem: &str) -> Vec<u8> {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    }
+
+    fn signed(issuer: &str, pem: &str, kid: &str) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let now = now_secs();
+        jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"iss": issuer, "aud": "sesame", "sub": "alice",
+                "preferred_username": "alice", "iat": now, "exp": now + 300}),
+            &EncodingKey::from_ec_der(&pkcs8_der(pem)),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_key_retired_at_the_provider_is_refused_within_the_maximum_age() {
+        let stub = Arc::new(std::sync::Mutex::new(Stub {
+            jwks: serde_json::json!({"keys": [public_jwk("k1")]}),
+            cache_control: Some("max-age=86400"),
+            up: true,
+            fetches: 0,
+        }));
+        let issuer = stub_provider(stub.clone()).await;
+        let provider = Arc::new(
+            OidcProvider::new(
+                "stub",
+                OidcProviderConfig {
+                    issuer: issuer.clone(),
+                    algorithms: vec!["ES256".into()],
+                    jwks_min_refresh_secs: 1,
+                    jwks_max_age_secs: 1,
+                    jwks_stale_if_error_secs: 60,
+                    ..config()
+                },
+            )
+            .unwrap(),
+        );
+        provider.spawn_refresher();
+        let old = signed(&issuer, KEY_1, "k1");
+        assert_eq!(provider.verify(&old).await.unwrap().subject, "alice");
+
+        // The provider retires k1 (a day's max-age notwithstanding, the
+        // configured maximum of one second holds). Nobody presents a k2
+        // token: the background refresh alone must drop k1.
+        stub.lock().unwrap().jwks = serde_json::json!({"keys": [public_jwk("k2")]});
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        let fetched = stub.lock().unwrap().fetches;
+        assert!(
+            fetched >= 2,
+            "refreshed in the background ({fetched} fetches)"
+        );
+        assert!(
+            matches!(
+                provider.verify(&old).await,
+                Err(FederationError::Rejected(_))
+            ),
+            "the retired key is refused"
+        );
+        assert!(provider.verify(&signed(&issuer, KEY_2, "k2")).await.is_ok());
+
+        // The provider goes down. Known keys serve within the stale
+        // allowance; an unknown key cannot be judged: 503, not 401; and the
+        // retries back off instead of following every token.
+        stub.lock().unwrap().up = false;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(provider.verify(&signed(&issuer, KEY_2, "k2")).await.is_ok());
+        let before = stub.lock().unwrap().fetches;
+        for _ in 0..10 {
+            let unknown = signed(&issuer, KEY_1, "k3");
+            assert!(
+                matches!(
+                    provider.verify(&unknown).await,
+                    Err(FederationError::Unavailable(_))
+                ),
+                "an unknown key while the JWKS cannot be fetched is unavailable"
+            );
+        }
+        assert_eq!(
+            stub.lock().unwrap().fetches,
+            before,
+            "failed fetches are not counted by the stub"
+        );
+
+        // Back up: the unknown key is judged again (after the short retry
+        // wait, not the minimum refresh interval of a success).
+        stub.lock().unwrap().up = true;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(matches!(
+            provider.verify(&signed(&issuer, KEY_1, "k3")).await,
             Err(FederationError::Rejected(_))
         ));
     }

@@ -105,6 +105,7 @@ impl From<TokenError> for LegacyError {
             }
             TokenError::InvalidExpiration(m) => Self::bad_request(m),
             TokenError::NotRevocable(m) => Self::new(StatusCode::FORBIDDEN, m),
+            TokenError::NotExchangeable(m) => Self::bad_request(m),
             e @ TokenError::TooManyTokens(_) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
@@ -292,6 +293,7 @@ impl From<TokenError> for UcError {
             ),
             TokenError::InvalidExpiration(m) => UcError::new(UcCode::InvalidJson, m),
             TokenError::NotRevocable(m) => UcError::new(UcCode::TokenNotRevocable, m),
+            TokenError::NotExchangeable(m) => UcError::new(UcCode::InvalidToken, m),
             e @ TokenError::TooManyTokens(_) => UcError::new(UcCode::TooManyTokens, e.to_string()),
             TokenError::Store(e) => {
                 log_store(&e);

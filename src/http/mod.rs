@@ -299,7 +299,7 @@ async fn access_log(request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     let header = HeaderValue::from_str(&id).ok();
-    let method = request.method().clone();
+    let method = crate::metrics::method_label(request.method());
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = match &matched {
         Some(path) => std::borrow::Cow::Borrowed(path.as_str()),
@@ -318,14 +318,14 @@ async fn access_log(request: Request, next: Next) -> Response {
         } else {
             "unmatched"
         },
-        method.as_str(),
+        method,
         status,
         elapsed,
     );
     tracing::info!(
         target: "sesame::access",
         request_id = id,
-        %method,
+        method,
         route = &*route,
         query = query.as_deref().unwrap_or(""),
         status,

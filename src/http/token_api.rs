@@ -79,8 +79,8 @@ pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken)
         "xivo_uuid": service.policy().platform_uuid.to_string(),
         "issued_at": r.issued_at.format_local(),
         "utc_issued_at": r.issued_at.format_utc(),
-        "expires_at": r.expires_at.map(|t| t.format_local()),
-        "utc_expires_at": r.expires_at.map(|t| t.format_utc()),
+        "expires_at": verified.expires_at().map(|t| t.format_local()),
+        "utc_expires_at": verified.expires_at().map(|t| t.format_utc()),
         "acl": r.acl,
         "metadata": r.metadata,
         "session_uuid": r.session_uuid.to_string(),
@@ -163,10 +163,7 @@ pub async fn create_token(
             .await?
     };
     let issued = state.tokens.issue(identity, lifetime, client).await?;
-    let verified = VerifiedToken {
-        token: issued.live,
-        kind: crate::token::TokenKind::Session,
-    };
+    let verified = VerifiedToken::session(issued.live);
     let data = token_data(&state.tokens, &issued.token, &verified);
     let mut response = (StatusCode::OK, Json(json!({ "data": data }))).into_response();
     super::mutual_auth(&mut response, mutual_auth);

@@ -34,10 +34,7 @@ async fn issue(
         .tokens
         .issue(identity, state.uc_token_lifetime, client)
         .await?;
-    let verified = VerifiedToken {
-        token: issued.live,
-        kind: crate::token::TokenKind::Session,
-    };
+    let verified = VerifiedToken::session(issued.live);
     Ok((issued.token, verified))
 }
 

@@ -45,6 +45,20 @@ impl TokenKey {
     }
 }
 
+impl Serialize for TokenKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        TokenKey::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom("a token key is 64 hexadecimal digits"))
+    }
+}
+
 impl fmt::Debug for TokenKey {
     /// Only a prefix of the hash: enough to correlate log lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +89,11 @@ pub struct TokenRecord {
     pub remote_addr: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// For a token made by an exchange (RFC 8693), the key of the token it
+    /// was exchanged from: it is valid only while that one is, and grants
+    /// only what that one grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<TokenKey>,
 }
 
 impl TokenRecord {
@@ -206,6 +225,7 @@ pub(crate) mod contract {
             metadata: Map::new(),
             remote_addr: Some("127.0.0.1".into()),
             user_agent: None,
+            parent: None,
         }
     }
 

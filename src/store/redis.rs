@@ -76,50 +76,59 @@ impl RedisCounters {
         within(self.timeout, op).await
     }
 
-    /// The current count of each counter (0 when absent or expired).
-    pub async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
-        let mut cmd = redis::cmd("MGET");
-        for name in names {
-            cmd.arg(self.key(name));
-        }
-        let mut conn = self.manager.clone();
-        let values: Vec<Option<u64>> = self.run(cmd.query_async(&mut conn)).await?;
-        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
-    }
-
-    /// Milliseconds left in a counter's window (0 when it has none).
-    pub async fn window_left_ms(&self, name: &str) -> Result<u64, StoreError> {
+    /// Take one attempt from the counter `name`, atomically: when it holds
+    /// `max` or more, nothing changes and the answer is the milliseconds
+    /// left in its window; otherwise it is incremented (a new counter starts
+    /// a window of `window`) and the answer is 0. One script, so that no two
+    /// instances or requests can both see the last free attempt.
+    pub async fn take(&self, name: &str, max: u32, window: Duration) -> Result<u64, StoreError> {
+        const TAKE: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    left = tonumber(ARGV[2])
+  end
+  return left
+end
+redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX')
+redis.call('INCR', KEYS[1])
+return 0";
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut conn = self.manager.clone();
         let left: i64 = self
             .run(
-                redis::cmd("PTTL")
+                redis::cmd("EVAL")
+                    .arg(TAKE)
+                    .arg(1)
                     .arg(self.key(name))
+                    .arg(max)
+                    .arg(window_ms)
                     .query_async(&mut conn),
             )
             .await?;
         Ok(u64::try_from(left).unwrap_or(0))
     }
 
-    /// Add one to each counter; a counter that did not exist starts a
-    /// window of `window`.
-    pub async fn add(&self, names: &[String], window: Duration) -> Result<(), StoreError> {
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut pipe = redis::pipe();
-        for name in names {
-            let key = self.key(name);
-            pipe.cmd("SET")
-                .arg(&key)
-                .arg(0)
-                .arg("PX")
-                .arg(window_ms)
-                .arg("NX")
-                .ignore()
-                .cmd("INCR")
-                .arg(&key)
-                .ignore();
-        }
+    /// Give back an attempt taken from `name` (the check could not be made,
+    /// or succeeded and must not count). A counter whose window has ended
+    /// is left alone, never sent below zero or stripped of its expiry.
+    pub async fn give_back(&self, name: &str) -> Result<(), StoreError> {
+        const GIVE_BACK: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0";
         let mut conn = self.manager.clone();
-        self.run(pipe.query_async::<()>(&mut conn)).await
+        self.run(
+            redis::cmd("EVAL")
+                .arg(GIVE_BACK)
+                .arg(1)
+                .arg(self.key(name))
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     /// Forget a counter.
@@ -420,19 +429,25 @@ impl TokenStore for RedisStore {
     }
 }
 
+/// The test command starts a real redis-server and exports its URL; a test
+/// that needs it fails without it, never skips.
+#[cfg(test)]
+pub(crate) fn test_redis_url() -> String {
+    std::env::var("SESAME_TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "SESAME_TEST_REDIS_URL is not set: run ./scripts/test-all, which starts redis-server, \
+             or start one and export SESAME_TEST_REDIS_URL=redis://127.0.0.1:PORT"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::contract;
 
-    /// The test command starts a real redis-server and exports its URL.
     fn redis_url() -> String {
-        std::env::var("SESAME_TEST_REDIS_URL").unwrap_or_else(|_| {
-            panic!(
-                "SESAME_TEST_REDIS_URL is not set: run ./scripts/test-all, which starts redis-server, \
-                 or start one and export SESAME_TEST_REDIS_URL=redis://127.0.0.1:PORT"
-            )
-        })
+        test_redis_url()
     }
 
     fn store() -> RedisStore {

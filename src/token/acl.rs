@@ -212,6 +212,48 @@ fn set(slots: &mut [bool], index: usize) -> bool {
     }
 }
 
+/// Most spellings [`spellings`] enumerates before giving up.
+const MAX_SPELLINGS: usize = 64;
+
+/// Every scope that `pattern` matches, when it has no wildcard: its special
+/// segments (`me`, `my_session`, `edit`) spelled each way they match. `None`
+/// for a pattern with `*` or `#`, a negative one, or one with more than a few
+/// dozen spellings. A token exchange asks the subject token about each of
+/// them before it hands out such a pattern: asking about the pattern's own
+/// text alone would let `x.m#` pass on `x.me`, which also matches `x.<auth id>`.
+pub fn spellings(pattern: &str, ctx: AclContext<'_>) -> Option<Vec<String>> {
+    if pattern.contains(['*', '#']) || pattern.starts_with('!') {
+        return None;
+    }
+    let mut scopes = vec![String::new()];
+    for (i, segment) in pattern.split('.').enumerate() {
+        let alternatives: Vec<&str> = match segment {
+            "me" => vec!["me", ctx.auth_id],
+            "my_session" => vec!["my_session", ctx.session_id],
+            "edit" => vec!["edit", "update"],
+            other => vec![other],
+        };
+        if scopes.len().saturating_mul(alternatives.len()) > MAX_SPELLINGS {
+            return None;
+        }
+        scopes = scopes
+            .iter()
+            .flat_map(|prefix| {
+                alternatives.iter().map(move |alt| {
+                    if i == 0 {
+                        (*alt).to_owned()
+                    } else {
+                        format!("{prefix}.{alt}")
+                    }
+                })
+            })
+            .collect();
+    }
+    scopes.sort_unstable();
+    scopes.dedup();
+    Some(scopes)
+}
+
 /// A token's ACLs, compiled once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AclSet {
@@ -330,6 +372,27 @@ mod tests {
         // Polynomial blow-up would make this take minutes with naive backtracking.
         let set = AclSet::compile(&["#a#a#a#a#a#a#a#a#a#a#b"], CTX);
         assert!(!set.grants(&"a".repeat(MAX_SCOPE_LEN)));
+    }
+
+    #[test]
+    fn spellings_cover_every_scope_a_literal_pattern_matches() {
+        assert_eq!(
+            spellings("confd.users.me.edit", CTX).unwrap(),
+            vec![
+                "confd.users.123.edit",
+                "confd.users.123.update",
+                "confd.users.me.edit",
+                "confd.users.me.update",
+            ]
+        );
+        assert_eq!(spellings("plain.scope", CTX).unwrap(), vec!["plain.scope"]);
+        for wild in ["a.*", "a.#", "!a.b", "a.b*"] {
+            assert!(spellings(wild, CTX).is_none(), "{wild}");
+        }
+        assert!(spellings(&["me"; 7].join("."), CTX).is_none(), "too many");
+        for scope in spellings("x.me.my_session.edit", CTX).unwrap() {
+            assert!(AclSet::compile(&["x.me.my_session.edit"], CTX).grants(&scope));
+        }
     }
 
     #[test]

@@ -37,21 +37,50 @@ pub enum TokenKind {
     Shared,
 }
 
+/// How many exchanges a token may be away from a login: a token exchanged
+/// from an exchanged token is two, and so on. Each check of such a token
+/// reads every token of its chain.
+pub const MAX_EXCHANGE_DEPTH: usize = 3;
+
 /// A token that passed the checks.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub token: Arc<LiveToken>,
     pub kind: TokenKind,
+    /// For an exchanged token, the tokens it was exchanged from, nearest
+    /// first, each found live: this one grants only what all of them grant.
+    pub ancestors: Vec<Arc<LiveToken>>,
 }
 
 impl VerifiedToken {
+    /// A session token just issued or found, with no exchange behind it.
+    pub fn session(token: Arc<LiveToken>) -> Self {
+        VerifiedToken {
+            token,
+            kind: TokenKind::Session,
+            ancestors: Vec::new(),
+        }
+    }
+
     /// Whether the token grants `scope`; the shared secret grants everything.
+    /// An exchanged token grants a scope only if the tokens it came from
+    /// grant it too, so an exchange can never widen rights.
     pub fn grants(&self, scope: &str) -> bool {
-        self.kind == TokenKind::Shared || self.token.acl.grants(scope)
+        self.kind == TokenKind::Shared
+            || (self.token.acl.grants(scope) && self.ancestors.iter().all(|a| a.acl.grants(scope)))
     }
 
     pub fn record(&self) -> &TokenRecord {
         &self.token.record
+    }
+
+    /// When the token stops being valid: its own expiry, or an ancestor's
+    /// if that comes first (`None`: never).
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        std::iter::once(&self.token)
+            .chain(&self.ancestors)
+            .filter_map(|t| t.record.expires_at)
+            .min()
     }
 }
 
@@ -81,6 +110,8 @@ pub enum TokenError {
     InvalidExpiration(String),
     #[error("this token cannot be revoked here: {0}")]
     NotRevocable(&'static str),
+    #[error("{0}")]
+    NotExchangeable(&'static str),
     /// The user already holds `max_tokens_per_user` live tokens.
     #[error(
         "too many live tokens for this user (at most {0}): log out of a session, or wait for one to expire"
@@ -153,6 +184,7 @@ impl SharedSecret {
                 )]),
                 remote_addr: None,
                 user_agent: None,
+                parent: None,
             }))
         });
         SharedSecret { digests, identity }
@@ -242,6 +274,54 @@ impl TokenService {
         lifetime: u64,
         client: ClientInfo,
     ) -> Result<IssuedToken, TokenError> {
+        self.issue_in(identity, lifetime, client, Uuid::new_v4(), None)
+            .await
+    }
+
+    /// Issue a token exchanged from `parent` (RFC 8693): it belongs to the
+    /// parent's session, is valid only while the parent is (revoking the
+    /// parent revokes it), never outlives it, and grants only what the
+    /// parent grants. The caller narrows `identity`'s ACLs; this holds
+    /// whatever they are.
+    pub async fn issue_exchanged(
+        &self,
+        identity: Identity,
+        lifetime: u64,
+        client: ClientInfo,
+        parent: &VerifiedToken,
+        parent_key: TokenKey,
+    ) -> Result<IssuedToken, TokenError> {
+        if parent.kind == TokenKind::Shared {
+            return Err(TokenError::NotExchangeable(
+                "the shared token cannot be exchanged",
+            ));
+        }
+        if parent.ancestors.len() + 1 > MAX_EXCHANGE_DEPTH {
+            return Err(TokenError::NotExchangeable(
+                "this token was exchanged from tokens exchanged too many times",
+            ));
+        }
+        let left = parent
+            .expires_at()
+            .map_or(lifetime, |at| self.clock.now().secs_until(at));
+        self.issue_in(
+            identity,
+            lifetime.min(left),
+            client,
+            parent.record().session_uuid,
+            Some(parent_key),
+        )
+        .await
+    }
+
+    async fn issue_in(
+        &self,
+        identity: Identity,
+        lifetime: u64,
+        client: ClientInfo,
+        session_uuid: Uuid,
+        parent: Option<TokenKey>,
+    ) -> Result<IssuedToken, TokenError> {
         let token = Uuid::new_v4().to_string();
         let now = self.clock.now();
         let mut metadata = identity.metadata;
@@ -253,7 +333,7 @@ impl TokenService {
             user_uuid: identity.user_uuid,
             login: identity.login,
             backend: identity.backend,
-            session_uuid: Uuid::new_v4(),
+            session_uuid,
             issued_at: now,
             expires_at: Some(now.plus_secs(lifetime)),
             lifetime_secs: lifetime,
@@ -261,6 +341,7 @@ impl TokenService {
             metadata,
             remote_addr: client.remote_addr,
             user_agent: client.user_agent,
+            parent,
         };
         if let Some(cap) = self.policy.max_tokens_per_user
             && self.store.count_of(&record.auth_id, now).await? >= cap
@@ -293,6 +374,7 @@ impl TokenService {
             return Ok(VerifiedToken {
                 token: identity.clone(),
                 kind: TokenKind::Shared,
+                ancestors: Vec::new(),
             });
         }
         // Every token Sesame issues is a UUID: anything else is unknown, and
@@ -305,16 +387,50 @@ impl TokenService {
             return Ok(VerifiedToken {
                 token,
                 kind: TokenKind::Static,
+                ancestors: Vec::new(),
             });
         }
         let token = self.store.get(&key).await?.ok_or(TokenError::NotFound)?;
-        if token.record.is_expired(self.clock.now()) {
+        let now = self.clock.now();
+        if token.record.is_expired(now) {
             return Err(TokenError::Expired);
         }
+        let ancestors = match token.record.parent {
+            None => Vec::new(),
+            Some(parent) => self.ancestors(parent, now).await?,
+        };
         Ok(VerifiedToken {
             token,
             kind: TokenKind::Session,
+            ancestors,
         })
+    }
+
+    /// The live chain of tokens an exchanged token came from, starting at
+    /// `parent`. A revoked or unknown link makes the token unknown; an
+    /// expired one makes it expired.
+    async fn ancestors(
+        &self,
+        parent: TokenKey,
+        now: Timestamp,
+    ) -> Result<Vec<Arc<LiveToken>>, TokenError> {
+        let mut chain: Vec<Arc<LiveToken>> = Vec::new();
+        let mut next = Some(parent);
+        while let Some(key) = next {
+            if chain.len() >= MAX_EXCHANGE_DEPTH {
+                return Err(TokenError::NotFound);
+            }
+            let link = match self.statics.get(&key) {
+                Some(token) => token,
+                None => self.store.get(&key).await?.ok_or(TokenError::NotFound)?,
+            };
+            if link.record.is_expired(now) {
+                return Err(TokenError::Expired);
+            }
+            next = link.record.parent;
+            chain.push(link);
+        }
+        Ok(chain)
     }
 
     /// Find a presented token and check that it grants `scope`, if any.
@@ -355,7 +471,13 @@ impl TokenService {
         }
         let record = verified.record();
         let now = self.clock.now();
-        let cap = record.issued_at.plus_secs(self.policy.max_session_age);
+        let mut cap = record.issued_at.plus_secs(self.policy.max_session_age);
+        // An exchanged token is never renewed past the tokens it came from.
+        for ancestor in &verified.ancestors {
+            if let Some(at) = ancestor.record.expires_at {
+                cap = cap.min(at);
+            }
+        }
         let wanted = now.plus_secs(record.lifetime_secs).min(cap);
         let slack = RENEWAL_SLACK_SECS.min(record.lifetime_secs / 10);
         if record
@@ -372,6 +494,7 @@ impl TokenService {
         Ok(VerifiedToken {
             token: renewed,
             kind: TokenKind::Session,
+            ancestors: verified.ancestors,
         })
     }
 
@@ -408,10 +531,7 @@ impl TokenService {
 
     /// Seconds until the token expires (`None` if it never does).
     pub fn ttl(&self, token: &VerifiedToken) -> Option<u64> {
-        token
-            .record()
-            .expires_at
-            .map(|at| self.clock.now().secs_until(at))
+        token.expires_at().map(|at| self.clock.now().secs_until(at))
     }
 }
 

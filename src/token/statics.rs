@@ -148,6 +148,7 @@ impl StaticTokens {
                 ]),
                 remote_addr: None,
                 user_agent: None,
+                parent: None,
             };
             map.insert(key, Arc::new(LiveToken::new(record)));
         }

@@ -211,3 +211,32 @@ async fn every_request_has_an_id_in_its_answer_its_log_lines_and_its_audit_event
         "no token_issued event with the request id: {events:?}"
     );
 }
+
+/// Methods are the client's to choose: made-up ones are all `other`, so
+/// that a flood of them adds no series (and no memory, nor scrape size).
+#[tokio::test]
+async fn made_up_methods_add_no_series() {
+    let s = Server::standard();
+    let c = client();
+    for i in 0..200 {
+        let method = format!("X{i}{}", "Q".repeat(4000));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        c.request(method, s.url("/0.1/token")).send().await.unwrap();
+    }
+    c.request(
+        reqwest::Method::from_bytes(b"BREW").unwrap(),
+        s.url("/healthz"),
+    )
+    .send()
+    .await
+    .unwrap();
+    let (_, _, text) = scrape(s.url("/metrics")).await;
+    assert!(!text.contains("QQQQ"), "a client's method became a label");
+    assert!(!text.contains("BREW"));
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(
+        text.len() < 64 * 1024,
+        "/metrics grew to {} bytes",
+        text.len()
+    );
+}

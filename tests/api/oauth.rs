@@ -174,7 +174,8 @@ async fn token_exchange_down_scopes() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["issued_token_type"], access);
-    assert_eq!(body["scope"], "dird.phonebook.read");
+    // The subject's denials carry over, and the answer says so.
+    assert_eq!(body["scope"], "dird.phonebook.read !confd.users.me.delete");
     assert!(body["expires_in"].as_u64().unwrap() <= 7200);
     let narrow = body["access_token"].as_str().unwrap().to_owned();
     let head = |token: &str, scope: &str| {
