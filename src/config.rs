@@ -145,6 +145,13 @@ pub struct ListenConfig {
     /// 431. At least 8192.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// Reverse proxies (addresses or CIDR networks) whose forwarding header
+    /// names the client; from anyone else, the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<crate::http::client_addr::Network>,
+    /// The header those proxies write: `x_forwarded_for` or `forwarded`.
+    #[serde(default)]
+    pub forwarded_header: crate::http::client_addr::ForwardedHeader,
 }
 
 impl Default for ListenConfig {
@@ -158,6 +165,8 @@ impl Default for ListenConfig {
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
             max_header_bytes: default_max_header_bytes(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: Default::default(),
         }
     }
 }

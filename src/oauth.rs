@@ -88,6 +88,7 @@ impl Callers {
         &self,
         credentials: CallerCredentials,
         acl: &str,
+        address: Option<&str>,
     ) -> Result<String, CallerError> {
         match credentials {
             CallerCredentials::None => Err(CallerError::Missing),
@@ -110,7 +111,7 @@ impl Callers {
                         sesame_backends::XIVO_SERVICE,
                         &login,
                         &sesame_backends::Password::new(password),
-                        None,
+                        address,
                     )
                     .await;
                 match outcome {

@@ -150,6 +150,10 @@ impl Sesame {
             gateway: Arc::new(c.gateway.clone()),
             public_url: c.public_url.clone(),
             tls: c.listen.tls.enabled,
+            proxies: Arc::new(crate::http::client_addr::TrustedProxies {
+                networks: c.listen.trusted_proxies.clone(),
+                header: c.listen.forwarded_header,
+            }),
             tokens,
             auth,
             uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),

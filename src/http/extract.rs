@@ -95,10 +95,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let remote_addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        // The address `client_addr::resolve` found (behind a trusted proxy,
+        // the forwarded client), else the TCP peer.
+        let remote_addr = match parts.extensions.get::<super::client_addr::ClientAddr>() {
+            Some(super::client_addr::ClientAddr(ip)) => Some(ip.to_string()),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        };
         let user_agent = parts
             .headers
             .get(USER_AGENT)

@@ -2,6 +2,7 @@
 //! only translate between HTTP and the services in [`crate::auth`] and
 //! [`crate::token`].
 
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod idle;
@@ -65,6 +66,8 @@ pub struct Shared {
     pub public_url: Option<String>,
     /// Whether Sesame itself serves HTTPS (for URLs derived from `Host`).
     pub tls: bool,
+    /// Whose forwarding headers name the client.
+    pub proxies: Arc<client_addr::TrustedProxies>,
 }
 
 /// The whole HTTP application.
@@ -117,6 +120,10 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn_with_state(
+            state.proxies.clone(),
+            client_addr::resolve,
+        ))
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -300,6 +307,10 @@ async fn access_log(request: Request, next: Next) -> Response {
         .unwrap_or_else(new_request_id);
     let header = HeaderValue::from_str(&id).ok();
     let method = crate::metrics::method_label(request.method());
+    let client = request
+        .extensions()
+        .get::<client_addr::ClientAddr>()
+        .map(|client_addr::ClientAddr(ip)| *ip);
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = match &matched {
         Some(path) => std::borrow::Cow::Borrowed(path.as_str()),
@@ -326,6 +337,7 @@ async fn access_log(request: Request, next: Next) -> Response {
         target: "sesame::access",
         request_id = id,
         method,
+        client = client.map(tracing::field::display),
         route = &*route,
         query = query.as_deref().unwrap_or(""),
         status,

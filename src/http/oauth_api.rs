@@ -99,12 +99,17 @@ fn caller_credentials(headers: &HeaderMap) -> CallerCredentials {
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, OAuthError> {
     state
         .callers
-        .authenticate(caller_credentials(&headers), INTROSPECT_ACL)
+        .authenticate(
+            caller_credentials(&headers),
+            INTROSPECT_ACL,
+            client.remote_addr.as_deref(),
+        )
         .await?;
     let form = Form::parse(&headers, &body)?;
     let token = form.required("token")?;
@@ -124,12 +129,17 @@ pub async fn introspect(
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, OAuthError> {
     state
         .callers
-        .authenticate(caller_credentials(&headers), REVOKE_ACL)
+        .authenticate(
+            caller_credentials(&headers),
+            REVOKE_ACL,
+            client.remote_addr.as_deref(),
+        )
         .await?;
     let form = Form::parse(&headers, &body)?;
     let token = form.required("token")?;

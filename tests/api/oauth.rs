@@ -380,3 +380,38 @@ async fn gateway_check() {
     assert_eq!(got.status(), StatusCode::UNAUTHORIZED);
     assert!(!s.log().contains(&alice), "a token reached the log");
 }
+
+/// Wrong service-account passwords on introspection and revocation count
+/// against the caller's address like any other failed login.
+#[tokio::test]
+async fn basic_client_failures_count_against_the_address() {
+    let s = Server::start(
+        |p| {
+            base_config(p, "")
+                .replace("xivo_service: false", "xivo_service: true")
+                .replace(
+                    "throttle: {max_failures_per_login: 1000, max_failures_per_address: 1000}",
+                    "throttle: {max_failures_per_login: 1000, max_failures_per_address: 4}",
+                )
+        },
+        &users_yaml(""),
+        &[],
+    );
+    for (i, path) in [INTROSPECT, REVOKE, INTROSPECT, REVOKE].iter().enumerate() {
+        let login = format!("svc{i}");
+        let (status, _, _) = form(&s, path, Caller::Basic(&login, "nope"), Some(UNKNOWN)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .basic_auth("alice", Some("s3cre7"))
+        .json(&json!({"backend": "xivo_user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "four failures from 127.0.0.1 on the OAuth endpoints"
+    );
+}
