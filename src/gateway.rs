@@ -22,14 +22,15 @@ pub struct GatewayRule {
 #[serde(rename_all = "snake_case")]
 pub enum Unmatched {
     /// Any valid token passes.
-    #[default]
     TokenOnly,
-    /// Refused (403): every protected path must be listed.
+    /// Refused (403): every protected path must be listed. The default: a
+    /// path forgotten in the rules is closed, not open to every token.
+    #[default]
     Deny,
 }
 
 /// The `gateway` section of the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     #[serde(default)]
@@ -41,6 +42,39 @@ pub struct GatewayConfig {
     /// could otherwise send its own.
     #[serde(default)]
     pub acl_header: Option<String>,
+    /// Whether rules match paths letter case and all. Off by default: the
+    /// path is compared case-folded, as many back ends (and every one on a
+    /// case-insensitive file system) would serve `/API/confd/` as `/api/confd/`.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// The headers the gateway puts the original path and query, and
+    /// method, in (Traefik: `X-Forwarded-Uri`, `X-Forwarded-Method`). The
+    /// gateway must always set them, replacing whatever the client sent.
+    #[serde(default = "default_uri_header")]
+    pub original_uri_header: String,
+    #[serde(default = "default_method_header")]
+    pub original_method_header: String,
+}
+
+fn default_uri_header() -> String {
+    "X-Original-URI".into()
+}
+
+fn default_method_header() -> String {
+    "X-Original-Method".into()
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            rules: Vec::new(),
+            unmatched: Unmatched::default(),
+            acl_header: None,
+            case_sensitive: false,
+            original_uri_header: default_uri_header(),
+            original_method_header: default_method_header(),
+        }
+    }
 }
 
 /// What the gateway check requires of a request.
@@ -84,10 +118,21 @@ impl GatewayConfig {
         let Some(path) = normalize_path(uri) else {
             return Requirement::Deny;
         };
+        let path = if self.case_sensitive {
+            path
+        } else {
+            path.to_lowercase()
+        };
         let best = self
             .rules
             .iter()
-            .filter(|rule| path.starts_with(&rule.path_prefix))
+            .filter(|rule| {
+                if self.case_sensitive {
+                    path.starts_with(&rule.path_prefix)
+                } else {
+                    path.starts_with(&rule.path_prefix.to_lowercase())
+                }
+            })
             .filter(|rule| {
                 rule.methods.is_empty()
                     || rule.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
@@ -107,26 +152,35 @@ impl GatewayConfig {
     }
 }
 
-/// The path of `uri`, percent-decoded segment by segment. `None` for paths
-/// that a prefix rule could be fooled by: dot segments (`..`, `%2e%2e`),
-/// encoded slashes or backslashes, NUL, or invalid encodings.
+/// The path of `uri` as back ends read it: empty segments dropped (`//a` is
+/// `/a`, as nginx's `merge_slashes` and most routers have it), each
+/// segment's `;parameters` dropped (Tomcat, Spring and Jetty ignore them:
+/// `/api;x=1/confd` is `/api/confd` there), then percent-decoded. `None`
+/// for paths that a prefix rule could be fooled by: dot segments (`..`,
+/// `%2e%2e`), encoded slashes, backslashes or semicolons, NUL, or invalid
+/// encodings.
 pub fn normalize_path(uri: &str) -> Option<String> {
     let raw = uri.split(['?', '#']).next().unwrap_or("");
     if !raw.starts_with('/') {
         return None;
     }
+    let trailing = raw.len() > 1 && raw.ends_with('/');
     let mut out = String::with_capacity(raw.len());
     for segment in raw.split('/').skip(1) {
+        let segment = segment.split(';').next().unwrap_or("");
+        if segment.is_empty() {
+            continue;
+        }
         let decoded = percent_encoding::percent_decode_str(segment)
             .decode_utf8()
             .ok()?;
-        if decoded == "." || decoded == ".." || decoded.contains(['/', '\\', '\0']) {
+        if decoded == "." || decoded == ".." || decoded.contains(['/', '\\', '\0', ';']) {
             return None;
         }
         out.push('/');
         out.push_str(&decoded);
     }
-    if out.is_empty() {
+    if out.is_empty() || trailing {
         out.push('/');
     }
     Some(out)
@@ -153,7 +207,7 @@ mod tests {
                 rule("/public/", &[], None),
             ],
             unmatched,
-            acl_header: None,
+            ..GatewayConfig::default()
         }
     }
 
@@ -204,6 +258,53 @@ mod tests {
             c.requirement("GET", "/api/%63onfd/lines"),
             Requirement::Acl("confd.read".into())
         );
+    }
+
+    /// The paths an outside review sent past a `DELETE` rule: back ends
+    /// read them as `/api/confd/users/1`, and so does the check now.
+    #[test]
+    fn paths_are_read_as_back_ends_read_them() {
+        let c = config(Unmatched::TokenOnly);
+        for spelled in [
+            "/api/confd/users/1",
+            "//api/confd/users/1",
+            "/api//confd///users/1",
+            "/api;x=1/confd/users/1",
+            "/api/confd;/users/1",
+            "/api/confd;jsessionid=1/users/1",
+            "/API/confd/users/1",
+            "/Api/Confd/users/1",
+        ] {
+            assert_eq!(
+                c.requirement("DELETE", spelled),
+                Requirement::Acl("confd.write".into()),
+                "{spelled}"
+            );
+        }
+        assert_eq!(normalize_path("/a//b/").as_deref(), Some("/a/b/"));
+        assert_eq!(normalize_path("//").as_deref(), Some("/"));
+        for sneaky in ["/api%3bx/confd", "/api/..;/confd", "/public/;/../api"] {
+            assert_eq!(c.requirement("GET", sneaky), Requirement::Deny, "{sneaky}");
+        }
+        let exact = GatewayConfig {
+            case_sensitive: true,
+            ..config(Unmatched::Deny)
+        };
+        assert_eq!(
+            exact.requirement("DELETE", "/API/confd/users/1"),
+            Requirement::Deny
+        );
+    }
+
+    #[test]
+    fn unlisted_paths_are_refused_by_default() {
+        let c: GatewayConfig = serde_json::from_value(serde_json::json!({
+            "rules": [{"path_prefix": "/api/public/"}]
+        }))
+        .unwrap();
+        assert_eq!(c.unmatched, Unmatched::Deny);
+        assert_eq!(c.requirement("GET", "/api/other"), Requirement::Deny);
+        assert_eq!(c.requirement("GET", "/api/public/x"), Requirement::Token);
     }
 
     #[test]

@@ -101,6 +101,14 @@ expect "a path no rule lists (unmatched: deny): 403" 403 "$(get -H "X-Auth-Token
 expect "an encoded climb out of a public prefix: 403" 403 \
     "$(get --path-as-is -H "X-Auth-Token: $T" "$NGINX/api/public/%2e%2e/admin/reboot")"
 expect "a wrong token: 401" 401 "$(get -H "X-Auth-Token: 0f7c1a52-2d0c-4a8e-9a55-6a8f8b0e2d11" "$NGINX/api/confd/users/me")"
+# Spellings of /api/admin/reboot that back ends serve as it (merged
+# slashes, ;parameters, another case): the rule still applies.
+for spelled in "//api/admin/reboot" "/api;x=1/admin/reboot" "/api/admin;/reboot" "/API/admin/reboot" "/api//admin/reboot"; do
+    expect "a path spelled $spelled needs the rule's ACL: 403" 403 \
+        "$(get --path-as-is -H "X-Auth-Token: $T" "$NGINX$spelled")"
+done
+expect "an encoded semicolon is refused: 403" 403 \
+    "$(get --path-as-is -H "X-Auth-Token: $T" "$NGINX/api/public%3bx/y")"
 
 # --- OAuth 2.0 with Authlib (introspection, exchange, revocation).
 AUTHLIB_INSECURE_TRANSPORT=1 "$VENV/bin/python" "$E2E_ROOT/e2e/clients/oauth_client.py" \

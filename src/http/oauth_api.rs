@@ -239,9 +239,6 @@ pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json
     }))
 }
 
-pub const X_ORIGINAL_URI: &str = "x-original-uri";
-pub const X_ORIGINAL_METHOD: &str = "x-original-method";
-
 /// The gateway subrequest (nginx `auth_request`): 204 with identity headers
 /// when the original request's token passes, 401 without a valid token, 403
 /// when the token lacks the ACL the path needs.
@@ -264,8 +261,8 @@ pub async fn gateway_auth(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayDenied> {
-    let uri = header_str(&headers, X_ORIGINAL_URI).unwrap_or("/");
-    let method = header_str(&headers, X_ORIGINAL_METHOD).unwrap_or("GET");
+    let uri = header_str(&headers, &state.gateway.original_uri_header).unwrap_or("/");
+    let method = header_str(&headers, &state.gateway.original_method_header).unwrap_or("GET");
     let query = uri
         .split_once('?')
         .map(|(_, q)| q.split('#').next().unwrap_or(q));
