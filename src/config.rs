@@ -360,6 +360,17 @@ pub struct UcApiConfig {
     /// `issued_at + max_session_age` seconds.
     #[serde(default = "default_max_session_age")]
     pub max_session_age: u64,
+    /// Whether the browser flows' state cookies are `Secure` (and named
+    /// `__Secure-...`). On by default, also when Sesame serves plain HTTP:
+    /// behind a TLS-terminating proxy the browser speaks HTTPS. Turn it off
+    /// only for browsers that reach Sesame over plain HTTP on another host
+    /// than localhost (tests, a lab).
+    #[serde(default = "default_true")]
+    pub cookie_secure: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for UcApiConfig {
@@ -368,6 +379,7 @@ impl Default for UcApiConfig {
             login_backends: None,
             token_lifetime: None,
             max_session_age: default_max_session_age(),
+            cookie_secure: true,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! External credentials turned into identities: a proof checked by the
 //! `sesame-federation` crate yields an external identity, which is mapped
 //! here to a local user (or, when configured, provisioned from a policy).
-//! Also the state of browser logins between their start and the callback.
+//! Also the browser logins between their start and the callback, whose
+//! state the browser keeps, sealed (see [`crate::browser_state`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,10 +18,8 @@ use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError};
 
 use crate::auth::Identity;
+use crate::browser_state::{SealError, Sealer};
 use crate::store::TokenKey;
-
-/// Most browser logins waiting for their callback at once.
-const MAX_PENDING: usize = 10_000;
 
 /// The `oidc` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -78,59 +77,48 @@ impl From<FederationError> for FederatedError {
     }
 }
 
-/// An OpenID browser login between its start and its callback.
+/// An OpenID browser login between its start and its callback, as sealed
+/// into the browser's state cookie.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct OidcPending {
-    provider: Arc<OidcProvider>,
+    /// The `state` the provider sends back, which must match.
+    state: String,
+    provider: String,
     redirect: String,
     nonce: String,
     pkce_verifier: String,
 }
 
-/// Browser logins waiting for their callback, by state, each used once.
-struct PendingLogins<T> {
-    timeout: Duration,
-    logins: Mutex<HashMap<String, (T, Instant)>>,
+/// A CAS browser login between its start and its callback.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CasPending {
+    state: String,
+    redirect: String,
 }
 
-impl<T> PendingLogins<T> {
-    fn new(timeout: Duration) -> Self {
-        PendingLogins {
-            timeout,
-            logins: Mutex::new(HashMap::new()),
-        }
-    }
+const OIDC_FLOW: &str = "oidc-browser-login";
+const CAS_FLOW: &str = "cas-browser-login";
 
-    fn insert(&self, state: String, login: T) -> Result<(), FederatedError> {
-        let mut logins = lock(&self.logins);
-        let now = Instant::now();
-        logins.retain(|_, (_, expires)| *expires > now);
-        if logins.len() >= MAX_PENDING {
-            return Err(FederatedError::Unavailable(
-                "too many browser logins in progress".into(),
-            ));
+impl From<SealError> for FederatedError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Internal(m) => FederatedError::Unavailable(m),
+            e => {
+                tracing::info!(why = %e, "browser login callback with a state cookie that does not open");
+                FederatedError::Invalid(e.to_string())
+            }
         }
-        logins.insert(state, (login, now + self.timeout));
-        Ok(())
-    }
-
-    fn take(&self, state: &str) -> Result<T, FederatedError> {
-        lock(&self.logins)
-            .remove(state)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(login, _)| login)
-            .ok_or_else(|| {
-                tracing::info!("browser login callback with an unknown, used or expired state");
-                FederatedError::Invalid("unknown, used or expired login state".into())
-            })
     }
 }
 
-/// Where a browser login starts: the provider's URL, and the state that the
-/// browser must bring back (also set as a cookie, to bind it to the browser).
+/// Where a browser login starts: the provider's URL, the cookie that binds
+/// the login to this browser and carries its state, sealed, and how long
+/// the browser has to come back.
 #[derive(Debug)]
 pub struct BrowserStart {
     pub authorize_url: String,
-    pub state: String,
+    pub sealed_state: String,
+    pub timeout: Duration,
 }
 
 /// External credential checks and their mapping to local users.
@@ -140,9 +128,11 @@ pub struct Federated {
     /// Replaced as a whole when the configuration is reloaded.
     policies: std::sync::RwLock<Arc<BTreeMap<String, Vec<String>>>>,
     allowed_redirects: Vec<String>,
-    oidc_pending: PendingLogins<OidcPending>,
+    /// Seals the state of browser logins into their cookies.
+    sealer: Sealer,
+    oidc_timeout: Duration,
     cas: Option<CasClient>,
-    cas_pending: PendingLogins<String>,
+    cas_timeout: Duration,
     /// SHA-256 of the service tickets of CAS browser logins → the tokens
     /// issued for them, for single logout.
     cas_sessions: Mutex<HashMap<[u8; 32], CasSession>>,
@@ -168,7 +158,10 @@ impl Federated {
         directory: Arc<LocalDirectory>,
         policies: BTreeMap<String, Vec<String>>,
     ) -> Result<Self, String> {
-        let timeout = Duration::from_secs(oidc.login_timeout_secs.max(1));
+        let oidc_timeout = Duration::from_secs(oidc.login_timeout_secs.max(1));
+        let cas_timeout = cas
+            .and_then(|c| c.login_timeout_secs)
+            .map_or(oidc_timeout, |secs| Duration::from_secs(secs.max(1)));
         let mut providers = Vec::new();
         for (name, config) in &oidc.providers {
             let provider = OidcProvider::new(name, config.clone())
@@ -180,11 +173,12 @@ impl Federated {
             directory,
             policies: std::sync::RwLock::new(Arc::new(policies)),
             allowed_redirects: oidc.allowed_redirects.clone(),
-            oidc_pending: PendingLogins::new(timeout),
+            sealer: Sealer::new().map_err(|e| e.to_string())?,
+            oidc_timeout,
             cas: cas
                 .map(|c| CasClient::new(c.clone()).map_err(|e| format!("cas: {e}")))
                 .transpose()?,
-            cas_pending: PendingLogins::new(timeout),
+            cas_timeout,
             cas_sessions: Mutex::new(HashMap::new()),
             kerberos: kerberos
                 .map(|k| KerberosVerifier::new(k.clone()).map_err(|e| format!("kerberos: {e}")))
@@ -576,7 +570,8 @@ impl Federated {
     }
 
     /// Start a CAS browser login ending at `redirect`: the CAS login URL for
-    /// Sesame's callback, and the state to keep in the browser's cookie.
+    /// Sesame's callback with this login's state in it, and that state,
+    /// sealed, for the browser's cookie.
     pub fn cas_begin(&self, redirect: &str) -> Result<BrowserStart, FederatedError> {
         let cas = self.cas()?;
         if !cas.config.allowed_redirects.iter().any(|r| r == redirect) {
@@ -584,30 +579,48 @@ impl Federated {
                 "the redirect URL is not in cas.allowed_redirects".into(),
             ));
         }
-        let callback = cas.config.callback_url.as_deref().ok_or_else(|| {
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        let service = cas.callback_for(&state).ok_or_else(|| {
             FederatedError::BadRequest("cas.callback_url is not configured".into())
         })?;
-        let state = uuid::Uuid::new_v4().simple().to_string();
-        self.cas_pending
-            .insert(state.clone(), redirect.to_owned())?;
-        Ok(BrowserStart {
-            authorize_url: cas.login_url(callback),
+        let pending = CasPending {
             state,
+            redirect: redirect.to_owned(),
+        };
+        Ok(BrowserStart {
+            authorize_url: cas.login_url(&service),
+            sealed_state: self.sealer.seal(CAS_FLOW, &pending, self.cas_timeout)?,
+            timeout: self.cas_timeout,
         })
     }
 
-    /// Finish a CAS browser login: the ticket the CAS server sent back to the
-    /// callback, for the login the browser's state cookie names.
+    /// Finish a CAS browser login: the `state` of the callback URL must be
+    /// the one sealed in this browser's cookie, and the ticket is validated
+    /// for the service URL holding that state.
     async fn cas_finish_unaudited(
         &self,
         state: &str,
+        sealed: &str,
         ticket: &str,
     ) -> Result<(Identity, String), FederatedError> {
         let cas = self.cas()?;
-        let redirect = self.cas_pending.take(state)?;
-        let callback = cas.config.callback_url.as_deref().unwrap_or_default();
-        let outcome = cas.validate(callback, ticket).await;
-        Ok((self.cas_outcome(cas, outcome)?, redirect))
+        let pending: CasPending = self.sealer.open(CAS_FLOW, sealed)?;
+        if !states_match(&pending.state, state) {
+            tracing::info!("CAS callback whose state is not this browser's");
+            return Err(FederatedError::Invalid(
+                "this browser did not start this CAS login (state mismatch)".into(),
+            ));
+        }
+        if !cas.config.allowed_redirects.contains(&pending.redirect) {
+            return Err(FederatedError::BadRequest(
+                "the redirect URL is no longer in cas.allowed_redirects".into(),
+            ));
+        }
+        let service = cas.callback_for(&pending.state).ok_or_else(|| {
+            FederatedError::BadRequest("cas.callback_url is not configured".into())
+        })?;
+        let outcome = cas.validate(&service, ticket).await;
+        Ok((self.cas_outcome(cas, outcome)?, pending.redirect))
     }
 
     /// Start a browser login with `provider` (the only one when `None`),
@@ -628,34 +641,54 @@ impl Federated {
         }
         .ok_or_else(|| FederatedError::BadRequest("unknown or ambiguous OpenID provider".into()))?;
         let login = provider.begin_login().await?;
-        self.oidc_pending.insert(
-            login.state.clone(),
-            OidcPending {
-                provider,
-                redirect: redirect.to_owned(),
-                nonce: login.nonce,
-                pkce_verifier: login.pkce_verifier,
-            },
-        )?;
+        let pending = OidcPending {
+            state: login.state,
+            provider: provider.name.clone(),
+            redirect: redirect.to_owned(),
+            nonce: login.nonce,
+            pkce_verifier: login.pkce_verifier,
+        };
         Ok(BrowserStart {
             authorize_url: login.authorize_url,
-            state: login.state,
+            sealed_state: self.sealer.seal(OIDC_FLOW, &pending, self.oidc_timeout)?,
+            timeout: self.oidc_timeout,
         })
     }
 
-    /// Finish a browser login: the state is used once, the code traded for
-    /// tokens, the id token checked (nonce included) and mapped.
+    /// Finish a browser login: the state must be the one sealed in this
+    /// browser's cookie; the code is traded for tokens, the id token checked
+    /// (nonce included) and mapped.
     async fn oidc_finish_unaudited(
         &self,
         state: &str,
+        sealed: &str,
         code: &str,
     ) -> Result<(Identity, String), FederatedError> {
-        let pending = self.oidc_pending.take(state)?;
-        let outcome = pending
-            .provider
+        let pending: OidcPending = self.sealer.open(OIDC_FLOW, sealed)?;
+        if !states_match(&pending.state, state) {
+            tracing::info!("OpenID callback whose state is not this browser's");
+            return Err(FederatedError::Invalid(
+                "this browser did not start this login (state mismatch)".into(),
+            ));
+        }
+        if !self.allowed_redirects.contains(&pending.redirect) {
+            return Err(FederatedError::BadRequest(
+                "the redirect URL is no longer in oidc.allowed_redirects".into(),
+            ));
+        }
+        let provider = self
+            .oidc
+            .by_name(&pending.provider)
+            .cloned()
+            .ok_or_else(|| {
+                FederatedError::Invalid(
+                    "the login's OpenID provider is no longer configured".into(),
+                )
+            })?;
+        let outcome = provider
             .finish_login(code, &pending.nonce, &pending.pkce_verifier)
             .await;
-        let identity = self.outcome(&pending.provider, outcome)?;
+        let identity = self.outcome(&provider, outcome)?;
         Ok((identity, pending.redirect))
     }
 
@@ -702,27 +735,38 @@ impl Federated {
         audited("cas", client_addr, result, |i| i)
     }
 
-    /// Finish a CAS browser login (see `cas_begin`); audited.
+    /// Finish a CAS browser login (see `cas_begin`): `state` from the
+    /// callback URL, `sealed` from the browser's cookie; audited.
     pub async fn cas_finish(
         &self,
         state: &str,
+        sealed: &str,
         ticket: &str,
         client_addr: Option<&str>,
     ) -> Result<(Identity, String), FederatedError> {
-        let result = self.cas_finish_unaudited(state, ticket).await;
+        let result = self.cas_finish_unaudited(state, sealed, ticket).await;
         audited("cas", client_addr, result, |(i, _)| i)
     }
 
-    /// Finish an OpenID browser login (see `oidc_begin`); audited.
+    /// Finish an OpenID browser login (see `oidc_begin`): `state` from the
+    /// callback URL, `sealed` from the browser's cookie; audited.
     pub async fn oidc_finish(
         &self,
         state: &str,
+        sealed: &str,
         code: &str,
         client_addr: Option<&str>,
     ) -> Result<(Identity, String), FederatedError> {
-        let result = self.oidc_finish_unaudited(state, code).await;
+        let result = self.oidc_finish_unaudited(state, sealed, code).await;
         audited("oidc", client_addr, result, |(i, _)| i)
     }
+}
+
+/// Whether the state a callback brings is the one sealed for this browser
+/// (compared in constant time: it is the secret of the login).
+fn states_match(sealed: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    sealed.len() == presented.len() && bool::from(sealed.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// Record an external-credential attempt in the audit log, and pass its
@@ -904,13 +948,10 @@ mod tests {
     }
 
     #[test]
-    fn pending_logins_are_used_once_and_expire() {
-        let pending = PendingLogins::new(Duration::from_secs(300));
-        pending.insert("s1".into(), "redirect".to_string()).unwrap();
-        assert_eq!(pending.take("s1").unwrap(), "redirect");
-        assert!(pending.take("s1").is_err(), "used once");
-        let short = PendingLogins::new(Duration::ZERO);
-        short.insert("s2".into(), "r".to_string()).unwrap();
-        assert!(short.take("s2").is_err(), "expired");
+    fn states_are_compared_whole() {
+        assert!(states_match("abc", "abc"));
+        for other in ["abd", "ab", "abcd", ""] {
+            assert!(!states_match("abc", other), "{other}");
+        }
     }
 }

@@ -118,6 +118,23 @@ impl Sesame {
         if !shared.is_enabled() {
             tracing::info!("shared token (PLAY_AUTH_TOKEN) not set: disabled");
         }
+        for (name, value) in [
+            ("PLAY_AUTH_TOKEN", &c.shared_token.token),
+            ("PLAY_AUTH_TOKEN_PREVIOUS", &c.shared_token.previous),
+        ] {
+            if let Some(weakness) = value
+                .as_deref()
+                .and_then(crate::token::shared_secret_weakness)
+            {
+                // Not refused: every XiVO component must share the value, so
+                // Sesame cannot be the one to change it. Said loudly instead.
+                tracing::error!(
+                    secret = name,
+                    "{weakness}: the shared token grants every ACL to whoever guesses it; \
+                     set a new random value (e.g. `openssl rand -hex 32`) on every component"
+                );
+            }
+        }
         let tokens = Arc::new(TokenService::new(
             store,
             statics.clone(),
@@ -154,6 +171,7 @@ impl Sesame {
                 networks: c.listen.trusted_proxies.clone(),
                 header: c.listen.forwarded_header,
             }),
+            cookie_secure: c.uc_api.cookie_secure,
             tokens,
             auth,
             uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),

@@ -99,6 +99,45 @@ expect "a browser login to a redirect not allowed: 400" 400 \
 expect "a callback without the browser's state cookie: 401" 401 \
     "$(curl -s -o /dev/null -w '%{http_code}' "$S/xuc/api/2.0/auth/cas/callback?ticket=ST-1-x")"
 
+# --- Login CSRF: Mallory starts a login of her own, gets a ticket for the
+# service URL CAS was sent (it names her login's state), and delivers the
+# callback into the victim's browser, which has a login of its own.
+start_login() { # start_login NAME: writes NAME.service (the service URL Sesame sent CAS to) and NAME.cookie
+    curl -s -o /dev/null -D "$W/$1.head" "$S/xuc/api/2.0/auth/cas/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')"
+    tr -d '\r' <"$W/$1.head" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' >"$W/$1.cookie"
+    tr -d '\r' <"$W/$1.head" | sed -n 's/^[Ll]ocation: //p' |
+        "$VENV/bin/python" -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlparse(sys.stdin.read().strip()).query)["service"][0])' >"$W/$1.service"
+}
+start_login mallory; start_login victim
+MALLORY_SERVICE=$(cat "$W/mallory.service"); VICTIM_SERVICE=$(cat "$W/victim.service")
+expect "each browser login's service URL carries its own state" "yes" \
+    "$([ -n "$MALLORY_SERVICE" ] && [ "$MALLORY_SERVICE" != "$VICTIM_SERVICE" ] && case "$MALLORY_SERVICE" in "$S/xuc/api/2.0/auth/cas/callback?state="*) echo yes;; esac)"
+expect "the state cookie is __Secure- prefixed (plain-HTTP listener, Secure by default)" "__Secure-sesame_cas_state" \
+    "$(cut -d= -f1 "$W/victim.cookie")"
+MALLORY_TICKET=$(ticket "$MALLORY_SERVICE")
+callback() { # callback NAME URL: the callback with NAME's cookie
+    curl -s -o /dev/null -H "Cookie: $(cat "$W/$1.cookie")" -w '%{http_code}' "$2"
+}
+expect "Mallory's ticket delivered into the victim's browser: 401" 401 \
+    "$(callback victim "$MALLORY_SERVICE&ticket=$MALLORY_TICKET")"
+expect "... and with the victim's state put in the URL: 401 (CAS issued the ticket for Mallory's)" 401 \
+    "$(callback victim "$VICTIM_SERVICE&ticket=$(ticket "$MALLORY_SERVICE")")"
+expect "a callback with no state in its URL: 401" 401 \
+    "$(callback victim "$S/xuc/api/2.0/auth/cas/callback?ticket=$(ticket "$VICTIM_SERVICE")")"
+expect "Mallory's own browser finishes her login with her ticket (it was never spent)" 302 \
+    "$(callback mallory "$MALLORY_SERVICE&ticket=$MALLORY_TICKET")"
+expect "a state cookie Sesame did not seal: 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: __Secure-sesame_cas_state=AAAA' "$VICTIM_SERVICE&ticket=$(ticket "$VICTIM_SERVICE")")"
+
+# --- A flood of unauthenticated login starts stores nothing: 10 002 of
+# them, then a real browser login still succeeds.
+START_URL="$S/xuc/api/2.0/auth/cas/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')"
+for _ in $(seq 10002); do printf 'url = "%s"\noutput = /dev/null\n' "$START_URL"; done >"$W/flood.cfg"
+curl -s -Z --parallel-max 32 -K "$W/flood.cfg" -w '%{http_code}\n' >"$W/flood.codes"
+expect "10 002 login starts: all 302" 10002 "$(grep -c '^302$' "$W/flood.codes")"
+FLOOD_T=$(browser_token "$S/xuc/api/2.0/auth/cas/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" "$APP" alice alice-cas-pw)
+expect "after the flood, a browser login in Chromium still ends with a token" 36 "${#FLOOD_T}"
+
 # --- 4. The CAS server stops, then comes back.
 T5=$(ticket "$APP")
 stop_pid "$CAS_PID" >/dev/null 2>&1

@@ -121,7 +121,12 @@ expect "a redirect URL not in the allow-list: 400" 400 \
 expect "a callback without the browser's state cookie: 401" 401 \
     "$(curl -s -o /dev/null -w '%{http_code}' "$S/xuc/api/2.0/auth/oidc/callback?code=x&state=y")"
 expect "a forged state, even with a matching cookie: 401" 401 \
-    "$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: sesame_oidc_state=y' "$S/xuc/api/2.0/auth/oidc/callback?code=x&state=y")"
+    "$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: __Secure-sesame_oidc_state=y' "$S/xuc/api/2.0/auth/oidc/callback?code=x&state=y")"
+LOGIN_COOKIE=$(curl -s -o /dev/null -D - "$S/xuc/api/2.0/auth/oidc/login?redirect=$(jq -rn --arg u "$APP" '$u|@uri')" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: //p')
+expect "the state cookie is Secure and __Secure- prefixed, HttpOnly, SameSite=Lax, for the flow's path (plain-HTTP listener)" "yes" \
+    "$(case "$LOGIN_COOKIE" in __Secure-sesame_oidc_state=*"Path=/xuc/api/2.0/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=300; Secure") echo yes;; *) echo "$LOGIN_COOKIE";; esac)"
+expect "the cookie holds the state sealed: no redirect URL or verifier in clear" "" \
+    "$(grep -o -e '127.0.0.1' -e 'app' <<<"$LOGIN_COOKIE" | head -1)"
 
 # --- 4. Key rotation: the provider restarts with a new key.
 stop_pid "$OP_PID" >/dev/null 2>&1

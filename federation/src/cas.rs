@@ -6,7 +6,7 @@
 //! single-use, so a retry could only fail), and a ticket seen before is
 //! refused without asking.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,7 +28,41 @@ pub const CAS_NS: &str = "http://www.yale.edu/tp/cas";
 const MAX_RESPONSE: usize = 1024 * 1024;
 /// How long a validated (or attempted) ticket is remembered as used.
 const SEEN_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Most tickets remembered; past it, the oldest are forgotten first (the
+/// CAS server refuses a reused ticket anyway: this cache only spares it the
+/// question).
 const MAX_SEEN: usize = 100_000;
+
+/// Tickets already sent to the CAS server, in the order they were: a set for
+/// the lookup and a queue for the eviction, so that each insert costs O(1)
+/// (amortised) and the memory is bounded whatever the traffic.
+#[derive(Default)]
+struct SeenTickets {
+    by_hash: HashMap<[u8; 32], Instant>,
+    order: VecDeque<([u8; 32], Instant)>,
+}
+
+impl SeenTickets {
+    /// Remember `key` until `now + SEEN_FOR`; false if it is remembered already.
+    fn first_use(&mut self, key: [u8; 32], now: Instant, capacity: usize) -> bool {
+        while let Some((oldest, until)) = self.order.front().copied() {
+            if until > now && self.order.len() < capacity {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_hash.get(&oldest) == Some(&until) {
+                self.by_hash.remove(&oldest);
+            }
+        }
+        if self.by_hash.get(&key).is_some_and(|until| *until > now) {
+            return false;
+        }
+        let until = now + SEEN_FOR;
+        self.by_hash.insert(key, until);
+        self.order.push_back((key, until));
+        true
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum CasProtocol {
@@ -69,6 +103,11 @@ pub struct CasConfig {
     /// Where the browser flow may hand its token over: exact URLs.
     #[serde(default)]
     pub allowed_redirects: Vec<String>,
+    /// Seconds a browser has to come back from the CAS login page; when
+    /// absent, `oidc.login_timeout_secs` (read for CAS too before this key
+    /// existed; deprecated for CAS), whose default is 300.
+    #[serde(default)]
+    pub login_timeout_secs: Option<u64>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -280,8 +319,8 @@ pub fn plausible_ticket(ticket: &str) -> bool {
 pub struct CasClient {
     pub config: CasConfig,
     http: reqwest::Client,
-    /// SHA-256 of tickets already sent → when to forget them.
-    seen: Mutex<HashMap<[u8; 32], Instant>>,
+    /// SHA-256 of tickets already sent, and when to forget them.
+    seen: Mutex<SeenTickets>,
 }
 
 impl std::fmt::Debug for CasClient {
@@ -299,7 +338,7 @@ impl CasClient {
         Ok(CasClient {
             config,
             http,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(SeenTickets::default()),
         })
     }
 
@@ -312,6 +351,19 @@ impl CasClient {
     pub fn service_allowed(&self, service: &str) -> bool {
         self.config.allowed_services.iter().any(|s| s == service)
             || self.config.callback_url.as_deref() == Some(service)
+    }
+
+    /// The service URL of one browser login: the callback with the login's
+    /// `state` in its query. CAS issues the ticket for exactly this URL and
+    /// validates it only for it, so a ticket obtained by someone else (for
+    /// their own state) cannot finish this browser's login.
+    pub fn callback_for(&self, state: &str) -> Option<String> {
+        let callback = self.config.callback_url.as_deref()?;
+        let separator = if callback.contains('?') { '&' } else { '?' };
+        Some(format!(
+            "{callback}{separator}state={}",
+            utf8_percent_encode(state, NON_ALPHANUMERIC)
+        ))
     }
 
     /// The CAS login page for `service`.
@@ -330,17 +382,7 @@ impl CasClient {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let now = Instant::now();
-        if seen.len() >= MAX_SEEN {
-            seen.retain(|_, until| *until > now);
-        }
-        match seen.get(&key) {
-            Some(until) if *until > now => false,
-            _ => {
-                seen.insert(key, now + SEEN_FOR);
-                true
-            }
-        }
+        seen.first_use(key, Instant::now(), MAX_SEEN)
     }
 
     /// Validate `ticket` for `service` with the CAS server (once).
@@ -420,6 +462,35 @@ impl CasClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replay_cache_is_bounded_and_forgets_the_oldest_first() {
+        let mut seen = SeenTickets::default();
+        let now = Instant::now();
+        let key = |i: u32| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            k
+        };
+        assert!(seen.first_use(key(0), now, 1000));
+        assert!(!seen.first_use(key(0), now, 1000), "a replay");
+        // A flood of made-up tickets: the memory stays at the bound, and
+        // the newest are still refused when replayed.
+        for i in 1..50_000 {
+            assert!(seen.first_use(key(i), now, 1000));
+        }
+        assert_eq!(seen.by_hash.len(), 1000);
+        assert_eq!(seen.order.len(), 1000);
+        assert!(!seen.first_use(key(49_999), now, 1000));
+        assert!(
+            seen.first_use(key(0), now, 1000),
+            "the oldest was forgotten"
+        );
+        // Expired entries go first, whatever the count.
+        let later = now + SEEN_FOR + Duration::from_secs(1);
+        assert!(seen.first_use(key(49_999), later, 1000));
+        assert_eq!(seen.by_hash.len(), 1, "all the rest had expired");
+    }
 
     const SUCCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas">
@@ -535,8 +606,25 @@ mod tests {
             ca_file: None,
             callback_url: Some("https://sesame.example.org/xuc/api/2.0/auth/cas/callback".into()),
             allowed_redirects: vec![],
+            login_timeout_secs: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_callback_of_a_login_names_its_state() {
+        let c = client();
+        assert_eq!(
+            c.callback_for("abc123").unwrap(),
+            "https://sesame.example.org/xuc/api/2.0/auth/cas/callback?state=abc123"
+        );
+        let mut with_query = c.config.clone();
+        with_query.callback_url = Some("https://s.example/cb?x=1".into());
+        let c = CasClient::new(with_query).unwrap();
+        assert_eq!(
+            c.callback_for("a b").unwrap(),
+            "https://s.example/cb?x=1&state=a%20b"
+        );
     }
 
     #[test]

@@ -69,6 +69,13 @@ pub struct OidcProviderConfig {
     pub username_claim: String,
     #[serde(default)]
     pub match_local_user_by: LocalMatch,
+    /// With `match_local_user_by: email`, the token must say the address is
+    /// verified (`email_verified: true`): otherwise anyone who can set an
+    /// unverified e-mail at the provider could take a local account.
+    /// Turn it off only for a provider that verifies every address and
+    /// does not send the claim.
+    #[serde(default = "default_true")]
+    pub require_email_verified: bool,
     /// Signature algorithms accepted; HMAC and `none` never are.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
@@ -109,6 +116,10 @@ pub struct OidcProviderConfig {
     pub redirect_uri: Option<String>,
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_username_claim() -> String {
@@ -183,6 +194,25 @@ impl OidcProviderConfig {
             return Err(("redirect_uri".into(), "must be a URL".into()));
         }
         Ok(())
+    }
+
+    /// What an operator should hear about `audiences` at start-up: an extra
+    /// audience without `allowed_azp` accepts the tokens of every client
+    /// the provider issues for that audience (Keycloak puts `account` in
+    /// the tokens of every client of a realm).
+    pub fn audience_warning(&self) -> Option<String> {
+        if self.audiences.is_empty() || !self.allowed_azp.is_empty() {
+            return None;
+        }
+        let realm_wide = if self.audiences.iter().any(|a| a == "account") {
+            " (`account` is in the tokens of every client of a Keycloak realm)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "audiences {:?} without allowed_azp: tokens issued to any client for those audiences are accepted{realm_wide}; list the clients allowed in allowed_azp",
+            self.audiences
+        ))
     }
 
     fn allowed_algorithms(&self) -> Vec<Algorithm> {
@@ -362,6 +392,9 @@ fn now_secs() -> u64 {
 impl OidcProvider {
     pub fn new(name: &str, config: OidcProviderConfig) -> Result<Self, String> {
         config.validate().map_err(|(k, m)| format!("{k}: {m}"))?;
+        if let Some(warning) = config.audience_warning() {
+            tracing::warn!(provider = name, "{warning}");
+        }
         let http = crate::http_client(config.timeout_ms, config.ca_file.as_deref())?;
         Ok(OidcProvider {
             name: name.to_owned(),
@@ -626,11 +659,33 @@ impl OidcProvider {
         {
             return Err(rejected("issued in the future"));
         }
+        let azp = claims.get("azp").and_then(Value::as_str);
+        // OpenID Connect Core 3.1.3.7: a token for several audiences must
+        // say which client it was issued to.
+        if claims
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|aud| aud.len() > 1)
+            && azp.is_none()
+        {
+            return Err(rejected(
+                "a token for several audiences without an azp (authorized party) claim",
+            ));
+        }
         if !self.config.allowed_azp.is_empty()
-            && let Some(azp) = claims.get("azp").and_then(Value::as_str)
+            && let Some(azp) = azp
             && !self.config.allowed_azp.iter().any(|a| a == azp)
         {
             return Err(rejected(format!("authorized party {azp:?} is not allowed")));
+        }
+        if self.config.match_local_user_by == LocalMatch::Email
+            && self.config.require_email_verified
+            && !matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+            && claims.get("email_verified").and_then(Value::as_str) != Some("true")
+        {
+            return Err(rejected(
+                "the provider does not say the e-mail address is verified (email_verified)",
+            ));
         }
         for (name, expected) in &self.config.required_claims {
             if !claim_holds(claims.get(name), expected) {
@@ -1103,6 +1158,25 @@ mod tests {
     }
 
     #[test]
+    fn an_audience_without_allowed_azp_is_warned_about() {
+        assert!(config().audience_warning().is_none());
+        let keycloak = OidcProviderConfig {
+            audiences: vec!["account".into()],
+            ..config()
+        };
+        assert!(
+            keycloak
+                .audience_warning()
+                .is_some_and(|w| w.contains("Keycloak"))
+        );
+        let narrowed = OidcProviderConfig {
+            allowed_azp: vec!["uc-app".into()],
+            ..keycloak
+        };
+        assert!(narrowed.audience_warning().is_none());
+    }
+
+    #[test]
     fn the_providers_cache_headers_set_the_age() {
         use reqwest::header::{CACHE_CONTROL, DATE, EXPIRES, HeaderMap, HeaderValue};
         let headers = |pairs: &[(reqwest::header::HeaderName, &'static str)]| {
@@ -1246,16 +1320,77 @@ eyXtk9VZHiu/OlRX7Uk/9EdXwLVgi+zmQx5AlufpY9Ne1PJZQLvFzIIq
     }
 
     fn signed(issuer: &str, pem: &str, kid: &str) -> String {
+        signed_with(issuer, pem, kid, serde_json::json!({}))
+    }
+
+    /// A token with the usual claims, `extra` added or replacing them.
+    fn signed_with(issuer: &str, pem: &str, kid: &str, extra: Value) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(kid.into());
         let now = now_secs();
-        jsonwebtoken::encode(
-            &header,
-            &serde_json::json!({"iss": issuer, "aud": "sesame", "sub": "alice",
-                "preferred_username": "alice", "iat": now, "exp": now + 300}),
-            &EncodingKey::from_ec_der(&pkcs8_der(pem)),
-        )
-        .unwrap()
+        let mut claims = serde_json::json!({"iss": issuer, "aud": "sesame", "sub": "alice",
+            "preferred_username": "alice", "iat": now, "exp": now + 300});
+        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            claims.extend(extra.clone());
+        }
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&pkcs8_der(pem))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn several_audiences_need_azp_and_e_mail_matches_need_email_verified() {
+        let stub = Arc::new(std::sync::Mutex::new(Stub {
+            jwks: serde_json::json!({"keys": [public_jwk("k1")]}),
+            cache_control: None,
+            up: true,
+            fetches: 0,
+        }));
+        let issuer = stub_provider(stub).await;
+        let provider = |by: LocalMatch, require: bool| {
+            OidcProvider::new(
+                "stub",
+                OidcProviderConfig {
+                    issuer: issuer.clone(),
+                    algorithms: vec!["ES256".into()],
+                    username_claim: "email".into(),
+                    match_local_user_by: by,
+                    require_email_verified: require,
+                    ..config()
+                },
+            )
+            .unwrap()
+        };
+        let token = |extra: Value| signed_with(&issuer, KEY_1, "k1", extra);
+        let by_login = provider(LocalMatch::Login, true);
+        let email = serde_json::json!({"email": "alice@example.org"});
+        assert!(by_login.verify(&token(email.clone())).await.is_ok());
+        let two = serde_json::json!({"email": "a@x", "aud": ["sesame", "other-api"]});
+        assert!(
+            matches!(by_login.verify(&token(two)).await, Err(FederationError::Rejected(m)) if m.contains("azp")),
+            "several audiences, no azp"
+        );
+        let two_azp =
+            serde_json::json!({"email": "a@x", "aud": ["sesame", "other-api"], "azp": "sesame"});
+        assert!(by_login.verify(&token(two_azp)).await.is_ok());
+
+        let by_email = provider(LocalMatch::Email, true);
+        for unverified in [
+            serde_json::json!({"email": "alice@example.org"}),
+            serde_json::json!({"email": "alice@example.org", "email_verified": false}),
+            serde_json::json!({"email": "alice@example.org", "email_verified": "yes"}),
+        ] {
+            assert!(
+                matches!(by_email.verify(&token(unverified.clone())).await, Err(FederationError::Rejected(m)) if m.contains("email_verified")),
+                "{unverified}"
+            );
+        }
+        for verified in [
+            serde_json::json!({"email": "alice@example.org", "email_verified": true}),
+            serde_json::json!({"email": "alice@example.org", "email_verified": "true"}),
+        ] {
+            assert!(by_email.verify(&token(verified)).await.is_ok());
+        }
+        let trusting = provider(LocalMatch::Email, false);
+        assert!(trusting.verify(&token(email)).await.is_ok(), "turned off");
     }
 
     #[tokio::test]

@@ -68,6 +68,8 @@ pub struct Shared {
     pub tls: bool,
     /// Whose forwarding headers name the client.
     pub proxies: Arc<client_addr::TrustedProxies>,
+    /// Whether the browser flows' state cookies are `Secure`.
+    pub cookie_secure: bool,
 }
 
 /// The whole HTTP application.

@@ -204,17 +204,58 @@ pub async fn web_session(
     Ok(credentials_answer(&state, &token, &verified))
 }
 
-/// The cookie binding a browser login's state to the browser that started it.
+/// The cookies binding a browser login to the browser that started it, and
+/// carrying its state, sealed (see `browser_state`).
 const STATE_COOKIE: &str = "sesame_oidc_state";
 const OIDC_PATH: &str = "/xuc/api/2.0/auth/oidc";
 const CAS_STATE_COOKIE: &str = "sesame_cas_state";
 const CAS_PATH: &str = "/xuc/api/2.0/auth/cas";
 
-/// The cookie holding a browser login's state, for the routes under `path`.
-fn state_cookie(state: &AppState, name: &str, path: &str, value: &str) -> String {
-    let secure = if state.tls { "; Secure" } else { "" };
-    let max_age = if value.is_empty() { 0 } else { 600 };
+/// A state cookie's name: with `uc_api.cookie_secure` (the default), the
+/// `__Secure-` prefix, which browsers accept only on a `Secure` cookie set
+/// over HTTPS. (`__Host-` would also forbid a `Path` other than `/`, and
+/// these cookies are for their flow's routes only.)
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.cookie_secure {
+        format!("__Secure-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The cookie holding a browser login's sealed state, for the routes under
+/// `path`, for as long as the login may take; an empty value clears it.
+fn state_cookie(
+    state: &AppState,
+    base: &str,
+    path: &str,
+    value: &str,
+    lifetime: std::time::Duration,
+) -> String {
+    let secure = if state.cookie_secure { "; Secure" } else { "" };
+    let max_age = if value.is_empty() {
+        0
+    } else {
+        lifetime.as_secs().max(1)
+    };
+    let name = cookie_name(state, base);
     format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// The sealed state of this browser's login, or 401 without one.
+fn sealed_state(state: &AppState, headers: &HeaderMap, base: &str) -> Result<String, UcError> {
+    cookie(headers, &cookie_name(state, base)).ok_or_else(|| {
+        tracing::info!("browser login callback without the browser's state cookie");
+        let code = if base == CAS_STATE_COOKIE {
+            UcCode::CasServerInvalidTicket
+        } else {
+            UcCode::InvalidOidcToken
+        };
+        UcError::new(
+            code,
+            "this browser did not start this login (state cookie missing)",
+        )
+    })
 }
 
 /// The end of a browser login: a token for `identity`, handed to `redirect`
@@ -260,7 +301,13 @@ pub async fn oidc_login(
         .federated
         .oidc_begin(provider.as_deref(), &redirect)
         .await?;
-    let cookie = state_cookie(&state, STATE_COOKIE, OIDC_PATH, &start.state);
+    let cookie = state_cookie(
+        &state,
+        STATE_COOKIE,
+        OIDC_PATH,
+        &start.sealed_state,
+        start.timeout,
+    );
     redirect_to(&start.authorize_url, Some(&cookie))
 }
 
@@ -300,18 +347,12 @@ pub async fn oidc_callback(
             "code and state are required",
         ));
     };
-    let cookie_state = cookie(&headers, STATE_COOKIE);
-    if cookie_state.as_deref() != Some(login_state.as_str()) {
-        return Err(UcError::new(
-            UcCode::InvalidOidcToken,
-            "this browser did not start this login (state cookie missing or different)",
-        ));
-    }
+    let sealed = sealed_state(&state, &headers, STATE_COOKIE)?;
     let (identity, redirect) = state
         .federated
-        .oidc_finish(&login_state, &code, client.remote_addr.as_deref())
+        .oidc_finish(&login_state, &sealed, &code, client.remote_addr.as_deref())
         .await?;
-    let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "");
+    let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "", Default::default());
     let (response, _) = hand_over(&state, identity, client, &redirect, clear).await?;
     Ok(response)
 }
@@ -368,7 +409,13 @@ pub async fn cas_login(
     let query = query.unwrap_or_default();
     let redirect = required_param(&query, "redirect")?;
     let start = state.federated.cas_begin(&redirect).map_err(UcError::cas)?;
-    let cookie = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, &start.state);
+    let cookie = state_cookie(
+        &state,
+        CAS_STATE_COOKIE,
+        CAS_PATH,
+        &start.sealed_state,
+        start.timeout,
+    );
     redirect_to(&start.authorize_url, Some(&cookie))
 }
 
@@ -376,7 +423,10 @@ pub async fn cas_login(
 /// browser back; the Sesame token goes to the allowed redirect URL in its
 /// fragment.
 #[utoipa::path(get, path = "/xuc/api/2.0/auth/cas/callback", tag = "uc",
-    params(("ticket" = String, Query, description = "The CAS service ticket")),
+    params(
+        ("ticket" = String, Query, description = "The CAS service ticket"),
+        ("state" = String, Query, description = "The login's state, part of the service URL sent to CAS"),
+    ),
     responses(
         (status = 302, description = "To the redirect URL, with token, TTL and login in the fragment"),
         (status = 400, description = "ticket missing", body = UcErrorBody),
@@ -392,19 +442,26 @@ pub async fn cas_callback(
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
     let ticket = required_param(&query, "ticket")?;
-    let login_state = cookie(&headers, CAS_STATE_COOKIE).ok_or_else(|| {
-        tracing::info!("CAS callback without the browser's state cookie");
+    let sealed = sealed_state(&state, &headers, CAS_STATE_COOKIE)?;
+    // The state CAS sends back is the one in the service URL the ticket was
+    // issued for (see `Federated::cas_begin`).
+    let login_state = query_param(&query, "state").ok_or_else(|| {
         UcError::new(
             UcCode::CasServerInvalidTicket,
-            "this browser did not start a CAS login (state cookie missing)",
+            "this callback has no login state: the ticket was not issued for this browser's login",
         )
     })?;
     let (identity, redirect) = state
         .federated
-        .cas_finish(&login_state, &ticket, client.remote_addr.as_deref())
+        .cas_finish(
+            &login_state,
+            &sealed,
+            &ticket,
+            client.remote_addr.as_deref(),
+        )
         .await
         .map_err(UcError::cas)?;
-    let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "");
+    let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "", Default::default());
     let (response, token) = hand_over(&state, identity, client, &redirect, clear).await?;
     state
         .federated

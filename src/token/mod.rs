@@ -149,6 +149,30 @@ pub struct TokenPolicy {
     pub max_tokens_per_user: Option<usize>,
 }
 
+/// Shortest shared secret not warned about: 32 characters, the length of
+/// 16 random bytes in hex.
+pub const MIN_SHARED_SECRET_LEN: usize = 32;
+
+/// What is wrong with a shared secret, if anything an operator must hear
+/// about: too short, or one character repeated.
+pub fn shared_secret_weakness(secret: &str) -> Option<String> {
+    let length = secret.chars().count();
+    if length == 0 {
+        return None;
+    }
+    if length < MIN_SHARED_SECRET_LEN {
+        return Some(format!(
+            "the shared token is {length} characters long, under the {MIN_SHARED_SECRET_LEN} expected"
+        ));
+    }
+    let mut chars = secret.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
+        return Some("the shared token is one character repeated".into());
+    }
+    None
+}
+
 /// The trusted servers' shared secret(s), kept as hashes.
 #[derive(Debug, Clone, Default)]
 pub struct SharedSecret {
@@ -698,6 +722,17 @@ mod tests {
             svc.revoke(SHARED).await,
             Err(TokenError::NotRevocable(_))
         ));
+    }
+
+    #[test]
+    fn weak_shared_secrets_are_named() {
+        assert!(shared_secret_weakness("secret").is_some_and(|w| w.contains("6 characters")));
+        assert!(shared_secret_weakness(&"a".repeat(40)).is_some());
+        assert_eq!(shared_secret_weakness(""), None, "disabled, not weak");
+        assert_eq!(
+            shared_secret_weakness("0123456789abcdef0123456789abcdef"),
+            None
+        );
     }
 
     #[tokio::test]
