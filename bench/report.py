@@ -181,6 +181,10 @@ ratios = {
     "login_cheap_hash_vs_ceiling": ratio("E_login_cheap_hash", "A_ceiling"),
     "login_default_hash_vs_ceiling": ratio("E_login_default_hash", "A_ceiling"),
     "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check_10_tokens"),
+    # The access log's cost to a passing check (log level info, lines to
+    # standard error): log.access all and errors (the default) against off.
+    "check_log_all_vs_off": ratio("B_check_log_all", "B_check_log_off"),
+    "check_log_errors_vs_off": ratio("B_check_log_errors", "B_check_log_off"),
 }
 
 
@@ -235,6 +239,7 @@ report = {
     "live_tokens_at_rss": facts.get("live_tokens"),
     "ratios": ratios,
     "cpu_per_answer_vs_ceiling": cpu_vs_ceiling,
+    "access_log_bytes_per_check_all": facts.get("access_log_bytes_per_check_all"),
     "targets": targets,
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -252,6 +257,7 @@ for name, s in scenarios.items():
         print(f"{name}: {c['commits']} store commits, {c['operations_per_commit']} tokens each,"
               f" {c['mean_commit_ms']} ms each on average")
 print(f"rss with {facts.get('live_tokens')} live tokens: {rss} MiB")
+print(f"access log with log.access: all: {facts.get('access_log_bytes_per_check_all')} bytes per check")
 for key, value in ratios.items():
     print(f"ratio {key:<34} {value}")
 for key, value in cpu_vs_ceiling.items():

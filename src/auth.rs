@@ -103,18 +103,23 @@ impl Authenticator {
 
     /// Run `attempt` if `login` and `address` have an attempt left, taken
     /// before the password is checked so that concurrent guesses cannot
-    /// outrun the count; then settle it: wrong credentials stay counted, a
-    /// success clears the login, a check that could not be made is given
-    /// back.
+    /// outrun the count; then settle it: wrong credentials are a failure, a
+    /// success clears the login, a check that could not be made counts
+    /// nothing.
+    ///
+    /// The check and its settling run as a task of their own: a client that
+    /// goes away during the check cancels neither (its guess is counted as
+    /// any other, and its place is given back when the check ends, not
+    /// before, so that disconnecting cannot pile up checks).
     async fn throttled<F>(
-        &self,
+        self: &Arc<Self>,
         method: &str,
         login: &str,
         address: Option<&str>,
         attempt: F,
     ) -> Result<Identity, AuthError>
     where
-        F: std::future::Future<Output = Result<Identity, AuthError>>,
+        F: std::future::Future<Output = Result<Identity, AuthError>> + Send + 'static,
     {
         use crate::audit::{self, Outcome};
         let taken = match self.throttle.take(login, address).await {
@@ -125,44 +130,47 @@ impl Authenticator {
                 return Err(AuthError::Throttled(wait));
             }
         };
-        let outcome = attempt.await;
-        match &outcome {
-            Ok(_) => {
-                self.throttle.succeeded(taken).await;
-                audit::attempt(method, login, Outcome::Accepted, None, address);
+        let this = Arc::clone(self);
+        let (method, login, address) = (
+            method.to_owned(),
+            login.to_owned(),
+            address.map(str::to_owned),
+        );
+        let checked = crate::request_id::scope(crate::request_id::current(), async move {
+            let outcome = attempt.await;
+            this.settle(taken, &method, &login, address.as_deref(), &outcome)
+                .await;
+            outcome
+        });
+        tokio::spawn(checked)
+            .await
+            .unwrap_or_else(|e| Err(AuthError::Internal(format!("the login check stopped: {e}"))))
+    }
+
+    /// Count a checked attempt in the throttle and the audit log.
+    async fn settle(
+        &self,
+        taken: crate::throttle::Attempt,
+        method: &str,
+        login: &str,
+        address: Option<&str>,
+        outcome: &Result<Identity, AuthError>,
+    ) {
+        use crate::audit::{self, Outcome};
+        use crate::throttle::Outcome as Counted;
+        let (counted, audited) = match outcome {
+            Ok(_) => (Counted::Succeeded, Outcome::Accepted),
+            Err(AuthError::InvalidCredentials | AuthError::UnknownBackend(_)) => {
+                (Counted::Failed, Outcome::Refused)
             }
-            Err(e @ (AuthError::InvalidCredentials | AuthError::UnknownBackend(_))) => {
-                self.throttle.failed(taken);
-                audit::attempt(
-                    method,
-                    login,
-                    Outcome::Refused,
-                    Some(&e.to_string()),
-                    address,
-                );
+            Err(AuthError::Throttled(_)) => (Counted::NotChecked, Outcome::Throttled),
+            Err(AuthError::Unavailable(_) | AuthError::Internal(_)) => {
+                (Counted::NotChecked, Outcome::Unavailable)
             }
-            Err(e @ AuthError::Throttled(_)) => {
-                self.throttle.not_checked(taken).await;
-                audit::attempt(
-                    method,
-                    login,
-                    Outcome::Throttled,
-                    Some(&e.to_string()),
-                    address,
-                )
-            }
-            Err(e @ (AuthError::Unavailable(_) | AuthError::Internal(_))) => {
-                self.throttle.not_checked(taken).await;
-                audit::attempt(
-                    method,
-                    login,
-                    Outcome::Unavailable,
-                    Some(&e.to_string()),
-                    address,
-                )
-            }
-        }
-        outcome
+        };
+        self.throttle.settle(taken, counted).await;
+        let reason = outcome.as_ref().err().map(ToString::to_string);
+        audit::attempt(method, login, audited, reason.as_deref(), address);
     }
 
     /// The backends now: a reload may replace them between two requests,
@@ -192,7 +200,7 @@ impl Authenticator {
     /// Check `login`/`password` with the backend named `backend`, for a
     /// client at `address`, under the brute-force throttle.
     pub async fn password_login(
-        &self,
+        self: &Arc<Self>,
         backend: &str,
         login: &str,
         password: &Password,
@@ -205,13 +213,14 @@ impl Authenticator {
         } else {
             "unknown_backend"
         };
-        self.throttled(
-            method,
-            login,
-            address,
-            self.check_password(backend, login, password),
-        )
-        .await
+        let this = Arc::clone(self);
+        let (backend, checked_login, password) =
+            (backend.to_owned(), login.to_owned(), password.clone());
+        let attempt = async move {
+            this.check_password(&backend, &checked_login, &password)
+                .await
+        };
+        self.throttled(method, login, address, attempt).await
     }
 
     async fn check_password(
@@ -235,13 +244,15 @@ impl Authenticator {
     /// wins. If none accepts and one of them was unavailable, the answer is
     /// "unavailable": that backend might have known the user.
     pub async fn uc_login(
-        &self,
+        self: &Arc<Self>,
         login: &str,
         password: &Password,
         address: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        self.throttled("uc_login", login, address, self.uc_attempt(login, password))
-            .await
+        let this = Arc::clone(self);
+        let (checked_login, password) = (login.to_owned(), password.clone());
+        let attempt = async move { this.uc_attempt(&checked_login, &password).await };
+        self.throttled("uc_login", login, address, attempt).await
     }
 
     async fn uc_attempt(&self, login: &str, password: &Password) -> Result<Identity, AuthError> {
@@ -321,9 +332,9 @@ mod tests {
 
     type Outcome = fn() -> Result<VerifiedIdentity, BackendError>;
 
-    fn auth(backends: Vec<(&'static str, Outcome)>) -> Authenticator {
+    fn auth(backends: Vec<(&'static str, Outcome)>) -> Arc<Authenticator> {
         let order = backends.iter().map(|(n, _)| n.to_string()).collect();
-        Authenticator::new(
+        Arc::new(Authenticator::new(
             backends
                 .into_iter()
                 .map(|(n, f)| Arc::new(Fixed(n, f)) as Arc<dyn Backend>)
@@ -331,7 +342,7 @@ mod tests {
             order,
             ThrottleConfig::default(),
             None,
-        )
+        ))
     }
 
     #[tokio::test]
@@ -434,6 +445,70 @@ mod tests {
         assert!(throttled >= 195);
     }
 
+    /// A backend that accepts, slowly.
+    struct SlowOk;
+
+    #[async_trait]
+    impl Backend for SlowOk {
+        fn name(&self) -> &str {
+            "xivo_user"
+        }
+        async fn authenticate(
+            &self,
+            _: &str,
+            _: &Password,
+        ) -> Result<VerifiedIdentity, BackendError> {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            ok()
+        }
+    }
+
+    /// Logins that succeed give their places back: round after round of as
+    /// many concurrent logins as the limit allows, none is refused.
+    async fn successes_give_their_places_back(shared: Option<crate::store::redis::RedisCounters>) {
+        let auth = Arc::new(Authenticator::new(
+            vec![Arc::new(SlowOk) as Arc<dyn Backend>],
+            vec!["xivo_user".into()],
+            ThrottleConfig {
+                enabled: true,
+                max_failures_per_login: 5,
+                max_failures_per_address: 20,
+                window_secs: 300,
+            },
+            shared,
+        ));
+        for round in 0..4 {
+            let mut logins = tokio::task::JoinSet::new();
+            for _ in 0..5 {
+                let auth = auth.clone();
+                logins.spawn(async move {
+                    auth.uc_login("alice", &Password::new("right"), Some("10.0.0.1"))
+                        .await
+                });
+            }
+            while let Some(outcome) = logins.join_next().await {
+                assert!(outcome.unwrap().is_ok(), "round {round}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn successes_give_their_places_back_in_memory() {
+        successes_give_their_places_back(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn successes_give_their_places_back_in_redis() {
+        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
+        let store = crate::store::redis::RedisStore::new(
+            &crate::store::redis::test_redis_url(),
+            &prefix,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        successes_give_their_places_back(Some(store.counters())).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_guesses_are_bounded_in_memory() {
         concurrent_guesses_are_bounded(None).await;
@@ -449,6 +524,43 @@ mod tests {
         )
         .unwrap();
         concurrent_guesses_are_bounded(Some(store.counters())).await;
+    }
+
+    /// A client that hangs up during the check: its guess is counted all
+    /// the same, and its place is free once the check is over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guess_whose_client_went_away_still_counts() {
+        let backend = Arc::new(Counting(Default::default()));
+        let auth = Arc::new(Authenticator::new(
+            vec![backend.clone() as Arc<dyn Backend>],
+            vec!["xivo_user".into()],
+            ThrottleConfig {
+                enabled: true,
+                max_failures_per_login: 1,
+                max_failures_per_address: 20,
+                window_secs: 300,
+            },
+            None,
+        ));
+        let guess = {
+            let auth = auth.clone();
+            tokio::spawn(async move {
+                auth.uc_login("alice", &Password::new("guess"), Some("10.0.0.1"))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        guess.abort();
+        assert!(guess.await.is_err(), "the client's future was dropped");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(backend.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        match auth
+            .uc_login("alice", &Password::new("again"), Some("10.0.0.2"))
+            .await
+        {
+            Err(AuthError::Throttled(wait)) => assert!(wait > 1, "the failure counts: {wait} s"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

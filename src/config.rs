@@ -90,6 +90,9 @@ pub struct Config {
     /// Prometheus metrics (`/metrics`).
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The access log (see docs/operations.md).
+    #[serde(default)]
+    pub log: crate::access_log::LogConfig,
     /// OpenID Connect providers and the browser flow (see docs/oidc.md).
     #[serde(default)]
     pub oidc: OidcConfig,

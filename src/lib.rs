@@ -6,6 +6,7 @@
 //! service ([`token`]) issues a token for it and keeps it in a store
 //! ([`store`]).
 
+pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod browser_state;

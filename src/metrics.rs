@@ -103,6 +103,8 @@ pub struct Metrics {
     /// One counter per [`CheckOutcome`], in its order, made once: the check
     /// path counts without hashing labels or allocating.
     token_checks: [Counter; CheckOutcome::ALL.len()],
+    access_log_skipped: Counter,
+    access_log_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -183,8 +185,22 @@ impl Metrics {
             "Tokens in the embedded store, at the last scrape (not set with Redis)",
             live_tokens.clone(),
         );
+        let access_log_skipped = Counter::default();
+        registry.register(
+            "access_log_skipped",
+            "Requests answered without an access line (log.access: errors or off); sesame_http_requests_total counts them all",
+            access_log_skipped.clone(),
+        );
+        let access_log_dropped = Counter::default();
+        registry.register(
+            "access_log_dropped",
+            "Access lines dropped because the access file's writer could not keep up",
+            access_log_dropped.clone(),
+        );
         Metrics {
             registry,
+            access_log_skipped,
+            access_log_dropped,
             requests,
             latency,
             authentications,
@@ -239,6 +255,14 @@ impl Metrics {
                 method: method.to_owned(),
             })
             .inc();
+    }
+
+    pub fn access_log_skipped(&self) {
+        self.access_log_skipped.inc();
+    }
+
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.inc();
     }
 
     pub fn token_revoked(&self) {

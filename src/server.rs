@@ -172,6 +172,9 @@ impl Sesame {
                 header: c.listen.forwarded_header,
             }),
             cookie_secure: c.uc_api.cookie_secure,
+            access_log: Arc::new(
+                crate::access_log::AccessLog::new(&c.log).map_err(anyhow::Error::msg)?,
+            ),
             tokens,
             auth,
             uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),
@@ -410,8 +413,9 @@ async fn watch_files(sesame: Arc<Sesame>) {
         if by_signal || now != seen {
             if by_signal {
                 tracing::info!(
-                    "SIGHUP: reloading the users, static tokens and configuration files"
+                    "SIGHUP: reloading the users, static tokens and configuration files, reopening the access log"
                 );
+                sesame.state.access_log.reopen();
             }
             seen = now;
             sesame.reload_files();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::store::redis::RedisCounters;
+use crate::store::redis::{RedisCounters, Settled, Take};
 
 /// Most logins and addresses tracked at once; past it, expired entries are
 /// dropped, then the oldest half.
@@ -80,7 +80,10 @@ impl ThrottleConfig {
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
+    /// Failures within the window.
     count: u32,
+    /// Attempts under way (taken, not settled yet).
+    busy: u32,
     window_end: Instant,
 }
 
@@ -100,11 +103,14 @@ struct Counters {
 
 /// Failure counters per login and per client address.
 ///
-/// An attempt is taken from both counters *before* the password is checked
-/// (atomically: concurrent guesses cannot all see the last free attempt)
-/// and given back afterwards when it must not count: the login succeeded
-/// (the login's counter is cleared, the address's attempt given back), or
-/// the check could not be made (a backend was down).
+/// An attempt is taken from both counters *before* the password is checked,
+/// atomically, and is under way until it is settled: the failures and the
+/// attempts under way of a counter together stay under its limit, so that
+/// concurrent guesses cannot all see the last free attempt. Settling it
+/// counts a failure (wrong password), clears the login's failures (a
+/// success), or just ends it (a check that could not be made). Attempts
+/// turned away only because others are under way wait one second, not the
+/// whole window.
 #[derive(Debug)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
@@ -113,7 +119,7 @@ pub struct LoginThrottle {
     shared: Option<RedisCounters>,
 }
 
-/// Where an attempt was taken, so that it is given back to the same place.
+/// Where an attempt was taken, so that it is settled in the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Held {
     /// The throttle is off: nothing was taken.
@@ -122,16 +128,28 @@ enum Held {
     Shared,
 }
 
-/// An attempt taken from a login's and an address's counters; hand it back
-/// with [`LoginThrottle::succeeded`], [`LoginThrottle::failed`] or
-/// [`LoginThrottle::not_checked`]. Dropped without either (the client went
-/// away during the check), it stays counted as a failure.
+/// An attempt taken from a login's and an address's counters, to settle
+/// with [`LoginThrottle::settle`] once the password has been checked.
 #[derive(Debug)]
 #[must_use = "an attempt is settled once the password has been checked"]
 pub struct Attempt {
     login: LoginKey,
     address: Option<String>,
     held: Held,
+    /// Names this attempt among those under way (in Redis).
+    id: String,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Wrong credentials: a failure for the login and the address.
+    Failed,
+    /// Accepted: the login's failures are cleared (the address's are not:
+    /// an attacker's own account must not reset the count of its guesses).
+    Succeeded,
+    /// The check could not be made (a backend was down): nothing counted.
+    NotChecked,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -165,25 +183,33 @@ fn login_key(login: &str) -> LoginKey {
     sha2::Sha256::digest(canonical_login(login).as_bytes()).into()
 }
 
+/// `Some(seconds)` when counter `key` has no attempt left.
 fn blocked<K: std::hash::Hash + Eq>(
     map: &HashMap<K, Failures>,
     key: &K,
     max: u32,
     now: Instant,
 ) -> Option<u64> {
-    map.get(key)
-        .filter(|f| f.window_end > now && f.count >= max)
-        .map(|f| secs_until(f.window_end, now))
+    let f = map.get(key)?;
+    let count = if f.window_end > now { f.count } else { 0 };
+    if count >= max {
+        Some(secs_until(f.window_end, now))
+    } else if count.saturating_add(f.busy) >= max {
+        Some(1)
+    } else {
+        None
+    }
 }
 
-fn count<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Failures>,
+/// The entry of `key`, made (or its window restarted) as needed.
+fn entry<'a, K: std::hash::Hash + Eq + Clone>(
+    map: &'a mut HashMap<K, Failures>,
     key: &K,
     window: Duration,
     now: Instant,
-) {
+) -> &'a mut Failures {
     if map.len() >= MAX_TRACKED && !map.contains_key(key) {
-        map.retain(|_, f| f.window_end > now);
+        map.retain(|_, f| f.busy > 0 || (f.window_end > now && f.count > 0));
         if map.len() >= MAX_TRACKED {
             let mut ends: Vec<Instant> = map.values().map(|f| f.window_end).collect();
             ends.sort();
@@ -192,24 +218,36 @@ fn count<K: std::hash::Hash + Eq + Clone>(
             }
         }
     }
-    let entry = map.entry(key.clone()).or_insert(Failures {
+    let f = map.entry(key.clone()).or_insert(Failures {
         count: 0,
+        busy: 0,
         window_end: now + window,
     });
-    if entry.window_end <= now {
-        *entry = Failures {
-            count: 0,
-            window_end: now + window,
-        };
+    if f.window_end <= now {
+        f.count = 0;
+        f.window_end = now + window;
     }
-    entry.count = entry.count.saturating_add(1);
+    f
 }
 
-fn uncount<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: &K, now: Instant) {
-    if let Some(f) = map.get_mut(key)
-        && f.window_end > now
-    {
-        f.count = f.count.saturating_sub(1);
+/// End an attempt under way on counter `key`: `fail` adds a failure,
+/// `clear` forgets them; an entry left with nothing is dropped.
+fn finish<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, Failures>,
+    key: &K,
+    outcome: Settled,
+    window: Duration,
+    now: Instant,
+) {
+    let f = entry(map, key, window, now);
+    f.busy = f.busy.saturating_sub(1);
+    match outcome {
+        Settled::Failed => f.count = f.count.saturating_add(1),
+        Settled::Clear => f.count = 0,
+        Settled::Release => {}
+    }
+    if f.count == 0 && f.busy == 0 {
+        map.remove(key);
     }
 }
 
@@ -240,6 +278,7 @@ impl LoginThrottle {
             login: login_key(login),
             address: address.map(str::to_owned),
             held: Held::Nothing,
+            id: uuid::Uuid::new_v4().simple().to_string(),
         };
         if !self.config.enabled {
             return Ok(attempt);
@@ -262,35 +301,54 @@ impl LoginThrottle {
     }
 
     /// Each counter is taken from atomically in Redis; when the address's
-    /// is exhausted, the login's attempt is given back.
+    /// has no attempt left, the login's is released.
     async fn take_shared(
         &self,
         shared: &RedisCounters,
         attempt: &Attempt,
     ) -> Result<Result<(), u64>, crate::store::StoreError> {
+        let wait = |taken: Take| match taken {
+            Take::Taken => None,
+            Take::Exhausted(ms) => Some(ms.div_ceil(1000).max(1)),
+            Take::Busy => Some(1),
+        };
         let login = Self::shared_login_name(&attempt.login);
-        let left = shared
-            .take(&login, self.config.max_failures_per_login, self.window)
+        let taken = shared
+            .take(
+                &login,
+                &attempt.id,
+                self.config.max_failures_per_login,
+                self.window,
+            )
             .await?;
-        if left > 0 {
-            return Ok(Err(left.div_ceil(1000).max(1)));
+        if let Some(wait) = wait(taken) {
+            return Ok(Err(wait));
         }
         if let Some(address) = &attempt.address {
             let name = Self::shared_address_name(address);
             let taken = shared
-                .take(&name, self.config.max_failures_per_address, self.window)
+                .take(
+                    &name,
+                    &attempt.id,
+                    self.config.max_failures_per_address,
+                    self.window,
+                )
                 .await;
-            let left = match taken {
-                Ok(left) => left,
+            let refused = match taken {
+                Ok(taken) => wait(taken),
                 Err(e) => {
                     // Leave no half-taken attempt behind.
-                    let _ = shared.give_back(&login).await;
+                    let _ = shared
+                        .settle(&login, &attempt.id, Settled::Release, self.window)
+                        .await;
                     return Err(e);
                 }
             };
-            if left > 0 {
-                shared.give_back(&login).await?;
-                return Ok(Err(left.div_ceil(1000).max(1)));
+            if let Some(wait) = refused {
+                shared
+                    .settle(&login, &attempt.id, Settled::Release, self.window)
+                    .await?;
+                return Ok(Err(wait));
             }
         }
         Ok(Ok(()))
@@ -315,72 +373,75 @@ impl LoginThrottle {
         if let Some(wait) = by_login.max(by_address) {
             return Err(wait);
         }
-        count(&mut counters.by_login, &attempt.login, self.window, now);
+        entry(&mut counters.by_login, &attempt.login, self.window, now).busy += 1;
         if let Some(address) = &attempt.address {
-            count(&mut counters.by_address, address, self.window, now);
+            entry(&mut counters.by_address, address, self.window, now).busy += 1;
         }
         Ok(())
     }
 
-    /// The password was wrong: the attempt stays counted.
-    pub fn failed(&self, attempt: Attempt) {
-        let _ = attempt;
-    }
-
-    /// The login succeeded: its failures are cleared; the address's attempt
-    /// is given back, but not its earlier failures (an attacker's own
-    /// account must not reset the count of its guesses).
-    pub async fn succeeded(&self, attempt: Attempt) {
+    /// Settle an attempt once its check is over.
+    pub async fn settle(&self, attempt: Attempt, outcome: Outcome) {
+        let (login, address) = match outcome {
+            Outcome::Failed => (Settled::Failed, Settled::Failed),
+            Outcome::Succeeded => (Settled::Clear, Settled::Release),
+            Outcome::NotChecked => (Settled::Release, Settled::Release),
+        };
         match attempt.held {
             Held::Nothing => {}
-            Held::Local => {
-                let mut counters = lock(&self.local);
-                counters.by_login.remove(&attempt.login);
-                if let Some(address) = &attempt.address {
-                    uncount(&mut counters.by_address, address, Instant::now());
-                }
-            }
+            Held::Local => self.settle_local(&attempt, login, address, Instant::now()),
             Held::Shared => {
                 if let Some(shared) = &self.shared {
-                    let mut outcome = shared.clear(&Self::shared_login_name(&attempt.login)).await;
-                    if let (Ok(()), Some(address)) = (&outcome, &attempt.address) {
-                        outcome = shared.give_back(&Self::shared_address_name(address)).await;
+                    let mut names = vec![(Self::shared_login_name(&attempt.login), login)];
+                    names.extend(
+                        attempt
+                            .address
+                            .as_deref()
+                            .map(|a| (Self::shared_address_name(a), address)),
+                    );
+                    let mut lost = false;
+                    for (name, how) in names {
+                        if let Err(e) = shared.settle(&name, &attempt.id, how, self.window).await {
+                            tracing::warn!(error = %e, "throttle: Redis does not answer");
+                            lost |= how == Settled::Failed;
+                        }
                     }
-                    if let Err(e) = outcome {
-                        tracing::warn!(error = %e, "throttle: Redis does not answer");
+                    if lost {
+                        // Counted here instead: a failure is never lost.
+                        self.count_local_failure(&attempt);
                     }
                 }
-                // A failure counted in memory while Redis was away is
-                // cleared too.
-                lock(&self.local).by_login.remove(&attempt.login);
+                if outcome == Outcome::Succeeded {
+                    // A failure counted in memory while Redis was away is
+                    // cleared too.
+                    lock(&self.local).by_login.remove(&attempt.login);
+                }
             }
         }
     }
 
-    /// The password could not be checked (a backend was unavailable): the
-    /// attempt is given back to both counters.
-    pub async fn not_checked(&self, attempt: Attempt) {
-        match attempt.held {
-            Held::Nothing => {}
-            Held::Local => {
-                let mut counters = lock(&self.local);
-                let now = Instant::now();
-                uncount(&mut counters.by_login, &attempt.login, now);
-                if let Some(address) = &attempt.address {
-                    uncount(&mut counters.by_address, address, now);
-                }
-            }
-            Held::Shared => {
-                if let Some(shared) = &self.shared {
-                    let mut names = vec![Self::shared_login_name(&attempt.login)];
-                    names.extend(attempt.address.as_deref().map(Self::shared_address_name));
-                    for name in names {
-                        if let Err(e) = shared.give_back(&name).await {
-                            tracing::warn!(error = %e, "throttle: Redis does not answer");
-                        }
-                    }
-                }
-            }
+    fn settle_local(&self, attempt: &Attempt, login: Settled, address: Settled, now: Instant) {
+        let mut counters = lock(&self.local);
+        finish(
+            &mut counters.by_login,
+            &attempt.login,
+            login,
+            self.window,
+            now,
+        );
+        if let Some(a) = &attempt.address {
+            finish(&mut counters.by_address, a, address, self.window, now);
+        }
+    }
+
+    /// A failure counted in memory for an attempt taken in Redis (Redis
+    /// stopped answering in between).
+    fn count_local_failure(&self, attempt: &Attempt) {
+        let now = Instant::now();
+        let mut counters = lock(&self.local);
+        entry(&mut counters.by_login, &attempt.login, self.window, now).count += 1;
+        if let Some(a) = &attempt.address {
+            entry(&mut counters.by_address, a, self.window, now).count += 1;
         }
     }
 }
@@ -406,6 +467,18 @@ mod tests {
             login: login_key(login),
             address: address.map(str::to_owned),
             held: Held::Local,
+            id: String::new(),
+        }
+    }
+
+    impl LoginThrottle {
+        /// A wrong password for `login` from `address` at `now`, if an
+        /// attempt is left.
+        fn fail_at(&self, login: &str, address: Option<&str>, now: Instant) -> Result<(), u64> {
+            let a = attempt(login, address);
+            self.take_local(&a, now)?;
+            self.settle_local(&a, Settled::Failed, Settled::Failed, now);
+            Ok(())
         }
     }
 
@@ -414,10 +487,7 @@ mod tests {
         let t = throttle();
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(
-                t.take_local(&attempt("Alice", Some("10.0.0.1")), start)
-                    .is_ok()
-            );
+            t.fail_at("Alice", Some("10.0.0.1"), start).unwrap();
         }
         assert_eq!(
             t.take_local(&attempt("alice", Some("10.0.0.2")), start),
@@ -440,11 +510,39 @@ mod tests {
     }
 
     #[test]
+    fn attempts_under_way_count_until_they_are_settled() {
+        let t = throttle();
+        let now = Instant::now();
+        let taken: Vec<Attempt> = (0..3).map(|_| attempt("alice", None)).collect();
+        for a in &taken {
+            assert!(t.take_local(a, now).is_ok());
+        }
+        assert_eq!(
+            t.take_local(&attempt("alice", None), now),
+            Err(1),
+            "three under way: the fourth waits a second, not the window"
+        );
+        // One succeeds: its place is free again, and nothing was a failure.
+        t.settle_local(&taken[0], Settled::Clear, Settled::Release, now);
+        assert!(t.take_local(&attempt("alice", None), now).is_ok());
+        // The others fail: now the window applies.
+        t.settle_local(&taken[1], Settled::Failed, Settled::Failed, now);
+        t.settle_local(&taken[2], Settled::Failed, Settled::Failed, now);
+        t.settle_local(
+            &attempt("alice", None),
+            Settled::Failed,
+            Settled::Failed,
+            now,
+        );
+        assert_eq!(t.take_local(&attempt("alice", None), now), Err(60));
+    }
+
+    #[test]
     fn spellings_of_a_login_share_its_counter() {
         let t = throttle();
         let now = Instant::now();
         for spelling in ["alice", " alice", "ALICE  "] {
-            assert!(t.take_local(&attempt(spelling, None), now).is_ok());
+            t.fail_at(spelling, None, now).unwrap();
         }
         for spelling in ["alice", "  Alice\t", "\u{a0}alice\u{a0}", "aLiCe\n"] {
             assert!(
@@ -472,10 +570,8 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 0..5 {
-            assert!(
-                t.take_local(&attempt(&format!("user{i}"), Some("10.0.0.9")), now)
-                    .is_ok()
-            );
+            t.fail_at(&format!("user{i}"), Some("10.0.0.9"), now)
+                .unwrap();
         }
         assert!(
             t.take_local(&attempt("someone", Some("10.0.0.9")), now)
@@ -492,24 +588,16 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 0..3 {
-            assert!(
-                t.take_local(&attempt("alice", Some(&format!("10.0.0.{i}"))), now)
-                    .is_ok()
-            );
+            t.fail_at("alice", Some(&format!("10.0.0.{i}")), now)
+                .unwrap();
         }
         // alice is locked: attempts from 10.0.0.9 are refused, and do not
         // use up that address's five.
         for _ in 0..10 {
-            assert!(
-                t.take_local(&attempt("alice", Some("10.0.0.9")), now)
-                    .is_err()
-            );
+            assert!(t.fail_at("alice", Some("10.0.0.9"), now).is_err());
         }
         for i in 0..5 {
-            assert!(
-                t.take_local(&attempt(&format!("u{i}"), Some("10.0.0.9")), now)
-                    .is_ok()
-            );
+            t.fail_at(&format!("u{i}"), Some("10.0.0.9"), now).unwrap();
         }
     }
 
@@ -517,36 +605,46 @@ mod tests {
     async fn a_success_clears_the_login_not_the_address() {
         let t = throttle();
         for _ in 0..2 {
-            t.failed(t.take("alice", Some("10.0.0.1")).await.unwrap());
+            let a = t.take("alice", Some("10.0.0.1")).await.unwrap();
+            t.settle(a, Outcome::Failed).await;
         }
-        t.succeeded(t.take("alice", Some("10.0.0.1")).await.unwrap())
-            .await;
+        let a = t.take("alice", Some("10.0.0.1")).await.unwrap();
+        t.settle(a, Outcome::Succeeded).await;
         for _ in 0..3 {
-            t.failed(t.take("alice", None).await.unwrap());
+            let a = t.take("alice", None).await.unwrap();
+            t.settle(a, Outcome::Failed).await;
         }
         assert!(
             t.take("alice", None).await.is_err(),
             "counting started again"
         );
-        // The address has seen 2 failures; mallory's two more and a success
-        // leave it at 4: one more attempt, then locked.
+        // The address has 2 failures; mallory's two more make 4 (her
+        // success does not take them back): one more, then locked.
         for _ in 0..2 {
-            t.failed(t.take("mallory", Some("10.0.0.1")).await.unwrap());
+            let a = t.take("mallory", Some("10.0.0.1")).await.unwrap();
+            t.settle(a, Outcome::Failed).await;
         }
-        t.succeeded(t.take("mallory", Some("10.0.0.1")).await.unwrap())
-            .await;
-        t.failed(t.take("x", Some("10.0.0.1")).await.unwrap());
+        let a = t.take("mallory", Some("10.0.0.1")).await.unwrap();
+        t.settle(a, Outcome::Succeeded).await;
+        let a = t.take("x", Some("10.0.0.1")).await.unwrap();
+        t.settle(a, Outcome::Failed).await;
         assert!(t.take("y", Some("10.0.0.1")).await.is_err());
     }
 
     #[tokio::test]
-    async fn an_unchecked_attempt_is_given_back() {
+    async fn an_unchecked_attempt_counts_nothing() {
         let t = throttle();
         for _ in 0..10 {
-            t.not_checked(t.take("alice", Some("10.0.0.1")).await.unwrap())
-                .await;
+            let a = t.take("alice", Some("10.0.0.1")).await.unwrap();
+            t.settle(a, Outcome::NotChecked).await;
         }
         assert!(t.take("alice", Some("10.0.0.1")).await.is_ok());
+        assert!(
+            lock(&t.local)
+                .by_address
+                .get("10.0.0.1")
+                .is_some_and(|f| f.count == 0)
+        );
     }
 
     #[tokio::test]
@@ -559,7 +657,8 @@ mod tests {
             None,
         );
         for _ in 0..100 {
-            t.failed(t.take("alice", Some("a")).await.unwrap());
+            let a = t.take("alice", Some("a")).await.unwrap();
+            t.settle(a, Outcome::Failed).await;
         }
         assert!(t.take("alice", Some("a")).await.is_ok());
     }

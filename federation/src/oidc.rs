@@ -228,6 +228,8 @@ impl OidcProviderConfig {
 /// a row, up to [`JWKS_RETRY_MAX`].
 const JWKS_RETRY_MIN: Duration = Duration::from_secs(1);
 const JWKS_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Longest the background refresher sleeps before it looks again.
+const REFRESHER_TICK: Duration = Duration::from_secs(1);
 
 /// What discovery and the JWKS gave, as cached.
 #[derive(Default)]
@@ -253,13 +255,18 @@ impl Cache {
             .map(|_| self.keys.clone())
     }
 
-    /// Whether a fetch is allowed now, or must wait after failures.
-    fn may_retry(&self, now: Instant) -> bool {
+    /// After failed fetches, when the next one is allowed: one second after
+    /// the first failure, doubling with each, at most [`JWKS_RETRY_MAX`].
+    fn retry_at(&self) -> Option<Instant> {
         let wait = JWKS_RETRY_MIN
             .saturating_mul(1u32 << self.failures.saturating_sub(1).min(5))
             .min(JWKS_RETRY_MAX);
-        self.last_failure
-            .is_none_or(|at| now.saturating_duration_since(at) >= wait)
+        self.last_failure.map(|at| at + wait)
+    }
+
+    /// Whether a fetch is allowed now, or must wait after failures.
+    fn may_retry(&self, now: Instant) -> bool {
+        self.retry_at().is_none_or(|at| now >= at)
     }
 }
 
@@ -575,13 +582,9 @@ impl OidcProvider {
     fn next_refresh_in(&self, now: Instant) -> Option<Duration> {
         let cache = self.cache();
         let (fetched, until) = (cache.fetched?, cache.valid_until?);
-        let at = if cache.last_failure.is_some() {
-            now + JWKS_RETRY_MIN
-                .saturating_mul(1u32 << cache.failures.min(5))
-                .min(JWKS_RETRY_MAX)
-        } else {
-            fetched + until.saturating_duration_since(fetched).mul_f64(0.75)
-        };
+        let at = cache
+            .retry_at()
+            .unwrap_or_else(|| fetched + until.saturating_duration_since(fetched).mul_f64(0.75));
         Some(at.saturating_duration_since(now))
     }
 
@@ -613,11 +616,17 @@ impl OidcProvider {
         let provider = Arc::downgrade(self);
         runtime.spawn(async move {
             loop {
+                // At most a second asleep: a fetch made meanwhile by a
+                // check (the first one, or after an unknown key) moves the
+                // schedule, and a dropped provider ends the task soon.
                 let wait = match provider.upgrade() {
-                    Some(p) => p.next_refresh_in(Instant::now()).unwrap_or(JWKS_RETRY_MAX),
+                    Some(p) => p
+                        .next_refresh_in(Instant::now())
+                        .unwrap_or(REFRESHER_TICK)
+                        .min(REFRESHER_TICK),
                     None => return,
                 };
-                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+                tokio::time::sleep(wait.max(Duration::from_millis(50))).await;
                 match provider.upgrade() {
                     Some(p) => p.refresh_if_due().await,
                     None => return,
@@ -1462,10 +1471,22 @@ eyXtk9VZHiu/OlRX7Uk/9EdXwLVgi+zmQx5AlufpY9Ne1PJZQLvFzIIq
             "failed fetches are not counted by the stub"
         );
 
-        // Back up: the unknown key is judged again (after the short retry
-        // wait, not the minimum refresh interval of a success).
+        // Back up: the background refresh fetches again by itself, after
+        // the short retry wait (not the minimum refresh interval of a
+        // success), and the unknown key is judged again.
         stub.lock().unwrap().up = true;
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let before = stub.lock().unwrap().fetches;
+        // The failures in a row have pushed the next retry up to 4 s away.
+        for _ in 0..60 {
+            if stub.lock().unwrap().fetches > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            stub.lock().unwrap().fetches > before,
+            "the refresher retried after the failures, by itself"
+        );
         assert!(matches!(
             provider.verify(&signed(&issuer, KEY_1, "k3")).await,
             Err(FederationError::Rejected(_))

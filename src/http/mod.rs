@@ -70,6 +70,8 @@ pub struct Shared {
     pub proxies: Arc<client_addr::TrustedProxies>,
     /// Whether the browser flows' state cookies are `Secure`.
     pub cookie_secure: bool,
+    /// Which requests get an access line, and where.
+    pub access_log: Arc<crate::access_log::AccessLog>,
 }
 
 /// The whole HTTP application.
@@ -121,7 +123,10 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn_with_state(
+            state.access_log.clone(),
+            access_log,
+        ))
         .layer(middleware::from_fn_with_state(
             state.proxies.clone(),
             client_addr::resolve,
@@ -298,7 +303,11 @@ fn new_request_id() -> String {
 /// One line per request, without tokens or passwords: the route pattern
 /// stands for the path (so `/0.1/token/{token}` is logged as such), and
 /// secret query parameters are replaced.
-async fn access_log(request: Request, next: Next) -> Response {
+async fn access_log(
+    State(log): State<Arc<crate::access_log::AccessLog>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
@@ -314,38 +323,39 @@ async fn access_log(request: Request, next: Next) -> Response {
         .get::<client_addr::ClientAddr>()
         .map(|client_addr::ClientAddr(ip)| *ip);
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = match &matched {
-        Some(path) => std::borrow::Cow::Borrowed(path.as_str()),
-        None => std::borrow::Cow::Owned(redact_path(request.uri().path())),
-    };
-    // A cheap clone (shared bytes), so that the query is read after the
-    // request has gone to the handler.
+    // A cheap clone (shared bytes), so that the path and query are read
+    // after the request has gone to the handler, and only if logged.
     let uri = request.uri().clone();
-    let query = uri.query().map(redact_query);
     let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    crate::metrics::global().request(
-        if matched.is_some() {
-            &route
-        } else {
-            "unmatched"
-        },
+    let route = matched.as_ref().map_or("unmatched", |path| path.as_str());
+    crate::metrics::global().request(route, method, status, elapsed.as_secs_f64());
+    let entry = crate::access_log::Entry {
+        request_id: &id,
         method,
+        client,
+        route,
+        query: "",
         status,
         elapsed,
-    );
-    tracing::info!(
-        target: "sesame::access",
-        request_id = id,
-        method,
-        client = client.map(tracing::field::display),
-        route = &*route,
-        query = query.as_deref().unwrap_or(""),
-        status,
-        elapsed_ms = elapsed * 1000.0,
-        "request"
-    );
+    };
+    if log.wants(&entry) {
+        // The path of an unmatched request (redacted) stands for its route
+        // in the line; the query with its secrets replaced.
+        let path = match &matched {
+            Some(_) => std::borrow::Cow::Borrowed(route),
+            None => std::borrow::Cow::Owned(redact_path(uri.path())),
+        };
+        let query = uri.query().map(redact_query);
+        log.write(&crate::access_log::Entry {
+            route: &path,
+            query: query.as_deref().unwrap_or(""),
+            ..entry
+        });
+    } else {
+        crate::metrics::global().access_log_skipped();
+    }
     if let Some(value) = header {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }

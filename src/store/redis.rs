@@ -65,10 +65,6 @@ impl std::fmt::Debug for RedisCounters {
 }
 
 impl RedisCounters {
-    fn key(&self, name: &str) -> String {
-        format!("{}throttle:{name}", self.prefix)
-    }
-
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
@@ -76,71 +72,142 @@ impl RedisCounters {
         within(self.timeout, op).await
     }
 
-    /// Take one attempt from the counter `name`, atomically: when it holds
-    /// `max` or more, nothing changes and the answer is the milliseconds
-    /// left in its window; otherwise it is incremented (a new counter starts
-    /// a window of `window`) and the answer is 0. One script, so that no two
-    /// instances or requests can both see the last free attempt.
-    pub async fn take(&self, name: &str, max: u32, window: Duration) -> Result<u64, StoreError> {
+    /// The Redis keys of counter `name`: its failures and its attempts
+    /// under way, in one hash slot (`{name}`), so that one script reads
+    /// both on a Redis Cluster too.
+    fn keys_of(&self, name: &str) -> (String, String) {
+        (
+            format!("{}throttle:{{{name}}}:fail", self.prefix),
+            format!("{}throttle:{{{name}}}:busy", self.prefix),
+        )
+    }
+
+    /// Take an attempt from counter `name`, atomically (one script, so that
+    /// no two requests or instances both see the last free attempt): its
+    /// failures and the attempts under way together stay under `max`. The
+    /// attempts under way are a sorted set of attempt ids by deadline, so
+    /// that one whose instance died before settling it stops counting after
+    /// [`BUSY_TTL_MS`], however busy the counter stays.
+    pub async fn take(
+        &self,
+        name: &str,
+        attempt: &str,
+        max: u32,
+        window: Duration,
+    ) -> Result<Take, StoreError> {
         const TAKE: &str = r"
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then
+local max = tonumber(ARGV[1])
+local fail = tonumber(redis.call('GET', KEYS[1]) or '0')
+if fail >= max then
   local left = redis.call('PTTL', KEYS[1])
   if left < 1 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    left = tonumber(ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    left = tonumber(ARGV[3])
   end
   return left
 end
-redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX')
-redis.call('INCR', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if fail + redis.call('ZCARD', KEYS[2]) >= max then
+  return -1
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 0";
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (fail, busy) = self.keys_of(name);
         let mut conn = self.manager.clone();
-        let left: i64 = self
+        let answer: i64 = self
             .run(
                 redis::cmd("EVAL")
                     .arg(TAKE)
-                    .arg(1)
-                    .arg(self.key(name))
+                    .arg(2)
+                    .arg(&fail)
+                    .arg(&busy)
                     .arg(max)
-                    .arg(window_ms)
+                    .arg(BUSY_TTL_MS)
+                    .arg(millis(window))
+                    .arg(attempt)
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(u64::try_from(left).unwrap_or(0))
+        Ok(match answer {
+            0 => Take::Taken,
+            left if left > 0 => Take::Exhausted(left.unsigned_abs()),
+            _ => Take::Busy,
+        })
     }
 
-    /// Give back an attempt taken from `name` (the check could not be made,
-    /// or succeeded and must not count). A counter whose window has ended
-    /// is left alone, never sent below zero or stripped of its expiry.
-    pub async fn give_back(&self, name: &str) -> Result<(), StoreError> {
-        const GIVE_BACK: &str = r"
-if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
-  redis.call('DECR', KEYS[1])
+    /// Settle attempt `attempt` of counter `name`: it is no longer under
+    /// way; `Failed` adds a failure (a new counter starts a window of
+    /// `window`), `Clear` forgets the failures.
+    pub async fn settle(
+        &self,
+        name: &str,
+        attempt: &str,
+        outcome: Settled,
+        window: Duration,
+    ) -> Result<(), StoreError> {
+        const SETTLE: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[3])
+if ARGV[1] == 'failed' then
+  redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX')
+  redis.call('INCR', KEYS[1])
+elseif ARGV[1] == 'clear' then
+  redis.call('DEL', KEYS[1])
 end
 return 0";
+        let (fail, busy) = self.keys_of(name);
+        let how = match outcome {
+            Settled::Failed => "failed",
+            Settled::Clear => "clear",
+            Settled::Release => "release",
+        };
         let mut conn = self.manager.clone();
         self.run(
             redis::cmd("EVAL")
-                .arg(GIVE_BACK)
-                .arg(1)
-                .arg(self.key(name))
+                .arg(SETTLE)
+                .arg(2)
+                .arg(&fail)
+                .arg(&busy)
+                .arg(how)
+                .arg(millis(window))
+                .arg(attempt)
                 .query_async::<()>(&mut conn),
         )
         .await
     }
+}
 
-    /// Forget a counter.
-    pub async fn clear(&self, name: &str) -> Result<(), StoreError> {
-        let mut conn = self.manager.clone();
-        self.run(
-            redis::cmd("DEL")
-                .arg(self.key(name))
-                .query_async::<()>(&mut conn),
-        )
-        .await
-    }
+/// What taking an attempt from a counter found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Taken,
+    /// The failures reached the limit: milliseconds left in the window.
+    Exhausted(u64),
+    /// Failures and attempts under way reached the limit: retry shortly.
+    Busy,
+}
+
+/// How an attempt ends, for its counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// A wrong password: one more failure.
+    Failed,
+    /// The attempt no longer counts (a success at the address, a check
+    /// that could not be made).
+    Release,
+    /// A success for the login: its failures are forgotten.
+    Clear,
+}
+
+/// How long an attempt under way holds its place in Redis if the instance
+/// that took it dies (or loses Redis) before settling it: longer than any
+/// password check, whose upstreams all time out sooner.
+const BUSY_TTL_MS: u64 = 60_000;
+
+fn millis(window: Duration) -> u64 {
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -528,6 +595,72 @@ mod tests {
         // Revoked by the other instance: gone here, whatever was cached.
         assert!(there.remove(&key).await.unwrap());
         assert!(here.get(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn throttle_counters_hold_failures_and_attempts_under_way() {
+        let counters = store().counters();
+        let window = Duration::from_secs(60);
+        assert_eq!(
+            counters.take("login:x", "a1", 2, window).await.unwrap(),
+            Take::Taken
+        );
+        assert_eq!(
+            counters.take("login:x", "a2", 2, window).await.unwrap(),
+            Take::Taken
+        );
+        assert_eq!(
+            counters.take("login:x", "a3", 2, window).await.unwrap(),
+            Take::Busy,
+            "two under way"
+        );
+        counters
+            .settle("login:x", "a1", Settled::Release, window)
+            .await
+            .unwrap();
+        assert_eq!(
+            counters.take("login:x", "a4", 2, window).await.unwrap(),
+            Take::Taken
+        );
+        counters
+            .settle("login:x", "a2", Settled::Failed, window)
+            .await
+            .unwrap();
+        counters
+            .settle("login:x", "a4", Settled::Failed, window)
+            .await
+            .unwrap();
+        match counters.take("login:x", "a5", 2, window).await.unwrap() {
+            Take::Exhausted(ms) => assert!(ms > 55_000 && ms <= 60_000, "{ms}"),
+            other => panic!("{other:?}"),
+        }
+        counters
+            .settle("login:x", "none", Settled::Clear, window)
+            .await
+            .unwrap();
+        assert_eq!(
+            counters.take("login:x", "a6", 2, window).await.unwrap(),
+            Take::Taken
+        );
+
+        // An attempt whose instance died holds its place only until its
+        // deadline, even while the counter stays busy.
+        let (_, busy) = counters.keys_of("addr:10.0.0.1");
+        let mut conn = counters.manager.clone();
+        let _: () = conn.zadd(&busy, "dead", 1).await.unwrap();
+        let _: () = conn.zadd(&busy, "dead-too", 2).await.unwrap();
+        assert_eq!(
+            counters
+                .take("addr:10.0.0.1", "b1", 1, window)
+                .await
+                .unwrap(),
+            Take::Taken
+        );
+        let (fail, busy) = counters.keys_of("login:x");
+        assert!(
+            fail.contains("{login:x}") && busy.contains("{login:x}"),
+            "one hash slot"
+        );
     }
 
     #[tokio::test]

@@ -240,3 +240,55 @@ async fn made_up_methods_add_no_series() {
         text.len()
     );
 }
+
+/// The access log's default: checks that pass (the bulk of the traffic)
+/// are counted, not written; refusals, errors and logins are written.
+#[tokio::test]
+async fn by_default_passing_checks_get_no_access_line() {
+    let s = Server::start(
+        |port| base_config(port, ""),
+        &users_yaml(""),
+        &[("SESAME_LOG_FORMAT", "json")],
+    );
+    let c = client();
+    let (_, body) = create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    for _ in 0..25 {
+        let r = c
+            .head(s.url(&format!("/0.1/token/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    c.head(s.url("/0.1/token/6f1d0b5e-0000-4000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    let (_, _, text) = scrape(s.url("/metrics")).await;
+    let skipped: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sesame_access_log_skipped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(skipped >= 25, "skipped {skipped}:\n{text}");
+    let access: Vec<serde_json::Value> = s
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "sesame::access")
+        .collect();
+    let statuses: Vec<u64> = access
+        .iter()
+        .filter_map(|l| l["fields"]["status"].as_u64())
+        .collect();
+    assert!(
+        !statuses.contains(&204),
+        "a passing check was logged: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&404),
+        "the refused check was not: {statuses:?}"
+    );
+    assert!(statuses.contains(&200), "the login was not: {statuses:?}");
+}

@@ -342,7 +342,7 @@ impl KerberosVerifier {
                         service: a.service,
                         reply: a.reply,
                     })
-                    .map_err(FederationError::Rejected)
+                    .map_err(gssapi_refusal)
             }
             #[cfg(not(feature = "kerberos"))]
             {
@@ -356,6 +356,20 @@ impl KerberosVerifier {
         .map_err(|e| FederationError::Unavailable(format!("the Kerberos check failed: {e}")))?
     }
 }
+
+/// GSSAPI refused a ticket. Its words (the replay cache, the key version,
+/// the realm's KDC, the enctypes it tried) help the operator, not the
+/// client: they go to the log, and the refusal says one fixed sentence.
+/// Sesame's own refusals (a realm, an encryption type or a service not
+/// allowed, NTLM) keep their words, which tell the user what to change.
+#[cfg(any(feature = "kerberos", test))]
+fn gssapi_refusal(detail: String) -> FederationError {
+    tracing::info!(gssapi = %detail, "Kerberos ticket refused by GSSAPI");
+    FederationError::Rejected(GSSAPI_REFUSED.into())
+}
+
+#[cfg(any(feature = "kerberos", test))]
+const GSSAPI_REFUSED: &str = "the ticket was refused (expired, replayed, or not made for this service's key): ask for a new one";
 
 /// The keytab file can be opened (checked before each acceptance, so that
 /// a keytab gone missing is a 503 that names it, not a refused user).
@@ -378,6 +392,19 @@ struct Accepted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gssapi_words_stay_in_the_log() {
+        let detail = "Request is a replay (37), Key version 3 not found in keytab /etc/krb5.keytab"
+            .to_owned();
+        match gssapi_refusal(detail) {
+            FederationError::Rejected(m) => {
+                assert_eq!(m, GSSAPI_REFUSED);
+                assert!(!m.contains("keytab") && !m.contains("37"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn config() -> KerberosConfig {
         KerberosConfig {
