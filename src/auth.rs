@@ -409,17 +409,7 @@ mod tests {
     /// reach the backend, every other one is throttled.
     async fn concurrent_guesses_are_bounded(shared: Option<crate::store::redis::RedisCounters>) {
         let backend = Arc::new(Counting(Default::default()));
-        let auth = Arc::new(Authenticator::new(
-            vec![backend.clone() as Arc<dyn Backend>],
-            vec!["xivo_user".into()],
-            ThrottleConfig {
-                enabled: true,
-                max_failures_per_login: 5,
-                max_failures_per_address: 20,
-                window_secs: 300,
-            },
-            shared,
-        ));
+        let auth = throttled(backend.clone() as Arc<dyn Backend>, 5, shared);
         let mut guesses = tokio::task::JoinSet::new();
         for i in 0..200 {
             let auth = auth.clone();
@@ -445,6 +435,39 @@ mod tests {
         assert!(throttled >= 195);
     }
 
+    /// Throttle counters in the test command's redis-server, under a prefix
+    /// of their own.
+    fn redis_counters() -> crate::store::redis::RedisCounters {
+        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
+        crate::store::redis::RedisStore::new(
+            &crate::store::redis::test_redis_url(),
+            &prefix,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap()
+        .counters()
+    }
+
+    /// One backend under a throttle of `per_login` attempts per login and
+    /// 20 per address.
+    fn throttled(
+        backend: Arc<dyn Backend>,
+        per_login: u32,
+        shared: Option<crate::store::redis::RedisCounters>,
+    ) -> Arc<Authenticator> {
+        Arc::new(Authenticator::new(
+            vec![backend],
+            vec!["xivo_user".into()],
+            ThrottleConfig {
+                enabled: true,
+                max_failures_per_login: per_login,
+                max_failures_per_address: 20,
+                window_secs: 300,
+            },
+            shared,
+        ))
+    }
+
     /// A backend that accepts, slowly.
     struct SlowOk;
 
@@ -466,17 +489,7 @@ mod tests {
     /// Logins that succeed give their places back: round after round of as
     /// many concurrent logins as the limit allows, none is refused.
     async fn successes_give_their_places_back(shared: Option<crate::store::redis::RedisCounters>) {
-        let auth = Arc::new(Authenticator::new(
-            vec![Arc::new(SlowOk) as Arc<dyn Backend>],
-            vec!["xivo_user".into()],
-            ThrottleConfig {
-                enabled: true,
-                max_failures_per_login: 5,
-                max_failures_per_address: 20,
-                window_secs: 300,
-            },
-            shared,
-        ));
+        let auth = throttled(Arc::new(SlowOk) as Arc<dyn Backend>, 5, shared);
         for round in 0..4 {
             let mut logins = tokio::task::JoinSet::new();
             for _ in 0..5 {
@@ -499,14 +512,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn successes_give_their_places_back_in_redis() {
-        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
-        let store = crate::store::redis::RedisStore::new(
-            &crate::store::redis::test_redis_url(),
-            &prefix,
-            std::time::Duration::from_secs(2),
-        )
-        .unwrap();
-        successes_give_their_places_back(Some(store.counters())).await;
+        successes_give_their_places_back(Some(redis_counters())).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -516,14 +522,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_guesses_are_bounded_in_redis() {
-        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
-        let store = crate::store::redis::RedisStore::new(
-            &crate::store::redis::test_redis_url(),
-            &prefix,
-            std::time::Duration::from_secs(2),
-        )
-        .unwrap();
-        concurrent_guesses_are_bounded(Some(store.counters())).await;
+        concurrent_guesses_are_bounded(Some(redis_counters())).await;
     }
 
     /// A client that hangs up during the check: its guess is counted all
@@ -531,17 +530,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guess_whose_client_went_away_still_counts() {
         let backend = Arc::new(Counting(Default::default()));
-        let auth = Arc::new(Authenticator::new(
-            vec![backend.clone() as Arc<dyn Backend>],
-            vec!["xivo_user".into()],
-            ThrottleConfig {
-                enabled: true,
-                max_failures_per_login: 1,
-                max_failures_per_address: 20,
-                window_secs: 300,
-            },
-            None,
-        ));
+        let auth = throttled(backend.clone() as Arc<dyn Backend>, 1, None);
         let guess = {
             let auth = auth.clone();
             tokio::spawn(async move {
