@@ -251,6 +251,34 @@ fn finish<K: std::hash::Hash + Eq + Clone>(
     }
 }
 
+/// Settle in Redis, once it answers again, what could not be settled when
+/// the check ended: otherwise the attempt would hold its place (and a
+/// failure go uncounted there) until its deadline. Tried every half second
+/// until that deadline, after which Redis forgets the attempt by itself.
+fn retry_settle(
+    shared: RedisCounters,
+    id: String,
+    mut unsettled: Vec<(String, Settled)>,
+    window: Duration,
+) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let deadline = Instant::now() + Duration::from_millis(crate::store::redis::BUSY_TTL_MS);
+        while !unsettled.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut left = Vec::new();
+            for (name, how) in unsettled {
+                if shared.settle(&name, &id, how, window).await.is_err() {
+                    left.push((name, how));
+                }
+            }
+            unsettled = left;
+        }
+    });
+}
+
 impl LoginThrottle {
     /// Counters in memory, or in Redis when `shared` is given.
     pub fn new(config: ThrottleConfig, shared: Option<RedisCounters>) -> Self {
@@ -399,16 +427,19 @@ impl LoginThrottle {
                             .as_deref()
                             .map(|a| (Self::shared_address_name(a), address)),
                     );
-                    let mut lost = false;
+                    let mut unsettled = Vec::new();
                     for (name, how) in names {
                         if let Err(e) = shared.settle(&name, &attempt.id, how, self.window).await {
                             tracing::warn!(error = %e, "throttle: Redis does not answer");
-                            lost |= how == Settled::Failed;
+                            unsettled.push((name, how));
                         }
                     }
-                    if lost {
-                        // Counted here instead: a failure is never lost.
+                    if unsettled.iter().any(|(_, how)| *how == Settled::Failed) {
+                        // Counted here too, meanwhile: a failure is never lost.
                         self.count_local_failure(&attempt);
+                    }
+                    if !unsettled.is_empty() {
+                        retry_settle(shared.clone(), attempt.id, unsettled, self.window);
                     }
                 }
                 if outcome == Outcome::Succeeded {

@@ -204,7 +204,7 @@ pub enum Settled {
 /// How long an attempt under way holds its place in Redis if the instance
 /// that took it dies (or loses Redis) before settling it: longer than any
 /// password check, whose upstreams all time out sooner.
-const BUSY_TTL_MS: u64 = 60_000;
+pub(crate) const BUSY_TTL_MS: u64 = 60_000;
 
 fn millis(window: Duration) -> u64 {
     u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1)
