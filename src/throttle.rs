@@ -6,7 +6,7 @@
 //! answer) in memory, per instance.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -117,6 +117,7 @@ pub struct LoginThrottle {
     window: Duration,
     local: Mutex<Counters>,
     shared: Option<RedisCounters>,
+    pending: Arc<PendingSettles>,
 }
 
 /// Where an attempt was taken, so that it is settled in the same place.
@@ -251,32 +252,76 @@ fn finish<K: std::hash::Hash + Eq + Clone>(
     }
 }
 
-/// Settle in Redis, once it answers again, what could not be settled when
-/// the check ended: otherwise the attempt would hold its place (and a
-/// failure go uncounted there) until its deadline. Tried every half second
-/// until that deadline, after which Redis forgets the attempt by itself.
-fn retry_settle(
-    shared: RedisCounters,
+/// A settle Redis did not take when the check ended (it was away).
+#[derive(Debug)]
+struct Unsettled {
+    name: String,
     id: String,
-    mut unsettled: Vec<(String, Settled)>,
-    window: Duration,
-) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        let deadline = Instant::now() + Duration::from_millis(crate::store::redis::BUSY_TTL_MS);
-        while !unsettled.is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let mut left = Vec::new();
-            for (name, how) in unsettled {
-                if shared.settle(&name, &id, how, window).await.is_err() {
-                    left.push((name, how));
+    how: Settled,
+    since: Instant,
+}
+
+/// The settles waiting for Redis to answer again: delivered before the next
+/// attempt is taken there (so that an attempt of the outage holds no place
+/// once Redis is back) and every half second in the background meanwhile.
+/// Past the attempts' deadline Redis has forgotten them by itself.
+#[derive(Debug, Default)]
+struct PendingSettles {
+    list: tokio::sync::Mutex<Vec<Unsettled>>,
+    flusher: std::sync::atomic::AtomicBool,
+}
+
+impl PendingSettles {
+    /// Deliver what waits, in order; `true` when nothing is left. Stops at
+    /// the first refusal: Redis is still away, and each try costs a timeout.
+    async fn flush(&self, shared: &RedisCounters, window: Duration) -> bool {
+        let mut list = self.list.lock().await;
+        let deadline = Duration::from_millis(crate::store::redis::BUSY_TTL_MS);
+        list.retain(|u| u.since.elapsed() < deadline);
+        while let Some(u) = list.first() {
+            if shared.settle(&u.name, &u.id, u.how, window).await.is_err() {
+                return false;
+            }
+            list.remove(0);
+        }
+        true
+    }
+
+    async fn push(
+        self: &Arc<Self>,
+        shared: &RedisCounters,
+        window: Duration,
+        more: Vec<Unsettled>,
+    ) {
+        self.list.lock().await.extend(more);
+        if self.flusher.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.flusher
+                .store(false, std::sync::atomic::Ordering::Release);
+            return;
+        };
+        let (pending, shared) = (Arc::clone(self), shared.clone());
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if pending.flush(&shared, window).await {
+                    pending
+                        .flusher
+                        .store(false, std::sync::atomic::Ordering::Release);
+                    // Something may have been added since the flush.
+                    if pending.list.lock().await.is_empty()
+                        || pending
+                            .flusher
+                            .swap(true, std::sync::atomic::Ordering::AcqRel)
+                    {
+                        return;
+                    }
                 }
             }
-            unsettled = left;
-        }
-    });
+        });
+    }
 }
 
 impl LoginThrottle {
@@ -287,6 +332,7 @@ impl LoginThrottle {
             config,
             local: Mutex::new(Counters::default()),
             shared,
+            pending: Arc::default(),
         }
     }
 
@@ -312,7 +358,14 @@ impl LoginThrottle {
             return Ok(attempt);
         }
         if let Some(shared) = &self.shared {
-            match self.take_shared(shared, &attempt).await {
+            let taken = if self.pending.flush(shared, self.window).await {
+                self.take_shared(shared, &attempt).await
+            } else {
+                Err(crate::store::StoreError::Unavailable(
+                    "settles of an earlier outage are still waiting".into(),
+                ))
+            };
+            match taken {
                 Ok(Ok(())) => {
                     attempt.held = Held::Shared;
                     return Ok(attempt);
@@ -439,7 +492,17 @@ impl LoginThrottle {
                         self.count_local_failure(&attempt);
                     }
                     if !unsettled.is_empty() {
-                        retry_settle(shared.clone(), attempt.id, unsettled, self.window);
+                        let since = Instant::now();
+                        let unsettled = unsettled
+                            .into_iter()
+                            .map(|(name, how)| Unsettled {
+                                name,
+                                id: attempt.id.clone(),
+                                how,
+                                since,
+                            })
+                            .collect();
+                        self.pending.push(shared, self.window, unsettled).await;
                     }
                 }
                 if outcome == Outcome::Succeeded {
