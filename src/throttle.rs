@@ -1,9 +1,11 @@
 //! Brute-force throttling of password logins: after too many failures for
 //! one login, or from one client address, within a window, further attempts
 //! are refused (429 with `Retry-After`) until the window ends. A success
-//! clears the login's failures. With the Redis store, the counters are in
-//! Redis, shared by every instance; otherwise (and while Redis does not
-//! answer) in memory, per instance.
+//! clears the login's failures. An attempt is taken before its password is
+//! checked and counts while under way, so concurrent guesses cannot outrun
+//! the limits. With the Redis store, the counters are in Redis, shared by
+//! every instance; otherwise (and while Redis does not answer) in memory,
+//! per instance.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
