@@ -14,6 +14,7 @@ use sesame_backends::local::{AccountKind, LocalDirectory, identity_of};
 use sesame_federation::cas::{CasClient, CasConfig};
 use sesame_federation::kerberos::{KerberosConfig, KerberosVerifier};
 use sesame_federation::oidc::{LocalMatch, OidcProvider, OidcProviders};
+use sesame_federation::once::SeenOnce;
 use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError};
 
@@ -97,6 +98,8 @@ struct CasPending {
 }
 
 const OIDC_FLOW: &str = "oidc-browser-login";
+/// Most browser-login states remembered as used.
+const MAX_USED_STATES: usize = 100_000;
 const CAS_FLOW: &str = "cas-browser-login";
 
 impl From<SealError> for FederatedError {
@@ -130,6 +133,10 @@ pub struct Federated {
     allowed_redirects: Vec<String>,
     /// Seals the state of browser logins into their cookies.
     sealer: Sealer,
+    /// The states of browser logins that reached their callback: each is
+    /// used once. Only a callback with a state Sesame sealed adds one, and
+    /// the set is bounded (oldest first), so it locks no one out.
+    used_states: SeenOnce,
     oidc_timeout: Duration,
     cas: Option<CasClient>,
     cas_timeout: Duration,
@@ -174,6 +181,7 @@ impl Federated {
             policies: std::sync::RwLock::new(Arc::new(policies)),
             allowed_redirects: oidc.allowed_redirects.clone(),
             sealer: Sealer::new().map_err(|e| e.to_string())?,
+            used_states: SeenOnce::new(MAX_USED_STATES, oidc_timeout.max(cas_timeout)),
             oidc_timeout,
             cas: cas
                 .map(|c| CasClient::new(c.clone()).map_err(|e| format!("cas: {e}")))
@@ -611,6 +619,15 @@ impl Federated {
                 "this browser did not start this CAS login (state mismatch)".into(),
             ));
         }
+        if !self
+            .used_states
+            .first_use(&format!("cas:{}", pending.state))
+        {
+            tracing::info!("CAS callback with a login state used already");
+            return Err(FederatedError::Invalid(
+                "this login's state was used already".into(),
+            ));
+        }
         if !cas.config.allowed_redirects.contains(&pending.redirect) {
             return Err(FederatedError::BadRequest(
                 "the redirect URL is no longer in cas.allowed_redirects".into(),
@@ -669,6 +686,15 @@ impl Federated {
             tracing::info!("OpenID callback whose state is not this browser's");
             return Err(FederatedError::Invalid(
                 "this browser did not start this login (state mismatch)".into(),
+            ));
+        }
+        if !self
+            .used_states
+            .first_use(&format!("oidc:{}", pending.state))
+        {
+            tracing::info!("OpenID callback with a login state used already");
+            return Err(FederatedError::Invalid(
+                "this login's state was used already".into(),
             ));
         }
         if !self.allowed_redirects.contains(&pending.redirect) {

@@ -126,6 +126,8 @@ expect "a callback with no state in its URL: 401" 401 \
     "$(callback victim "$S/xuc/api/2.0/auth/cas/callback?ticket=$(ticket "$VICTIM_SERVICE")")"
 expect "Mallory's own browser finishes her login with her ticket (it was never spent)" 302 \
     "$(callback mallory "$MALLORY_SERVICE&ticket=$MALLORY_TICKET")"
+expect "the same login state a second time, with a fresh ticket for it: 401 (each state is used once)" 401 \
+    "$(callback mallory "$MALLORY_SERVICE&ticket=$(ticket "$MALLORY_SERVICE")")"
 expect "a state cookie Sesame did not seal: 401" 401 \
     "$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: __Secure-sesame_cas_state=AAAA' "$VICTIM_SERVICE&ticket=$(ticket "$VICTIM_SERVICE")")"
 

@@ -6,10 +6,8 @@
 //! single-use, so a retry could only fail), and a ticket seen before is
 //! refused without asking.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::events::Event;
@@ -17,9 +15,9 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::oidc::LocalMatch;
+use crate::once::SeenOnce;
 use crate::{ExternalIdentity, FederationError};
 
 /// The CAS XML namespace.
@@ -32,37 +30,6 @@ const SEEN_FOR: Duration = Duration::from_secs(24 * 3600);
 /// CAS server refuses a reused ticket anyway: this cache only spares it the
 /// question).
 const MAX_SEEN: usize = 100_000;
-
-/// Tickets already sent to the CAS server, in the order they were: a set for
-/// the lookup and a queue for the eviction, so that each insert costs O(1)
-/// (amortised) and the memory is bounded whatever the traffic.
-#[derive(Default)]
-struct SeenTickets {
-    by_hash: HashMap<[u8; 32], Instant>,
-    order: VecDeque<([u8; 32], Instant)>,
-}
-
-impl SeenTickets {
-    /// Remember `key` until `now + SEEN_FOR`; false if it is remembered already.
-    fn first_use(&mut self, key: [u8; 32], now: Instant, capacity: usize) -> bool {
-        while let Some((oldest, until)) = self.order.front().copied() {
-            if until > now && self.order.len() < capacity {
-                break;
-            }
-            self.order.pop_front();
-            if self.by_hash.get(&oldest) == Some(&until) {
-                self.by_hash.remove(&oldest);
-            }
-        }
-        if self.by_hash.get(&key).is_some_and(|until| *until > now) {
-            return false;
-        }
-        let until = now + SEEN_FOR;
-        self.by_hash.insert(key, until);
-        self.order.push_back((key, until));
-        true
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum CasProtocol {
@@ -319,8 +286,8 @@ pub fn plausible_ticket(ticket: &str) -> bool {
 pub struct CasClient {
     pub config: CasConfig,
     http: reqwest::Client,
-    /// SHA-256 of tickets already sent, and when to forget them.
-    seen: Mutex<SeenTickets>,
+    /// Tickets already sent.
+    seen: SeenOnce,
 }
 
 impl std::fmt::Debug for CasClient {
@@ -338,7 +305,7 @@ impl CasClient {
         Ok(CasClient {
             config,
             http,
-            seen: Mutex::new(SeenTickets::default()),
+            seen: SeenOnce::new(MAX_SEEN, SEEN_FOR),
         })
     }
 
@@ -375,16 +342,6 @@ impl CasClient {
         )
     }
 
-    /// Remember `ticket` as used; false if it was already.
-    fn first_use(&self, ticket: &str) -> bool {
-        let key: [u8; 32] = Sha256::digest(ticket.as_bytes()).into();
-        let mut seen = match self.seen.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        seen.first_use(key, Instant::now(), MAX_SEEN)
-    }
-
     /// Validate `ticket` for `service` with the CAS server (once).
     pub async fn validate(
         &self,
@@ -394,7 +351,7 @@ impl CasClient {
         if !plausible_ticket(ticket) {
             return Err(FederationError::Rejected("not a CAS service ticket".into()));
         }
-        if !self.first_use(ticket) {
+        if !self.seen.first_use(ticket) {
             return Err(FederationError::Rejected("replayed ticket".into()));
         }
         let path = match self.config.protocol {
@@ -462,35 +419,6 @@ impl CasClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_replay_cache_is_bounded_and_forgets_the_oldest_first() {
-        let mut seen = SeenTickets::default();
-        let now = Instant::now();
-        let key = |i: u32| {
-            let mut k = [0u8; 32];
-            k[..4].copy_from_slice(&i.to_be_bytes());
-            k
-        };
-        assert!(seen.first_use(key(0), now, 1000));
-        assert!(!seen.first_use(key(0), now, 1000), "a replay");
-        // A flood of made-up tickets: the memory stays at the bound, and
-        // the newest are still refused when replayed.
-        for i in 1..50_000 {
-            assert!(seen.first_use(key(i), now, 1000));
-        }
-        assert_eq!(seen.by_hash.len(), 1000);
-        assert_eq!(seen.order.len(), 1000);
-        assert!(!seen.first_use(key(49_999), now, 1000));
-        assert!(
-            seen.first_use(key(0), now, 1000),
-            "the oldest was forgotten"
-        );
-        // Expired entries go first, whatever the count.
-        let later = now + SEEN_FOR + Duration::from_secs(1);
-        assert!(seen.first_use(key(49_999), later, 1000));
-        assert_eq!(seen.by_hash.len(), 1, "all the rest had expired");
-    }
 
     const SUCCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas">

@@ -8,6 +8,7 @@
 pub mod cas;
 pub mod kerberos;
 pub mod oidc;
+pub mod once;
 pub mod websession;
 
 use async_trait::async_trait;
