@@ -386,11 +386,29 @@ mod tests {
     }
 
     /// A backend that counts its password checks and takes its time, so
-    /// that concurrent attempts overlap.
-    struct Counting(std::sync::atomic::AtomicUsize);
+    /// that concurrent attempts overlap; it accepts every password or none.
+    struct Slow {
+        checks: std::sync::atomic::AtomicUsize,
+        delay_ms: u64,
+        accepts: bool,
+    }
+
+    impl Slow {
+        fn new(delay_ms: u64, accepts: bool) -> Arc<Self> {
+            Arc::new(Slow {
+                checks: Default::default(),
+                delay_ms,
+                accepts,
+            })
+        }
+
+        fn checks(&self) -> usize {
+            self.checks.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
 
     #[async_trait]
-    impl Backend for Counting {
+    impl Backend for Slow {
         fn name(&self) -> &str {
             "xivo_user"
         }
@@ -399,16 +417,17 @@ mod tests {
             _: &str,
             _: &Password,
         ) -> Result<VerifiedIdentity, BackendError> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            Err(BackendError::InvalidCredentials)
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(self.delay_ms)).await;
+            if self.accepts { ok() } else { refused() }
         }
     }
 
     /// 200 wrong guesses at once against a limit of 5 per login: at most 5
     /// reach the backend, every other one is throttled.
     async fn concurrent_guesses_are_bounded(shared: Option<crate::store::redis::RedisCounters>) {
-        let backend = Arc::new(Counting(Default::default()));
+        let backend = Slow::new(50, false);
         let auth = throttled(backend.clone() as Arc<dyn Backend>, 5, shared);
         let mut guesses = tokio::task::JoinSet::new();
         for i in 0..200 {
@@ -428,7 +447,7 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
-        let checks = backend.0.load(std::sync::atomic::Ordering::SeqCst);
+        let checks = backend.checks();
         assert!(checks <= 5, "{checks} password checks");
         assert_eq!(refused, checks);
         assert_eq!(refused + throttled, 200);
@@ -468,28 +487,10 @@ mod tests {
         ))
     }
 
-    /// A backend that accepts, slowly.
-    struct SlowOk;
-
-    #[async_trait]
-    impl Backend for SlowOk {
-        fn name(&self) -> &str {
-            "xivo_user"
-        }
-        async fn authenticate(
-            &self,
-            _: &str,
-            _: &Password,
-        ) -> Result<VerifiedIdentity, BackendError> {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            ok()
-        }
-    }
-
     /// Logins that succeed give their places back: round after round of as
     /// many concurrent logins as the limit allows, none is refused.
     async fn successes_give_their_places_back(shared: Option<crate::store::redis::RedisCounters>) {
-        let auth = throttled(Arc::new(SlowOk) as Arc<dyn Backend>, 5, shared);
+        let auth = throttled(Slow::new(20, true), 5, shared);
         for round in 0..4 {
             let mut logins = tokio::task::JoinSet::new();
             for _ in 0..5 {
@@ -529,7 +530,7 @@ mod tests {
     /// the same, and its place is free once the check is over.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guess_whose_client_went_away_still_counts() {
-        let backend = Arc::new(Counting(Default::default()));
+        let backend = Slow::new(50, false);
         let auth = throttled(backend.clone() as Arc<dyn Backend>, 1, None);
         let guess = {
             let auth = auth.clone();
@@ -542,7 +543,7 @@ mod tests {
         guess.abort();
         assert!(guess.await.is_err(), "the client's future was dropped");
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-        assert_eq!(backend.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(backend.checks(), 1);
         match auth
             .uc_login("alice", &Password::new("again"), Some("10.0.0.2"))
             .await

@@ -577,6 +577,36 @@ impl Federated {
         mapped
     }
 
+    /// The login of `flow` sealed in this browser's cookie, if the state the
+    /// callback brings is the one sealed there, and the first to come back
+    /// with it.
+    fn pending_login<T: serde::de::DeserializeOwned>(
+        &self,
+        flow: &str,
+        sealed: &str,
+        presented: &str,
+        state_of: fn(&T) -> &String,
+    ) -> Result<T, FederatedError> {
+        let pending: T = self.sealer.open(flow, sealed)?;
+        let state = state_of(&pending);
+        if !states_match(state, presented) {
+            tracing::info!(
+                flow,
+                "browser login callback whose state is not this browser's"
+            );
+            return Err(FederatedError::Invalid(
+                "this browser did not start this login (state mismatch)".into(),
+            ));
+        }
+        if !self.used_states.first_use(&format!("{flow}:{state}")) {
+            tracing::info!(flow, "browser login callback with a state used already");
+            return Err(FederatedError::Invalid(
+                "this login's state was used already".into(),
+            ));
+        }
+        Ok(pending)
+    }
+
     /// Start a CAS browser login ending at `redirect`: the CAS login URL for
     /// Sesame's callback with this login's state in it, and that state,
     /// sealed, for the browser's cookie.
@@ -612,22 +642,8 @@ impl Federated {
         ticket: &str,
     ) -> Result<(Identity, String), FederatedError> {
         let cas = self.cas()?;
-        let pending: CasPending = self.sealer.open(CAS_FLOW, sealed)?;
-        if !states_match(&pending.state, state) {
-            tracing::info!("CAS callback whose state is not this browser's");
-            return Err(FederatedError::Invalid(
-                "this browser did not start this CAS login (state mismatch)".into(),
-            ));
-        }
-        if !self
-            .used_states
-            .first_use(&format!("cas:{}", pending.state))
-        {
-            tracing::info!("CAS callback with a login state used already");
-            return Err(FederatedError::Invalid(
-                "this login's state was used already".into(),
-            ));
-        }
+        let pending: CasPending =
+            self.pending_login(CAS_FLOW, sealed, state, |p: &CasPending| &p.state)?;
         if !cas.config.allowed_redirects.contains(&pending.redirect) {
             return Err(FederatedError::BadRequest(
                 "the redirect URL is no longer in cas.allowed_redirects".into(),
@@ -681,22 +697,8 @@ impl Federated {
         sealed: &str,
         code: &str,
     ) -> Result<(Identity, String), FederatedError> {
-        let pending: OidcPending = self.sealer.open(OIDC_FLOW, sealed)?;
-        if !states_match(&pending.state, state) {
-            tracing::info!("OpenID callback whose state is not this browser's");
-            return Err(FederatedError::Invalid(
-                "this browser did not start this login (state mismatch)".into(),
-            ));
-        }
-        if !self
-            .used_states
-            .first_use(&format!("oidc:{}", pending.state))
-        {
-            tracing::info!("OpenID callback with a login state used already");
-            return Err(FederatedError::Invalid(
-                "this login's state was used already".into(),
-            ));
-        }
+        let pending: OidcPending =
+            self.pending_login(OIDC_FLOW, sealed, state, |p: &OidcPending| &p.state)?;
         if !self.allowed_redirects.contains(&pending.redirect) {
             return Err(FederatedError::BadRequest(
                 "the redirect URL is no longer in oidc.allowed_redirects".into(),
