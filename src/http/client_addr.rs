@@ -179,7 +179,19 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     })
 }
 
-/// Resolve the client's address once, for every later reader.
+/// The client of a request: as [`resolve`] found it behind trusted
+/// proxies, else the TCP peer.
+pub fn of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    match extensions.get::<ClientAddr>() {
+        Some(ClientAddr(ip)) => Some(*ip),
+        None => extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| canonical(addr.ip())),
+    }
+}
+
+/// Resolve the client's address once, for every later reader (only
+/// installed when there are trusted proxies).
 pub async fn resolve(
     axum::extract::State(proxies): axum::extract::State<std::sync::Arc<TrustedProxies>>,
     mut request: Request,

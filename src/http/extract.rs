@@ -1,9 +1,7 @@
 //! What handlers take from a request: the presented token, HTTP Basic
 //! credentials, and who the client is.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
@@ -95,15 +93,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // The address `client_addr::resolve` found (behind a trusted proxy,
-        // the forwarded client), else the TCP peer.
-        let remote_addr = match parts.extensions.get::<super::client_addr::ClientAddr>() {
-            Some(super::client_addr::ClientAddr(ip)) => Some(ip.to_string()),
-            None => parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
-        };
+        // Behind a trusted proxy, the forwarded client; else the TCP peer.
+        let remote_addr = super::client_addr::of(&parts.extensions).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(USER_AGENT)

@@ -82,7 +82,7 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
     } else {
         Router::new()
     };
-    routes
+    let routes = routes
         .route("/0.1/token", post(token_api::create_token))
         .route(
             "/0.1/token/{token}",
@@ -126,11 +126,17 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
         .layer(middleware::from_fn_with_state(
             state.access_log.clone(),
             access_log,
-        ))
-        .layer(middleware::from_fn_with_state(
+        ));
+    // Without trusted proxies the TCP peer is the client: no layer to pay.
+    let routes = if state.proxies.networks.is_empty() {
+        routes
+    } else {
+        routes.layer(middleware::from_fn_with_state(
             state.proxies.clone(),
             client_addr::resolve,
         ))
+    };
+    routes
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -318,10 +324,7 @@ async fn access_log(
         .unwrap_or_else(new_request_id);
     let header = HeaderValue::from_str(&id).ok();
     let method = crate::metrics::method_label(request.method());
-    let client = request
-        .extensions()
-        .get::<client_addr::ClientAddr>()
-        .map(|client_addr::ClientAddr(ip)| *ip);
+    let client = client_addr::of(request.extensions());
     let matched = request.extensions().get::<MatchedPath>().cloned();
     // A cheap clone (shared bytes), so that the path and query are read
     // after the request has gone to the handler, and only if logged.
