@@ -411,6 +411,15 @@ mod tests {
             .token
     }
 
+    /// A token exchanged from `subject` for all of its ACLs.
+    async fn exchange_all(tokens: &TokenService, subject: &str) -> String {
+        exchange_sesame_token(tokens, subject, None, ClientInfo::default())
+            .await
+            .unwrap()
+            .issued
+            .token
+    }
+
     #[tokio::test]
     async fn introspection_tells_active_from_inactive() {
         let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
@@ -565,16 +574,8 @@ mod tests {
         let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
         let tokens = service(clock.clone());
         let t = issue(&tokens, &["dird.#"], 300).await;
-        let child = exchange_sesame_token(&tokens, &t, None, ClientInfo::default())
-            .await
-            .unwrap()
-            .issued
-            .token;
-        let grandchild = exchange_sesame_token(&tokens, &child, None, ClientInfo::default())
-            .await
-            .unwrap()
-            .issued
-            .token;
+        let child = exchange_all(&tokens, &t).await;
+        let grandchild = exchange_all(&tokens, &child).await;
         assert!(tokens.check(&grandchild, Some("dird.x")).await.is_ok());
         tokens.revoke(&t).await.unwrap();
         for gone in [&child, &grandchild] {
@@ -624,11 +625,7 @@ mod tests {
         let tokens = service(clock.clone());
         let mut t = issue(&tokens, &["dird.#"], 300).await;
         for _ in 0..crate::token::MAX_EXCHANGE_DEPTH {
-            t = exchange_sesame_token(&tokens, &t, None, ClientInfo::default())
-                .await
-                .unwrap()
-                .issued
-                .token;
+            t = exchange_all(&tokens, &t).await;
         }
         assert!(matches!(
             exchange_sesame_token(&tokens, &t, None, ClientInfo::default()).await,

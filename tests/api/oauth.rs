@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{ALICE_UUID, Server, base_config, client, get_json, users_yaml};
+use crate::harness::{ALICE_UUID, Server, base_config, client, create_token, get_json, users_yaml};
 
 const SHARED: &str = "0123456789abcdef-shared-for-tests";
 
@@ -402,15 +402,9 @@ async fn basic_client_failures_count_against_the_address() {
         let (status, _, _) = form(&s, path, Caller::Basic(&login, "nope"), Some(UNKNOWN)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let r = client()
-        .post(s.url("/0.1/token"))
-        .basic_auth("alice", Some("s3cre7"))
-        .json(&json!({"backend": "xivo_user"}))
-        .send()
-        .await
-        .unwrap();
+    let (status, _) = create_token(&s, "alice", "s3cre7", json!({"backend": "xivo_user"})).await;
     assert_eq!(
-        r.status(),
+        status,
         StatusCode::TOO_MANY_REQUESTS,
         "four failures from 127.0.0.1 on the OAuth endpoints"
     );
