@@ -72,7 +72,7 @@ fn by_name(backends: Vec<Arc<dyn Backend>>) -> Backends {
 /// The enabled password backends, by name.
 pub struct Authenticator {
     /// Replaced as a whole when the configuration is reloaded.
-    backends: std::sync::RwLock<Arc<Backends>>,
+    backends: arc_swap::ArcSwap<Backends>,
     /// Backends the UC login tries, in order.
     uc_login_backends: Vec<String>,
     throttle: LoginThrottle,
@@ -95,7 +95,7 @@ impl Authenticator {
         shared_counters: Option<crate::store::redis::RedisCounters>,
     ) -> Self {
         Authenticator {
-            backends: std::sync::RwLock::new(Arc::new(by_name(backends))),
+            backends: arc_swap::ArcSwap::from_pointee(by_name(backends)),
             uc_login_backends,
             throttle: LoginThrottle::new(throttle, shared_counters),
         }
@@ -176,20 +176,14 @@ impl Authenticator {
     /// The backends now: a reload may replace them between two requests,
     /// never during one.
     fn backends(&self) -> Arc<Backends> {
-        self.backends
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.backends.load_full()
     }
 
     /// Put `backends` in place of the running ones (configuration reload).
     /// Logins under way finish with the backends they started with; the
     /// throttle's counters are kept.
     pub fn replace_backends(&self, backends: Vec<Arc<dyn Backend>>) {
-        *self
-            .backends
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(by_name(backends));
+        self.backends.store(Arc::new(by_name(backends)));
     }
 
     /// Names of the enabled backends, sorted.

@@ -5,7 +5,9 @@
 //! state the browser keeps, sealed (see [`crate::browser_state`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -129,7 +131,7 @@ pub struct Federated {
     oidc: OidcProviders,
     directory: Arc<LocalDirectory>,
     /// Replaced as a whole when the configuration is reloaded.
-    policies: std::sync::RwLock<Arc<BTreeMap<String, Vec<String>>>>,
+    policies: arc_swap::ArcSwap<BTreeMap<String, Vec<String>>>,
     allowed_redirects: Vec<String>,
     /// Seals the state of browser logins into their cookies.
     sealer: Sealer,
@@ -145,7 +147,7 @@ pub struct Federated {
     cas_sessions: Mutex<HashMap<[u8; 32], CasSession>>,
     kerberos: Option<KerberosVerifier>,
     /// Replaced as a whole when the configuration is reloaded.
-    web_session: std::sync::RwLock<Option<Arc<WebSessionVerifier>>>,
+    web_session: arc_swap::ArcSwapOption<WebSessionVerifier>,
 }
 
 impl std::fmt::Debug for Federated {
@@ -178,7 +180,7 @@ impl Federated {
         Ok(Federated {
             oidc: OidcProviders::new(providers)?,
             directory,
-            policies: std::sync::RwLock::new(Arc::new(policies)),
+            policies: arc_swap::ArcSwap::from_pointee(policies),
             allowed_redirects: oidc.allowed_redirects.clone(),
             sealer: Sealer::new().map_err(|e| e.to_string())?,
             used_states: SeenOnce::new(MAX_USED_STATES, oidc_timeout.max(cas_timeout)),
@@ -191,7 +193,7 @@ impl Federated {
             kerberos: kerberos
                 .map(|k| KerberosVerifier::new(k.clone()).map_err(|e| format!("kerberos: {e}")))
                 .transpose()?,
-            web_session: std::sync::RwLock::new(
+            web_session: arc_swap::ArcSwapOption::new(
                 web_session
                     .map(|c| {
                         WebSessionVerifier::new(c.clone())
@@ -247,18 +249,12 @@ impl Federated {
     }
 
     fn policies(&self) -> Arc<BTreeMap<String, Vec<String>>> {
-        self.policies
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.policies.load_full()
     }
 
     /// Put the named ACL lists of a reloaded configuration in place.
     pub fn replace_policies(&self, policies: BTreeMap<String, Vec<String>>) {
-        *self
-            .policies
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policies);
+        self.policies.store(Arc::new(policies));
     }
 
     fn policy(&self, name: &str) -> Vec<String> {
@@ -357,20 +353,13 @@ impl Federated {
         let verifier = config
             .map(|c| WebSessionVerifier::new(c.clone()).map(Arc::new))
             .transpose()?;
-        let mut slot = match self.web_session.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = verifier;
+        self.web_session.store(verifier);
         Ok(())
     }
 
     fn web_session(&self) -> Result<Arc<WebSessionVerifier>, FederatedError> {
-        let slot = match self.web_session.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        slot.clone()
+        self.web_session
+            .load_full()
             .ok_or_else(|| FederatedError::BadRequest("web_session is not configured".into()))
     }
 
@@ -448,7 +437,7 @@ impl Federated {
     /// the CAS server's single-logout request can revoke it.
     pub fn cas_remember(&self, ticket: &str, token: TokenKey) {
         let key = ticket_key(ticket);
-        let mut sessions = lock(&self.cas_sessions);
+        let mut sessions = self.cas_sessions.lock();
         let now = Instant::now();
         if sessions.len() >= MAX_CAS_SESSIONS {
             sessions.retain(|_, (_, until)| *until > now);
@@ -472,7 +461,9 @@ impl Federated {
             tracing::info!("CAS single logout: not a logout request");
             return Vec::new();
         };
-        let keys = lock(&self.cas_sessions)
+        let keys = self
+            .cas_sessions
+            .lock()
             .remove(&ticket_key(&ticket))
             .map(|(keys, _)| keys)
             .unwrap_or_default();
@@ -846,13 +837,6 @@ fn merge(acl: &mut Vec<String>, more: Vec<String>) {
         if !acl.contains(&entry) {
             acl.push(entry);
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

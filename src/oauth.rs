@@ -4,7 +4,9 @@
 //! down-scoped one. The HTTP layer only maps these results to wire formats.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -132,18 +134,12 @@ impl Callers {
     }
 
     fn recently_verified(&self, key: &[u8; 32]) -> bool {
-        let cache = match self.verified.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let cache = self.verified.lock();
         cache.get(key).is_some_and(|until| *until > Instant::now())
     }
 
     fn remember(&self, key: [u8; 32]) {
-        let mut cache = match self.verified.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut cache = self.verified.lock();
         let now = Instant::now();
         if cache.len() >= CALLER_CACHE_MAX {
             cache.retain(|_, until| *until > now);

@@ -33,7 +33,7 @@ pub struct Sesame {
     pub config: LoadedConfig,
     /// The merged files as they are applied now: the start-up ones, with
     /// the reloadable keys of later reloads.
-    running: std::sync::Mutex<yaml_serde::Value>,
+    running: parking_lot::Mutex<yaml_serde::Value>,
     hasher: PasswordHasher,
 }
 
@@ -184,7 +184,7 @@ impl Sesame {
             state,
             directory,
             statics,
-            running: std::sync::Mutex::new(config.raw.clone()),
+            running: parking_lot::Mutex::new(config.raw.clone()),
             config,
             hasher,
         })
@@ -230,10 +230,7 @@ impl Sesame {
                 return;
             }
         };
-        let mut running = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut running = self.running.lock();
         let changed = crate::config::changed_keys(&running, &new.raw);
         let (live, restart): (Vec<&String>, Vec<&String>) = changed
             .iter()

@@ -8,7 +8,9 @@
 //! per instance.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -153,13 +155,6 @@ pub enum Outcome {
     Succeeded,
     /// The check could not be made (a backend was down): nothing counted.
     NotChecked,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// Seconds until `until`, rounded up, at least 1.
@@ -438,7 +433,7 @@ impl LoginThrottle {
     }
 
     fn take_local(&self, attempt: &Attempt, now: Instant) -> Result<(), u64> {
-        let mut counters = lock(&self.local);
+        let mut counters = self.local.lock();
         let by_login = blocked(
             &counters.by_login,
             &attempt.login,
@@ -510,14 +505,14 @@ impl LoginThrottle {
                 if outcome == Outcome::Succeeded {
                     // A failure counted in memory while Redis was away is
                     // cleared too.
-                    lock(&self.local).by_login.remove(&attempt.login);
+                    self.local.lock().by_login.remove(&attempt.login);
                 }
             }
         }
     }
 
     fn settle_local(&self, attempt: &Attempt, login: Settled, address: Settled, now: Instant) {
-        let mut counters = lock(&self.local);
+        let mut counters = self.local.lock();
         finish(
             &mut counters.by_login,
             &attempt.login,
@@ -534,7 +529,7 @@ impl LoginThrottle {
     /// stopped answering in between).
     fn count_local_failure(&self, attempt: &Attempt) {
         let now = Instant::now();
-        let mut counters = lock(&self.local);
+        let mut counters = self.local.lock();
         entry(&mut counters.by_login, &attempt.login, self.window, now).count += 1;
         if let Some(a) = &attempt.address {
             entry(&mut counters.by_address, a, self.window, now).count += 1;
@@ -736,7 +731,8 @@ mod tests {
         }
         assert!(t.take("alice", Some("10.0.0.1")).await.is_ok());
         assert!(
-            lock(&t.local)
+            t.local
+                .lock()
                 .by_address
                 .get("10.0.0.1")
                 .is_some_and(|f| f.count == 0)

@@ -66,14 +66,14 @@ impl Probe {
 #[derive(Debug)]
 pub struct Upstreams {
     /// Changed by a configuration reload (`set`).
-    probes: std::sync::RwLock<Vec<(String, Probe)>>,
+    probes: parking_lot::RwLock<Vec<(String, Probe)>>,
     last: Mutex<Option<(Instant, BTreeMap<String, String>)>>,
 }
 
 impl Upstreams {
     pub fn new(probes: Vec<(String, Probe)>) -> Self {
         Upstreams {
-            probes: std::sync::RwLock::new(probes),
+            probes: parking_lot::RwLock::new(probes),
             last: Mutex::new(None),
         }
     }
@@ -81,10 +81,7 @@ impl Upstreams {
     /// Probe `name` with `probe` from now on, or no more when `None`
     /// (a reloaded configuration moved or removed that upstream).
     pub fn set(&self, name: &str, probe: Option<Probe>) {
-        let mut probes = self
-            .probes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut probes = self.probes.write();
         probes.retain(|(n, _)| n != name);
         probes.extend(probe.map(|p| (name.to_owned(), p)));
         probes.sort_by(|a, b| a.0.cmp(&b.0));
@@ -102,11 +99,7 @@ impl Upstreams {
         {
             return results.clone();
         }
-        let probes = self
-            .probes
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let probes = self.probes.read().clone();
         let checks = probes.into_iter().map(|(name, probe)| async move {
             let state = match probe.run().await {
                 Ok(()) => "ok".to_owned(),

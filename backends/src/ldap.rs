@@ -16,7 +16,9 @@
 //! binds, so that a user's bind never changes who the searches run as.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -303,10 +305,7 @@ impl Lane {
     }
 
     fn take_idle(&self) -> Option<Ldap> {
-        let mut idle = match self.idle.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut idle = self.idle.lock();
         while let Some(mut ldap) = idle.pop() {
             if !ldap.is_closed() {
                 return Some(ldap);
@@ -316,18 +315,12 @@ impl Lane {
     }
 
     fn put_back(&self, ldap: Ldap) {
-        let mut idle = match self.idle.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut idle = self.idle.lock();
         idle.push(ldap);
     }
 
     fn clear(&self) {
-        let mut idle = match self.idle.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut idle = self.idle.lock();
         idle.clear();
     }
 }

@@ -6,7 +6,7 @@
 //! sees one consistent snapshot.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,7 @@ struct Snapshot {
 /// The local accounts, replaceable as a whole at run time.
 #[derive(Debug, Default)]
 pub struct LocalDirectory {
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: arc_swap::ArcSwap<Snapshot>,
 }
 
 impl LocalDirectory {
@@ -176,19 +176,12 @@ impl LocalDirectory {
                     .insert((kind, account.login.clone()), account);
             }
         }
-        let mut guard = self
-            .snapshot
-            .write()
-            .map_err(|_| "users directory lock poisoned".to_string())?;
-        *guard = Arc::new(snapshot);
+        self.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.snapshot.load_full()
     }
 
     /// The account of `kind` with this login.

@@ -1,7 +1,9 @@
 //! Argon2 password hashes, checked off the async runtime on dedicated threads.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
+
+use parking_lot::Mutex;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
@@ -174,10 +176,7 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
-            let queue = match queue.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let queue = queue.lock();
             queue.recv()
         };
         let Ok(job) = job else {

@@ -15,7 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -412,18 +414,12 @@ impl OidcProvider {
         })
     }
 
-    fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
-        match self.cache.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    fn cache(&self) -> parking_lot::RwLockReadGuard<'_, Cache> {
+        self.cache.read()
     }
 
-    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
-        match self.cache.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    fn cache_mut(&self) -> parking_lot::RwLockWriteGuard<'_, Cache> {
+        self.cache.write()
     }
 
     /// The discovery document, fetched once (and again after a failure, at

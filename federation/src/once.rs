@@ -2,8 +2,8 @@
 //! login states): bounded whatever the traffic, each insert O(1) amortised,
 //! the oldest forgotten first.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -41,10 +41,7 @@ impl SeenOnce {
     }
 
     fn first_use_at(&self, key: [u8; 32], now: Instant) -> bool {
-        let mut seen = match self.inner.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut seen = self.inner.lock();
         while let Some((oldest, until)) = seen.order.front().copied() {
             if until > now && seen.order.len() < self.capacity {
                 break;
@@ -65,10 +62,7 @@ impl SeenOnce {
 
     #[cfg(test)]
     fn len(&self) -> (usize, usize) {
-        let seen = match self.inner.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let seen = self.inner.lock();
         (seen.by_hash.len(), seen.order.len())
     }
 }

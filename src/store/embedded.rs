@@ -20,8 +20,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 
 use async_trait::async_trait;
 use redb::{
@@ -251,7 +253,7 @@ impl EmbeddedStore {
 
     /// The token of `key`: from the cache, or from redb (then cached).
     fn lookup(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
-        if let Some(token) = self.read_cache()?.get(key) {
+        if let Some(token) = self.read_cache().get(key) {
             return Ok(Some(token.clone()));
         }
         let before = self.epoch.load(Ordering::SeqCst);
@@ -259,7 +261,7 @@ impl EmbeddedStore {
             return Ok(None);
         };
         let token = Arc::new(LiveToken::new(record));
-        let mut cache = self.write_cache()?;
+        let mut cache = self.write_cache();
         // A change since the read may have made this record stale: serve
         // it to this caller (whose check began before the change ended),
         // but do not keep it.
@@ -269,21 +271,12 @@ impl EmbeddedStore {
         Ok(Some(token))
     }
 
-    fn read_cache(
-        &self,
-    ) -> Result<std::sync::RwLockReadGuard<'_, HashMap<TokenKey, Arc<LiveToken>>>, StoreError> {
-        self.cache
-            .read()
-            .map_err(|_| StoreError::Internal("token cache lock poisoned".into()))
+    fn read_cache(&self) -> parking_lot::RwLockReadGuard<'_, HashMap<TokenKey, Arc<LiveToken>>> {
+        self.cache.read()
     }
 
-    fn write_cache(
-        &self,
-    ) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<TokenKey, Arc<LiveToken>>>, StoreError>
-    {
-        self.cache
-            .write()
-            .map_err(|_| StoreError::Internal("token cache lock poisoned".into()))
+    fn write_cache(&self) -> parking_lot::RwLockWriteGuard<'_, HashMap<TokenKey, Arc<LiveToken>>> {
+        self.cache.write()
     }
 }
 
@@ -332,7 +325,7 @@ impl TokenStore for EmbeddedStore {
         })
         .await?;
         let token = Arc::new(token);
-        self.cache_token(&mut *self.write_cache()?, key, token.clone());
+        self.cache_token(&mut self.write_cache(), key, token.clone());
         Ok(token)
     }
 
@@ -346,7 +339,7 @@ impl TokenStore for EmbeddedStore {
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
         // Out of memory first: the token stops working at once.
-        self.write_cache()?.remove(key);
+        self.write_cache().remove(key);
         let outcome = self
             .submit(Op::Delete {
                 key: *key,
@@ -356,7 +349,7 @@ impl TokenStore for EmbeddedStore {
             .await;
         self.epoch.fetch_add(1, Ordering::SeqCst);
         // Again, after the commit: a read that raced with it is gone too.
-        self.write_cache()?.remove(key);
+        self.write_cache().remove(key);
         outcome.map(|_| true)
     }
 
@@ -382,13 +375,13 @@ impl TokenStore for EmbeddedStore {
             .await;
         self.epoch.fetch_add(1, Ordering::SeqCst);
         outcome?;
-        self.cache_token(&mut *self.write_cache()?, *key, renewed.clone());
+        self.cache_token(&mut self.write_cache(), *key, renewed.clone());
         Ok(Some(renewed))
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.write_cache()?.retain(|_, t| !t.record.is_expired(now));
+        self.write_cache().retain(|_, t| !t.record.is_expired(now));
         let outcome = self.submit(Op::PurgeBefore(now)).await;
         self.epoch.fetch_add(1, Ordering::SeqCst);
         outcome
@@ -656,7 +649,7 @@ mod tests {
         for key in &keys {
             assert!(store.get(key).await.unwrap().is_some());
         }
-        assert!(store.read_cache().unwrap().len() <= 8);
+        assert!(store.read_cache().len() <= 8);
         assert_eq!(store.count().await.unwrap(), 20);
         assert!(store.remove(&keys[3]).await.unwrap());
         assert!(store.get(&keys[3]).await.unwrap().is_none());

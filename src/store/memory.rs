@@ -1,7 +1,9 @@
 //! A store that forgets everything at exit: for tests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
@@ -16,10 +18,6 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn lock_err() -> StoreError {
-        StoreError::Internal("memory store lock poisoned".into())
     }
 }
 
@@ -36,29 +34,16 @@ impl TokenStore for MemoryStore {
         _now: Timestamp,
     ) -> Result<Arc<LiveToken>, StoreError> {
         let token = Arc::new(token);
-        self.tokens
-            .write()
-            .map_err(|_| Self::lock_err())?
-            .insert(key, token.clone());
+        self.tokens.write().insert(key, token.clone());
         Ok(token)
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
-        Ok(self
-            .tokens
-            .read()
-            .map_err(|_| Self::lock_err())?
-            .get(key)
-            .cloned())
+        Ok(self.tokens.read().get(key).cloned())
     }
 
     async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        Ok(self
-            .tokens
-            .write()
-            .map_err(|_| Self::lock_err())?
-            .remove(key)
-            .is_some())
+        Ok(self.tokens.write().remove(key).is_some())
     }
 
     async fn renew(
@@ -67,7 +52,7 @@ impl TokenStore for MemoryStore {
         expires_at: Timestamp,
         _now: Timestamp,
     ) -> Result<Option<Arc<LiveToken>>, StoreError> {
-        let mut tokens = self.tokens.write().map_err(|_| Self::lock_err())?;
+        let mut tokens = self.tokens.write();
         Ok(tokens.get_mut(key).map(|token| {
             *token = Arc::new(token.with_expiry(Some(expires_at)));
             token.clone()
@@ -75,21 +60,20 @@ impl TokenStore for MemoryStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let mut tokens = self.tokens.write().map_err(|_| Self::lock_err())?;
+        let mut tokens = self.tokens.write();
         let before = tokens.len();
         tokens.retain(|_, t| !t.record.is_expired(now));
         Ok(before - tokens.len())
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.tokens.read().map_err(|_| Self::lock_err())?.len())
+        Ok(self.tokens.read().len())
     }
 
     async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
         Ok(self
             .tokens
             .read()
-            .map_err(|_| Self::lock_err())?
             .values()
             .filter(|t| t.record.auth_id == auth_id && !t.record.is_expired(now))
             .count())

@@ -14,7 +14,9 @@
 //! token whatever the cache holds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -336,8 +338,7 @@ impl RedisStore {
     /// The token decoded from `stored`: the cached one when the bytes are
     /// the same, else decoded now (and cached).
     fn decode(&self, key: &TokenKey, stored: Vec<u8>) -> Result<Arc<LiveToken>, StoreError> {
-        if let Ok(cache) = self.decoded.read()
-            && let Some(hit) = cache.get(key)
+        if let Some(hit) = self.decoded.read().get(key)
             && *hit.stored == *stored
         {
             return Ok(hit.token.clone());
@@ -350,9 +351,7 @@ impl RedisStore {
     }
 
     fn remember(&self, key: &TokenKey, stored: Vec<u8>, token: Arc<LiveToken>) {
-        let Ok(mut cache) = self.decoded.write() else {
-            return;
-        };
+        let mut cache = self.decoded.write();
         let decoded = Decoded {
             stored: stored.into_boxed_slice(),
             token,
@@ -361,9 +360,7 @@ impl RedisStore {
     }
 
     fn forget(&self, key: &TokenKey) {
-        if let Ok(mut cache) = self.decoded.write() {
-            cache.remove(key);
-        }
+        self.decoded.write().remove(key);
     }
 }
 

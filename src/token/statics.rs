@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -106,7 +106,7 @@ impl StaticTokensFile {
 /// The static tokens the server currently accepts.
 #[derive(Debug, Default)]
 pub struct StaticTokens {
-    tokens: RwLock<Arc<HashMap<TokenKey, Arc<LiveToken>>>>,
+    tokens: arc_swap::ArcSwap<HashMap<TokenKey, Arc<LiveToken>>>,
 }
 
 impl StaticTokens {
@@ -153,25 +153,15 @@ impl StaticTokens {
             map.insert(key, Arc::new(LiveToken::new(record)));
         }
         let map = Arc::new(map);
-        match self.tokens.write() {
-            Ok(mut guard) => *guard = map,
-            Err(poisoned) => *poisoned.into_inner() = map,
-        }
+        self.tokens.store(map);
     }
 
     pub fn get(&self, key: &TokenKey) -> Option<Arc<LiveToken>> {
-        let map = match self.tokens.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        map.get(key).cloned()
+        self.tokens.load().get(key).cloned()
     }
 
     pub fn len(&self) -> usize {
-        match self.tokens.read() {
-            Ok(guard) => guard.len(),
-            Err(poisoned) => poisoned.into_inner().len(),
-        }
+        self.tokens.load().len()
     }
 
     pub fn is_empty(&self) -> bool {
