@@ -1,38 +1,14 @@
-//! Credential checks: a login/password goes to a backend, and what the
-//! backend vouches for becomes an [`Identity`] that the token service turns
-//! into a token.
+//! Password checks: a login/password goes to a backend, under the
+//! brute-force throttle, and what the backend vouches for becomes an
+//! [`Identity`] for the login broker ([`crate::login`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sesame_backends::{Backend, BackendError, Password, VerifiedIdentity};
 
+use crate::login::Identity;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
-
-/// Who a token is for, whatever proved it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Identity {
-    pub auth_id: String,
-    pub user_uuid: Option<String>,
-    pub login: String,
-    /// The backend or protocol that authenticated the user.
-    pub backend: String,
-    pub acl: Vec<String>,
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Identity {
-    pub fn from_backend(backend: &str, verified: VerifiedIdentity) -> Self {
-        Identity {
-            auth_id: verified.auth_id,
-            user_uuid: verified.user_uuid,
-            login: verified.login,
-            backend: backend.to_owned(),
-            acl: verified.acl,
-            metadata: verified.metadata,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -1,10 +1,12 @@
 //! Sesame: a token broker for Unified Communication platforms.
 //!
-//! Data flows one way: an HTTP handler ([`http`]) hands credentials to the
-//! credential check ([`auth`], backed by the `sesame-backends` and
-//! `sesame-federation` crates), which yields an [`auth::Identity`]; the token
-//! service ([`token`]) issues a token for it and keeps it in a store
-//! ([`store`]).
+//! Data flows one way: an HTTP handler ([`http`]) hands a credential to the
+//! login broker ([`login`]), which has it checked (passwords by [`auth`]
+//! and the `sesame-backends` crate, external proofs by the
+//! `sesame-federation` crate), maps the identity to a local user, and has
+//! the token service ([`token`]) issue a token, kept in a store ([`store`]).
+//! A token check goes from its handler to the token service directly.
+//! `docs/architecture.md` draws both paths.
 
 pub mod access_log;
 pub mod audit;
@@ -13,10 +15,10 @@ pub mod browser_state;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod federated;
 pub mod fsutil;
 pub mod gateway;
 pub mod http;
+pub mod login;
 pub mod metrics;
 pub mod oauth;
 pub mod request_id;

@@ -158,12 +158,8 @@ fn web_session_acl(
         == Some(true);
     let permissions = document.get("permissions").unwrap_or(&document);
     let paths = sesame_federation::websession::flatten_permissions(permissions);
-    let acl = sesame::federated::Federated::web_session_acl(
-        &web,
-        &config.config.policies,
-        &paths,
-        superuser,
-    );
+    let acl =
+        sesame::login::external::web_session_acl(&web, &config.config.policies, &paths, superuser);
     println!("# permissions ({})", paths.len());
     for path in &paths {
         let mapped = if web.permission_map.contains_key(path) {

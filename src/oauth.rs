@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{AuthError, Authenticator, Identity};
+use crate::auth::{AuthError, Authenticator};
+use crate::login::Identity;
 use crate::store::{StoreError, TokenKey};
 use crate::token::acl::{AclContext, spellings};
 use crate::token::{ClientInfo, IssuedToken, TokenError, TokenKind, TokenService, VerifiedToken};
@@ -122,6 +123,7 @@ impl Callers {
                         Ok(identity.login)
                     }
                     Err(AuthError::Unavailable(m)) | Err(AuthError::Internal(m)) => {
+                        tracing::warn!(error = %m, "OAuth client authentication unavailable");
                         Err(CallerError::Unavailable(m))
                     }
                     Err(AuthError::Throttled(_)) => Err(CallerError::Invalid),
@@ -302,26 +304,17 @@ pub async fn exchange_sesame_token(
     Ok(Exchanged { issued, expires_in })
 }
 
-/// RFC 8693 for an identity an OpenID provider vouched for: a token with the
-/// identity's ACLs, or the subset `scope` names (as written; its negative
-/// ACLs always carry over).
-pub async fn exchange_identity(
-    tokens: &TokenService,
-    mut identity: Identity,
-    scope: Option<&str>,
-    client: ClientInfo,
-) -> Result<Exchanged, ExchangeError> {
+/// RFC 8693 for an identity another authority vouched for: keep the subset
+/// of its ACLs that `scope` names (as written; its negative ACLs always
+/// carry over), or say which one it does not hold.
+pub fn narrow_identity(identity: &mut Identity, scope: &str) -> Result<(), String> {
     let context = AclContext {
         auth_id: &identity.auth_id,
         session_id: "",
     };
-    identity.acl = narrow(&identity.acl, |_| false, context, scope)?;
-    let lifetime = tokens.policy().default_lifetime;
-    let issued = tokens.issue(identity, lifetime, client).await?;
-    Ok(Exchanged {
-        issued,
-        expires_in: lifetime,
-    })
+    identity.acl =
+        narrow(&identity.acl, |_| false, context, Some(scope)).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The ACLs `scope` asks for, all of `available` when it is absent.

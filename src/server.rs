@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LoadedConfig, StoreKind};
-use crate::federated::Federated;
 use crate::http::{self, AppState};
+use crate::login::Broker;
 use crate::oauth::Callers;
 use crate::store::TokenStore;
 use crate::store::embedded::EmbeddedStore;
@@ -149,20 +149,25 @@ impl Sesame {
             },
         ));
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));
-        let federated = Arc::new(
-            Federated::new(
-                &config.oidc(),
-                config.cas().as_ref(),
-                config.web_session().as_ref(),
-                config.kerberos().as_ref(),
+        let broker = Arc::new(
+            Broker::new(
+                tokens.clone(),
+                auth.clone(),
                 directory.clone(),
-                c.policies.clone(),
+                crate::login::Sections {
+                    oidc: &config.oidc(),
+                    cas: config.cas().as_ref(),
+                    web_session: config.web_session().as_ref(),
+                    kerberos: config.kerberos().as_ref(),
+                    policies: c.policies.clone(),
+                    uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),
+                },
             )
             .map_err(anyhow::Error::msg)?,
         );
         let state = AppState::new(http::Shared {
             upstreams: Arc::new(crate::upstreams::Upstreams::new(upstream_probes(&config))),
-            federated,
+            broker,
             callers,
             gateway: Arc::new(c.gateway.clone()),
             public_url: c.public_url.clone(),
@@ -177,7 +182,6 @@ impl Sesame {
             ),
             tokens,
             auth,
-            uc_token_lifetime: c.uc_api.token_lifetime.unwrap_or(c.default_token_lifetime),
             request_timeout: Duration::from_secs(c.listen.request_timeout.max(1)),
         });
         Ok(Sesame {
@@ -285,9 +289,9 @@ impl Sesame {
         } else {
             None
         };
-        let federated = &self.state.federated;
+        let broker = &self.state.broker;
         if touches(&["web_session"]) {
-            federated
+            broker
                 .reload_web_session(new.web_session().as_ref())
                 .map_err(|e| anyhow::anyhow!("web_session: {e}"))?;
         }
@@ -295,7 +299,7 @@ impl Sesame {
             self.state.auth.replace_backends(backends);
         }
         if touches(&["policies"]) {
-            federated.replace_policies(new.config.policies.clone());
+            broker.replace_policies(new.config.policies.clone());
         }
         // What /readyz probes follows the reloaded upstreams.
         let probe = crate::upstreams::Probe::for_url;

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::local::{AccountKind, LocalDirectory, identity_of};
+use crate::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
 use crate::{Backend, BackendError, LDAP_USER, Password, VerifiedIdentity};
 
 /// Longest login the backend sends to the directory.
@@ -656,23 +656,17 @@ impl LdapBackend {
         if !self.config.local_user_required {
             return Ok(self.directory_identity(login, &dn, &emails));
         }
-        let mut matches: Vec<_> = emails
-            .iter()
-            .flat_map(|email| self.directory.users_by_email(email))
-            .collect();
-        matches.sort_by_key(|account| account.uuid);
-        matches.dedup_by_key(|account| account.uuid);
-        match matches.as_slice() {
-            [] => Err(Failure::Refused("no local user has the entry's e-mail")),
-            [account] if account.can_log_in(AccountKind::User) => {
-                let mut identity = identity_of(AccountKind::User, account, &self.default_acl);
+        match self.directory.match_user(UserKey::Emails(&emails)) {
+            UserMatch::One(account) => {
+                let mut identity = identity_of(AccountKind::User, &account, &self.default_acl);
                 identity
                     .metadata
                     .insert("ldap_dn".into(), Value::String(dn));
                 Ok(identity)
             }
-            [_] => Err(Failure::Refused("the local user may not log in")),
-            _ => Err(Failure::Refused(
+            UserMatch::None => Err(Failure::Refused("no local user has the entry's e-mail")),
+            UserMatch::Disabled => Err(Failure::Refused("the local user may not log in")),
+            UserMatch::Several => Err(Failure::Refused(
                 "several local users have the entry's e-mail",
             )),
         }

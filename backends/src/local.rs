@@ -139,6 +139,40 @@ impl UsersFile {
     }
 }
 
+/// What names a local UC user when another authority vouched for someone.
+#[derive(Debug, Clone, Copy)]
+pub enum UserKey<'a> {
+    /// The user's login.
+    Login(&'a str),
+    /// Any of these e-mails (compared case-insensitively).
+    Emails(&'a [String]),
+}
+
+/// Which local UC user a [`UserKey`] names.
+#[derive(Debug, Clone)]
+pub enum UserMatch {
+    /// Exactly one user, who may log in.
+    One(Arc<LocalAccount>),
+    /// Nobody.
+    None,
+    /// Exactly one user, who may not log in (disabled, or no profile).
+    Disabled,
+    /// Several users: nobody is picked.
+    Several,
+}
+
+impl UserMatch {
+    /// Why no user was picked, in words for logs and error bodies.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            UserMatch::One(_) => None,
+            UserMatch::None => Some("no local user"),
+            UserMatch::Disabled => Some("the local user may not log in"),
+            UserMatch::Several => Some("several local users match"),
+        }
+    }
+}
+
 /// A consistent snapshot of the local accounts, indexed for logins.
 #[derive(Debug, Default)]
 struct Snapshot {
@@ -199,6 +233,27 @@ impl LocalDirectory {
             .get(&email.to_lowercase())
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The one UC user that `key` names, classified: the single place where
+    /// an identity proved elsewhere (a directory entry, an OpenID, CAS or
+    /// Kerberos identity) meets the local accounts.
+    pub fn match_user(&self, key: UserKey<'_>) -> UserMatch {
+        let mut found: Vec<Arc<LocalAccount>> = match key {
+            UserKey::Login(login) => self.find(AccountKind::User, login).into_iter().collect(),
+            UserKey::Emails(emails) => emails
+                .iter()
+                .flat_map(|email| self.users_by_email(email))
+                .collect(),
+        };
+        found.sort_by_key(|account| account.uuid);
+        found.dedup_by_key(|account| account.uuid);
+        match found.as_slice() {
+            [] => UserMatch::None,
+            [one] if one.can_log_in(AccountKind::User) => UserMatch::One(one.clone()),
+            [_] => UserMatch::Disabled,
+            _ => UserMatch::Several,
+        }
     }
 
     /// How many accounts of each kind are loaded.

@@ -16,7 +16,7 @@ use quick_xml::reader::NsReader;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::oidc::LocalMatch;
+use crate::LocalMatch;
 use crate::once::SeenOnce;
 use crate::{ExternalIdentity, FederationError};
 

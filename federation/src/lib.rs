@@ -11,7 +11,6 @@ pub mod oidc;
 pub mod once;
 pub mod websession;
 
-use async_trait::async_trait;
 use serde::Serialize;
 
 /// An identity vouched for by an external authority.
@@ -26,6 +25,20 @@ pub struct ExternalIdentity {
     pub subject: String,
     /// Further attributes released by the authority (e-mail, groups, ...).
     pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the subject of a verified identity is, for the server that matches
+/// it to a local user (`match_local_user_by` of each protocol's section):
+/// the protocol only names its subject accordingly (a Kerberos principal's
+/// name, or the whole principal as an e-mail), and never looks accounts up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalMatch {
+    /// The subject is a local login.
+    #[default]
+    Login,
+    /// The subject is an e-mail of a local UC user.
+    Email,
 }
 
 /// Why an external proof was not accepted.
@@ -46,16 +59,6 @@ impl FederationError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, FederationError::Unavailable(_))
     }
-}
-
-/// A verifier of one kind of external proof.
-#[async_trait]
-pub trait ExternalVerifier: Send + Sync {
-    /// The proof this verifier accepts (a SPNEGO token, a service ticket, a JWT).
-    type Proof: Send;
-
-    /// Check `proof` and say whom it identifies.
-    async fn verify(&self, proof: Self::Proof) -> Result<ExternalIdentity, FederationError>;
 }
 
 /// An HTTP client for an authority: timeouts on connect and on the whole

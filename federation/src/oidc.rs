@@ -39,16 +39,7 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Retry interval for a failed discovery, so a down provider is not hammered.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(1);
 
-/// How a provider's users are found among the local users.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LocalMatch {
-    /// The username claim is a local login.
-    #[default]
-    Login,
-    /// The username claim is an e-mail of a local UC user.
-    Email,
-}
+pub use crate::LocalMatch;
 
 /// One OpenID provider, as configured under `oidc.providers.<name>`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

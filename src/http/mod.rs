@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, head, post};
 
 use crate::auth::Authenticator;
-use crate::federated::Federated;
 use crate::gateway::GatewayConfig;
+use crate::login::Broker;
 use crate::oauth::Callers;
 use crate::token::TokenService;
 use error::LegacyError;
@@ -53,11 +53,9 @@ pub struct Shared {
     /// The upstreams `/readyz` reports on.
     pub upstreams: Arc<crate::upstreams::Upstreams>,
     pub auth: Arc<Authenticator>,
-    /// Lifetime of tokens issued by the UC login.
-    pub uc_token_lifetime: u64,
     pub request_timeout: Duration,
-    /// External credentials (OpenID Connect) and their mapping to users.
-    pub federated: Arc<Federated>,
+    /// Every login: credential → identity → token.
+    pub broker: Arc<Broker>,
     /// Who may call the OAuth 2.0 introspection and revocation endpoints.
     pub callers: Arc<Callers>,
     /// Rules of the gateway check.

@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::{GatewayDenied, OAuthError};
 use super::extract::{Client, basic_credentials, query_param, token_from};
 use crate::gateway::Requirement;
+use crate::login::{Credential, Lifetime, LoginRequest};
 use crate::oauth::{
     self, CallerCredentials, GRANT_TOKEN_EXCHANGE, INTROSPECT_ACL, REVOKE_ACL, TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_ID, TOKEN_TYPE_JWT, TOKEN_TYPE_SESAME,
@@ -191,21 +192,30 @@ pub async fn token(
         }
     };
     let scope = form.get("scope");
-    let exchanged = if is_sesame {
-        oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?
+    let (token, live, expires_in) = if is_sesame {
+        let exchanged = oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?;
+        (
+            exchanged.issued.token,
+            exchanged.issued.live,
+            exchanged.expires_in,
+        )
     } else {
-        let identity = state
-            .federated
-            .oidc_exchange(subject, client.remote_addr.as_deref())
-            .await?;
-        oauth::exchange_identity(&state.tokens, identity, scope, client).await?
+        let request = LoginRequest {
+            scope: scope.map(str::to_owned),
+            ..LoginRequest::new(
+                Credential::OidcToken(Some(subject.to_owned())),
+                Lifetime::Default,
+            )
+        };
+        let login = state.broker.login(request, client).await?;
+        (login.token, login.verified.token, login.lifetime)
     };
     Ok(Json(json!({
-        "access_token": exchanged.issued.token,
+        "access_token": token,
         "issued_token_type": TOKEN_TYPE_ACCESS,
         "token_type": "Bearer",
-        "expires_in": exchanged.expires_in,
-        "scope": exchanged.issued.live.record.acl.join(" "),
+        "expires_in": expires_in,
+        "scope": live.record.acl.join(" "),
     })))
 }
 

@@ -9,14 +9,9 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::LegacyError;
-use super::extract::{Client, basic_credentials, bearer, negotiate, query_param};
+use super::extract::{Client, basic_credentials, bearer, cookie_headers, negotiate, query_param};
 
-/// The `backend` of `POST /0.1/token` that takes an OpenID Connect token.
-pub const OIDC_BACKEND: &str = "oidc";
-/// The `backend` of `POST /0.1/token` that takes a Kerberos ticket.
-pub const KERBEROS_BACKEND: &str = "kerberos";
-/// The `backend` of `POST /0.1/token` that takes a web application's session cookie.
-pub const WEB_SESSION_BACKEND: &str = "web_session";
+use crate::login::{Credential, Lifetime, LoginRequest, Presented};
 use crate::token::{TokenService, VerifiedToken};
 use sesame_backends::Password;
 
@@ -71,7 +66,6 @@ pub fn parse_create(body: &[u8]) -> Result<CreateRequest, LegacyError> {
 /// The `data` object of a token, as xivo-auth answers it.
 pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken) -> Value {
     let r = verified.record();
-    let _ = service;
     json!({
         "token": token,
         "auth_id": r.auth_id,
@@ -101,8 +95,7 @@ pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken)
     responses(
         (status = 200, description = "The new token", body = crate::http::openapi::TokenEnvelope),
         (status = 400, description = "No body, invalid JSON, no backend, bad expiration", body = crate::http::openapi::LegacyErrorBody),
-        (status = 401, description = "No or bad credentials, unknown backend, disabled account", body = crate::http::openapi::LegacyErrorBody),
-        (status = 404, description = "A verified external identity without a local user", body = crate::http::openapi::LegacyErrorBody),
+        (status = 401, description = "No or bad credentials, unknown backend, disabled account, or a verified external identity without a local user", body = crate::http::openapi::LegacyErrorBody),
         (status = 413, description = "Body too large", body = crate::http::openapi::LegacyErrorBody),
         (status = 429, description = "Too many failed logins (Retry-After)", body = crate::http::openapi::LegacyErrorBody),
         (status = 503, description = "A backend, upstream or the token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
@@ -114,60 +107,23 @@ pub async fn create_token(
     body: Bytes,
 ) -> Result<Response, LegacyError> {
     let request = parse_create(&body)?;
-    let lifetime = state.tokens.lifetime(request.expiration)?;
-    let mut mutual_auth = None;
-    let identity = if request.backend == KERBEROS_BACKEND {
-        // A Kerberos ticket in `Authorization: Negotiate` instead of a password.
-        let ticket = negotiate(&headers).ok_or_else(|| {
-            LegacyError::kerberos(crate::federated::FederatedError::Invalid(
-                "the kerberos backend needs Authorization: Negotiate <SPNEGO token>".into(),
-            ))
-        })?;
-        let (identity, reply) = state
-            .federated
-            .kerberos_exchange(&ticket, client.remote_addr.as_deref())
-            .await
-            .map_err(LegacyError::kerberos)?;
-        mutual_auth = reply;
-        identity
-    } else if request.backend == WEB_SESSION_BACKEND {
-        // The web application's session cookie instead of a password.
-        let cookies = headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        state
-            .federated
-            .web_session_exchange(cookies, client.remote_addr.as_deref())
-            .await?
-    } else if request.backend == OIDC_BACKEND {
-        // An OpenID Connect token in `Authorization: Bearer` instead of a password.
-        let token = bearer(&headers).ok_or_else(|| {
-            LegacyError::unauthorized("the oidc backend needs Authorization: Bearer <OpenID token>")
-        })?;
-        state
-            .federated
-            .oidc_exchange(&token, client.remote_addr.as_deref())
-            .await?
-    } else {
-        let (login, password) = basic_credentials(&headers)
-            .ok_or_else(|| LegacyError::unauthorized("HTTP Basic credentials are required"))?;
-        state
-            .auth
-            .password_login(
-                &request.backend,
-                &login,
-                &Password::new(password),
-                client.remote_addr.as_deref(),
-            )
-            .await?
-    };
-    let issued = state.tokens.issue(identity, lifetime, client).await?;
-    let verified = VerifiedToken::session(issued.live);
-    let data = token_data(&state.tokens, &issued.token, &verified);
+    let credential = Credential::named(&request.backend, presented(&headers));
+    let login = LoginRequest::new(credential, Lifetime::Requested(request.expiration));
+    let login = state.broker.login(login, client).await?;
+    let data = token_data(&state.tokens, &login.token, &login.verified);
     let mut response = (StatusCode::OK, Json(json!({ "data": data }))).into_response();
-    super::mutual_auth(&mut response, mutual_auth);
+    super::mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
+}
+
+/// Every proof `POST /0.1/token` may read, whichever its backend takes.
+fn presented(headers: &HeaderMap) -> Presented {
+    Presented {
+        basic: basic_credentials(headers).map(|(login, pw)| (login, Password::new(pw))),
+        bearer: bearer(headers),
+        negotiate: negotiate(headers),
+        cookies: cookie_headers(headers),
+    }
 }
 
 fn scope_of(query: Option<&str>) -> Option<String> {
@@ -241,19 +197,7 @@ pub async fn delete_token(
 #[utoipa::path(get, path = "/0.1/backends", tag = "token",
     responses((status = 200, description = "The enabled backends", body = crate::http::openapi::BackendsEnvelope)))]
 pub async fn list_backends(State(state): State<AppState>) -> Json<Value> {
-    let mut names = state.auth.backend_names();
-    let federated = [
-        (KERBEROS_BACKEND, state.federated.kerberos_enabled()),
-        (OIDC_BACKEND, state.federated.oidc_enabled()),
-        (WEB_SESSION_BACKEND, state.federated.web_session_enabled()),
-    ];
-    names.extend(
-        federated
-            .into_iter()
-            .filter(|(_, enabled)| *enabled)
-            .map(|(name, _)| name.to_owned()),
-    );
-    Json(json!({ "data": names }))
+    Json(json!({ "data": state.broker.backend_names() }))
 }
 
 #[cfg(test)]

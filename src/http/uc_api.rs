@@ -3,17 +3,20 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::error::{UcCode, UcError};
-use super::extract::{Client, PresentedToken, bearer, negotiate, query_param};
+use super::extract::{
+    Client, PresentedToken, bearer, cookie, cookie_headers, negotiate, query_param,
+};
 use super::openapi::{UcErrorBody, UcSession};
 use super::{AppState, mutual_auth};
-use crate::token::VerifiedToken;
+use crate::login::{Credential, Lifetime, LoginError, LoginRequest, Via};
+use crate::token::{ClientInfo, VerifiedToken};
 use sesame_backends::Password;
 
 fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -> Json<Value> {
@@ -24,18 +27,19 @@ fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -
     }))
 }
 
-/// A UC session token for `identity`.
-async fn issue(
+/// A UC session for `credential`: the answer of every UC login route.
+async fn session(
     state: &AppState,
-    identity: crate::auth::Identity,
-    client: crate::token::ClientInfo,
-) -> Result<(String, VerifiedToken), UcError> {
-    let issued = state
-        .tokens
-        .issue(identity, state.uc_token_lifetime, client)
+    credential: Credential,
+    client: ClientInfo,
+) -> Result<Response, UcError> {
+    let login = state
+        .broker
+        .login(LoginRequest::new(credential, Lifetime::Uc), client)
         .await?;
-    let verified = VerifiedToken::session(issued.live);
-    Ok((issued.token, verified))
+    let mut response = credentials_answer(state, &login.token, &login.verified).into_response();
+    mutual_auth(&mut response, login.mutual_auth);
+    Ok(response)
 }
 
 /// Read the body of the UC login (also driven by the fuzz target `api`).
@@ -74,36 +78,28 @@ pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     body: Bytes,
-) -> Result<Json<Value>, UcError> {
+) -> Result<Response, UcError> {
     let (login, password) = parse_login(&body)?;
-    let identity = state
-        .auth
-        .uc_login(
-            &login,
-            &Password::new(password),
-            client.remote_addr.as_deref(),
-        )
-        .await?;
-    let (token, verified) = issue(&state, identity, client).await?;
-    Ok(credentials_answer(&state, &token, &verified))
+    let credential = Credential::Password {
+        backend: None,
+        login: Some((login, Password::new(password))),
+    };
+    session(&state, credential, client).await
 }
 
 /// The OpenID token of `POST /xuc/api/2.0/auth/oidc`: `Authorization:
 /// Bearer`, or a JSON body `{"token": ...}`.
-fn oidc_token(headers: &HeaderMap, body: &[u8]) -> Result<String, UcError> {
+fn oidc_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, UcError> {
     if let Some(token) = bearer(headers) {
-        return Ok(token);
+        return Ok(Some(token));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(UcError::new(
-            UcCode::InvalidOidcToken,
-            "no token: send Authorization: Bearer, or a JSON body {\"token\": ...}",
-        ));
+        return Ok(None);
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| UcError::new(UcCode::InvalidJson, format!("invalid JSON: {e}")))?;
     match value.get("token") {
-        Some(Value::String(t)) if !t.is_empty() => Ok(t.clone()),
+        Some(Value::String(t)) if !t.is_empty() => Ok(Some(t.clone())),
         _ => Err(UcError::new(
             UcCode::InvalidJson,
             "token is required and must be a string",
@@ -127,14 +123,9 @@ pub async fn oidc(
     headers: HeaderMap,
     Client(client): Client,
     body: Bytes,
-) -> Result<Json<Value>, UcError> {
+) -> Result<Response, UcError> {
     let token = oidc_token(&headers, &body)?;
-    let identity = state
-        .federated
-        .oidc_exchange(&token, client.remote_addr.as_deref())
-        .await?;
-    let (token, verified) = issue(&state, identity, client).await?;
-    Ok(credentials_answer(&state, &token, &verified))
+    session(&state, Credential::OidcToken(token), client).await
 }
 
 /// `GET /xuc/api/2.0/auth/sso`: Kerberos single sign-on. Without a ticket,
@@ -154,26 +145,7 @@ pub async fn sso(
     headers: HeaderMap,
     Client(client): Client,
 ) -> Result<Response, UcError> {
-    if !state.federated.kerberos_enabled() {
-        return Err(UcError::new(
-            UcCode::InvalidRequest,
-            "Kerberos is not configured",
-        ));
-    }
-    let ticket = negotiate(&headers).ok_or_else(|| {
-        UcError::kerberos(crate::federated::FederatedError::Invalid(
-            "no Kerberos ticket: send Authorization: Negotiate".into(),
-        ))
-    })?;
-    let (identity, reply) = state
-        .federated
-        .kerberos_exchange(&ticket, client.remote_addr.as_deref())
-        .await
-        .map_err(UcError::kerberos)?;
-    let (token, verified) = issue(&state, identity, client).await?;
-    let mut response = credentials_answer(&state, &token, &verified).into_response();
-    mutual_auth(&mut response, reply);
-    Ok(response)
+    session(&state, Credential::Kerberos(negotiate(&headers)), client).await
 }
 
 /// `POST /xuc/api/2.0/auth/websession`: the web application's session
@@ -190,18 +162,9 @@ pub async fn web_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-) -> Result<Json<Value>, UcError> {
-    let cookies = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let identity = state
-        .federated
-        .web_session_exchange(cookies, client.remote_addr.as_deref())
-        .await
-        .map_err(UcError::web_session)?;
-    let (token, verified) = issue(&state, identity, client).await?;
-    Ok(credentials_answer(&state, &token, &verified))
+) -> Result<Response, UcError> {
+    let credential = Credential::WebSession(cookie_headers(&headers));
+    session(&state, credential, client).await
 }
 
 /// The cookies binding a browser login to the browser that started it, and
@@ -242,40 +205,29 @@ fn state_cookie(
     format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-/// The sealed state of this browser's login, or 401 without one.
-fn sealed_state(state: &AppState, headers: &HeaderMap, base: &str) -> Result<String, UcError> {
-    cookie(headers, &cookie_name(state, base)).ok_or_else(|| {
-        tracing::info!("browser login callback without the browser's state cookie");
-        let code = if base == CAS_STATE_COOKIE {
-            UcCode::CasServerInvalidTicket
-        } else {
-            UcCode::InvalidOidcToken
-        };
-        UcError::new(
-            code,
-            "this browser did not start this login (state cookie missing)",
-        )
-    })
-}
-
-/// The end of a browser login: a token for `identity`, handed to `redirect`
-/// in the URL fragment, and the state cookie cleared.
+/// The end of a browser login: its token handed to its redirect URL in
+/// the fragment (which browsers never send to servers), and the state
+/// cookie `base` cleared.
 async fn hand_over(
     state: &AppState,
-    identity: crate::auth::Identity,
-    client: crate::token::ClientInfo,
-    redirect: &str,
-    clear_cookie: String,
-) -> Result<(Response, String), UcError> {
-    let (token, verified) = issue(state, identity, client).await?;
+    credential: Credential,
+    client: ClientInfo,
+    base: &str,
+    path: &str,
+) -> Result<Response, UcError> {
+    let login = state
+        .broker
+        .login(LoginRequest::new(credential, Lifetime::Uc), client)
+        .await?;
     let fragment = format!(
         "token={}&TTL={}&login={}",
-        token,
-        state.tokens.ttl(&verified).unwrap_or(0),
-        utf8_percent_encode(&verified.record().login, NON_ALPHANUMERIC)
+        login.token,
+        state.tokens.ttl(&login.verified).unwrap_or(0),
+        utf8_percent_encode(&login.verified.record().login, NON_ALPHANUMERIC)
     );
-    let response = redirect_to(&format!("{redirect}#{fragment}"), Some(&clear_cookie))?;
-    Ok((response, token))
+    let redirect = login.redirect.unwrap_or_default();
+    let clear = state_cookie(state, base, path, "", Default::default());
+    redirect_to(&format!("{redirect}#{fragment}"), Some(&clear))
 }
 
 /// `GET /xuc/api/2.0/auth/oidc/login?redirect=URL[&provider=NAME]`: off to
@@ -298,7 +250,7 @@ pub async fn oidc_login(
     let redirect = required_param(&query, "redirect")?;
     let provider = query_param(&query, "provider");
     let start = state
-        .federated
+        .broker
         .oidc_begin(provider.as_deref(), &redirect)
         .await?;
     let cookie = state_cookie(
@@ -334,10 +286,8 @@ pub async fn oidc_callback(
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
     if let Some(error) = query_param(&query, "error") {
-        return Err(UcError::new(
-            UcCode::InvalidOidcToken,
-            format!("the OpenID provider refused the login: {error}"),
-        ));
+        let why = format!("the OpenID provider refused the login: {error}");
+        return Err(LoginError::refused(Via::Oidc, why).into());
     }
     let (Some(code), Some(login_state)) =
         (query_param(&query, "code"), query_param(&query, "state"))
@@ -347,14 +297,12 @@ pub async fn oidc_callback(
             "code and state are required",
         ));
     };
-    let sealed = sealed_state(&state, &headers, STATE_COOKIE)?;
-    let (identity, redirect) = state
-        .federated
-        .oidc_finish(&login_state, &sealed, &code, client.remote_addr.as_deref())
-        .await?;
-    let clear = state_cookie(&state, STATE_COOKIE, OIDC_PATH, "", Default::default());
-    let (response, _) = hand_over(&state, identity, client, &redirect, clear).await?;
-    Ok(response)
+    let credential = Credential::OidcCallback {
+        code,
+        state: login_state,
+        sealed: cookie(&headers, &cookie_name(&state, STATE_COOKIE)),
+    };
+    hand_over(&state, credential, client, STATE_COOKIE, OIDC_PATH).await
 }
 
 /// `GET /xuc/api/2.0/auth/cas?service=URL&ticket=ST`: a CAS service ticket
@@ -375,7 +323,7 @@ pub async fn cas(
     State(state): State<AppState>,
     Client(client): Client,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, UcError> {
+) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
     let (Some(service), Some(ticket)) = (
         query_param(&query, "service"),
@@ -386,13 +334,7 @@ pub async fn cas(
             "service and ticket are required",
         ));
     };
-    let identity = state
-        .federated
-        .cas_exchange(&service, &ticket, client.remote_addr.as_deref())
-        .await
-        .map_err(UcError::cas)?;
-    let (token, verified) = issue(&state, identity, client).await?;
-    Ok(credentials_answer(&state, &token, &verified))
+    session(&state, Credential::CasTicket { service, ticket }, client).await
 }
 
 /// `GET /xuc/api/2.0/auth/cas/login?redirect=URL`: off to the CAS login page.
@@ -408,7 +350,7 @@ pub async fn cas_login(
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
     let redirect = required_param(&query, "redirect")?;
-    let start = state.federated.cas_begin(&redirect).map_err(UcError::cas)?;
+    let start = state.broker.cas_begin(&redirect)?;
     let cookie = state_cookie(
         &state,
         CAS_STATE_COOKIE,
@@ -442,31 +384,12 @@ pub async fn cas_callback(
 ) -> Result<Response, UcError> {
     let query = query.unwrap_or_default();
     let ticket = required_param(&query, "ticket")?;
-    let sealed = sealed_state(&state, &headers, CAS_STATE_COOKIE)?;
-    // The state CAS sends back is the one in the service URL the ticket was
-    // issued for (see `Federated::cas_begin`).
-    let login_state = query_param(&query, "state").ok_or_else(|| {
-        UcError::new(
-            UcCode::CasServerInvalidTicket,
-            "this callback has no login state: the ticket was not issued for this browser's login",
-        )
-    })?;
-    let (identity, redirect) = state
-        .federated
-        .cas_finish(
-            &login_state,
-            &sealed,
-            &ticket,
-            client.remote_addr.as_deref(),
-        )
-        .await
-        .map_err(UcError::cas)?;
-    let clear = state_cookie(&state, CAS_STATE_COOKIE, CAS_PATH, "", Default::default());
-    let (response, token) = hand_over(&state, identity, client, &redirect, clear).await?;
-    state
-        .federated
-        .cas_remember(&ticket, crate::store::TokenKey::of(&token));
-    Ok(response)
+    let credential = Credential::CasCallback {
+        ticket,
+        state: query_param(&query, "state"),
+        sealed: cookie(&headers, &cookie_name(&state, CAS_STATE_COOKIE)),
+    };
+    hand_over(&state, credential, client, CAS_STATE_COOKIE, CAS_PATH).await
 }
 
 /// `POST /xuc/api/2.0/auth/cas/callback` with `logoutRequest=...`: CAS
@@ -481,11 +404,7 @@ pub async fn cas_single_logout(State(state): State<AppState>, body: Bytes) -> St
     let Some((_, request)) = fields.iter().find(|(k, _)| k == "logoutRequest") else {
         return StatusCode::OK;
     };
-    for key in state.federated.cas_logout(request) {
-        if let Err(e) = state.tokens.revoke_key(&key).await {
-            tracing::warn!(error = %e, "CAS single logout: a token could not be revoked");
-        }
-    }
+    state.broker.cas_single_logout(request).await;
     StatusCode::OK
 }
 
@@ -501,18 +420,6 @@ fn redirect_to(location: &str, cookie: Option<&str>) -> Result<Response, UcError
         headers.insert(SET_COOKIE, cookie);
     }
     Ok(response)
-}
-
-/// A cookie's value from the request.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// A query parameter a browser-flow route cannot do without.

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::auth::Identity;
 use crate::clock::{Clock, Timestamp};
+use crate::login::Identity;
 use crate::store::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
 pub use statics::StaticTokens;
 

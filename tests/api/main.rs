@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cli;
+mod federation;
 mod harness;
 mod lifecycle;
 mod metrics;
@@ -12,6 +13,7 @@ mod oauth;
 mod openapi;
 mod redis_store;
 mod slow_clients;
+mod standins;
 mod throttle;
 mod token_api;
 mod token_cap;

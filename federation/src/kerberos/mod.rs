@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::oidc::LocalMatch;
+use crate::LocalMatch;
 use crate::{ExternalIdentity, FederationError};
 use token::{enctype_name, enctype_number};
 

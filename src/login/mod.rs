@@ -1,0 +1,543 @@
+//! The login broker: one way from a credential to a token.
+//!
+//! ```text
+//! handler ── Credential ──▶ Broker::login
+//!                            ├─ password ─▶ auth::Authenticator (throttle, backends)
+//!                            ├─ Kerberos, OpenID, CAS ─▶ external (sesame-federation)
+//!                            │                            └─▶ mapping (local user or provisioned)
+//!                            ├─ web session ─▶ external (permissions → ACLs)
+//!                            └─▶ token::TokenService::issue ─▶ store
+//! ```
+//!
+//! Handlers build a [`Credential`] from what the request carries and make
+//! one call; the broker checks it, records the attempt in the audit log,
+//! maps the identity, issues the token and answers with a [`Login`] or one
+//! [`LoginError`] that says which kind of credential failed and how.
+//! Browser flows ([`browser`]) sit beside it: they start logins, and their
+//! callbacks come back here as credentials.
+
+pub mod browser;
+pub mod error;
+pub mod external;
+pub mod mapping;
+
+use std::sync::Arc;
+
+use sesame_backends::{Password, VerifiedIdentity};
+
+pub use browser::BrowserStart;
+pub use error::{Failure, LoginError, Via};
+pub use external::OidcConfig;
+use external::{External, Proven};
+use mapping::{IdentityMapper, Policies, Rule};
+
+use crate::auth::Authenticator;
+use crate::store::TokenKey;
+use crate::token::{ClientInfo, TokenService, VerifiedToken};
+
+/// Who a token is for, whatever proved it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub auth_id: String,
+    pub user_uuid: Option<String>,
+    pub login: String,
+    /// The backend or protocol that authenticated the user.
+    pub backend: String,
+    pub acl: Vec<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Identity {
+    pub fn from_backend(backend: &str, verified: VerifiedIdentity) -> Self {
+        Identity {
+            auth_id: verified.auth_id,
+            user_uuid: verified.user_uuid,
+            login: verified.login,
+            backend: backend.to_owned(),
+            acl: verified.acl,
+            metadata: verified.metadata,
+        }
+    }
+}
+
+/// The `backend` of `POST /0.1/token` that takes an OpenID Connect token.
+pub const OIDC_BACKEND: &str = "oidc";
+/// The `backend` of `POST /0.1/token` that takes a Kerberos ticket.
+pub const KERBEROS_BACKEND: &str = "kerberos";
+/// The `backend` of `POST /0.1/token` that takes a web application's session cookie.
+pub const WEB_SESSION_BACKEND: &str = "web_session";
+
+/// What a request carries that may prove who its client is; a handler
+/// fills in what its route reads.
+#[derive(Debug, Default)]
+pub struct Presented {
+    /// HTTP Basic credentials.
+    pub basic: Option<(String, Password)>,
+    /// `Authorization: Bearer`.
+    pub bearer: Option<String>,
+    /// The base64 token of `Authorization: Negotiate`.
+    pub negotiate: Option<String>,
+    /// The `Cookie` headers.
+    pub cookies: Vec<String>,
+}
+
+/// A credential to trade for a token. A proof the request lacks is `None`:
+/// the broker says which one was missing.
+#[derive(Debug)]
+pub enum Credential {
+    /// A login and password, for the backend named, or for the configured
+    /// backends in order (`uc_api.login_backends`) when `None`.
+    Password {
+        backend: Option<String>,
+        login: Option<(String, Password)>,
+    },
+    /// The base64 SPNEGO token of `Authorization: Negotiate`.
+    Kerberos(Option<String>),
+    /// An OpenID Connect id token or JWT access token.
+    OidcToken(Option<String>),
+    /// A CAS service ticket and the service it was issued for.
+    CasTicket { service: String, ticket: String },
+    /// A web application's session: the request's `Cookie` headers.
+    WebSession(Vec<String>),
+    /// The end of an OpenID browser login: the callback's `code` and
+    /// `state`, and the browser's sealed state cookie.
+    OidcCallback {
+        code: String,
+        state: String,
+        sealed: Option<String>,
+    },
+    /// The end of a CAS browser login: the callback's ticket and `state`,
+    /// and the browser's sealed state cookie.
+    CasCallback {
+        ticket: String,
+        state: Option<String>,
+        sealed: Option<String>,
+    },
+}
+
+impl Credential {
+    /// The credential `POST /0.1/token` means by `backend`: one of the
+    /// external kinds by its name, else a password for that backend.
+    pub fn named(backend: &str, presented: Presented) -> Credential {
+        match backend {
+            KERBEROS_BACKEND => Credential::Kerberos(presented.negotiate),
+            OIDC_BACKEND => Credential::OidcToken(presented.bearer),
+            WEB_SESSION_BACKEND => Credential::WebSession(presented.cookies),
+            name => Credential::Password {
+                backend: Some(name.to_owned()),
+                login: presented.basic,
+            },
+        }
+    }
+
+    pub fn via(&self) -> Via {
+        match self {
+            Credential::Password { .. } => Via::Password,
+            Credential::Kerberos(_) => Via::Kerberos,
+            Credential::OidcToken(_) | Credential::OidcCallback { .. } => Via::Oidc,
+            Credential::CasTicket { .. } | Credential::CasCallback { .. } => Via::Cas,
+            Credential::WebSession(_) => Via::WebSession,
+        }
+    }
+}
+
+/// How long the token lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Lifetime {
+    /// The client's `expiration` (seconds), or the default without one.
+    Requested(Option<i64>),
+    /// The UC login's (`uc_api.token_lifetime`).
+    Uc,
+    /// The token policy's default.
+    Default,
+}
+
+/// A login to make.
+#[derive(Debug)]
+pub struct LoginRequest {
+    pub credential: Credential,
+    pub lifetime: Lifetime,
+    /// The OAuth `scope`: a subset of the identity's ACLs for the token.
+    pub scope: Option<String>,
+}
+
+impl LoginRequest {
+    pub fn new(credential: Credential, lifetime: Lifetime) -> Self {
+        LoginRequest {
+            credential,
+            lifetime,
+            scope: None,
+        }
+    }
+}
+
+/// A login made: the token, and what the answer may need besides.
+#[derive(Debug)]
+pub struct Login {
+    pub token: String,
+    pub verified: VerifiedToken,
+    /// The lifetime granted, in seconds.
+    pub lifetime: u64,
+    /// Kerberos's mutual-authentication token (base64), for
+    /// `WWW-Authenticate: Negotiate`.
+    pub mutual_auth: Option<String>,
+    /// Where a browser login hands its token over.
+    pub redirect: Option<String>,
+}
+
+/// An identity checked, before its token.
+struct Checked {
+    identity: Identity,
+    mutual_auth: Option<String>,
+    redirect: Option<String>,
+    /// The CAS ticket of a browser login, for single logout.
+    cas_ticket: Option<String>,
+}
+
+impl Checked {
+    fn of(identity: Identity) -> Self {
+        Checked {
+            identity,
+            mutual_auth: None,
+            redirect: None,
+            cas_ticket: None,
+        }
+    }
+}
+
+/// Credential checks, identity mapping and token issuing, in one place.
+pub struct Broker {
+    tokens: Arc<TokenService>,
+    passwords: Arc<Authenticator>,
+    external: External,
+    mapper: IdentityMapper,
+    browser: browser::BrowserFlows,
+    uc_lifetime: u64,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("passwords", &self.passwords)
+            .field("external", &self.external)
+            .finish()
+    }
+}
+
+/// The configuration sections the broker is built from.
+pub struct Sections<'a> {
+    pub oidc: &'a OidcConfig,
+    pub cas: Option<&'a sesame_federation::cas::CasConfig>,
+    pub web_session: Option<&'a sesame_federation::websession::WebSessionConfig>,
+    pub kerberos: Option<&'a sesame_federation::kerberos::KerberosConfig>,
+    pub policies: Policies,
+    pub uc_token_lifetime: u64,
+}
+
+impl Broker {
+    pub fn new(
+        tokens: Arc<TokenService>,
+        passwords: Arc<Authenticator>,
+        directory: Arc<sesame_backends::local::LocalDirectory>,
+        sections: Sections<'_>,
+    ) -> Result<Self, String> {
+        Ok(Broker {
+            tokens,
+            passwords,
+            external: External::new(
+                sections.oidc,
+                sections.cas,
+                sections.web_session,
+                sections.kerberos,
+            )?,
+            mapper: IdentityMapper::new(directory, sections.policies),
+            browser: browser::BrowserFlows::new(sections.oidc, sections.cas)?,
+            uc_lifetime: sections.uc_token_lifetime,
+        })
+    }
+
+    /// Trade `request`'s credential for a token, for `client`.
+    pub async fn login(
+        &self,
+        request: LoginRequest,
+        client: ClientInfo,
+    ) -> Result<Login, LoginError> {
+        let via = request.credential.via();
+        let token_error = |e| LoginError::new(via, Failure::Token(e));
+        let lifetime = match request.lifetime {
+            Lifetime::Requested(secs) => self.tokens.lifetime(secs).map_err(token_error)?,
+            Lifetime::Uc => self.uc_lifetime,
+            Lifetime::Default => self.tokens.policy().default_lifetime,
+        };
+        let address = client.remote_addr.clone();
+        let mut checked = self.check(request.credential, address.as_deref()).await?;
+        if let Some(scope) = request.scope.as_deref() {
+            crate::oauth::narrow_identity(&mut checked.identity, scope)
+                .map_err(|why| LoginError::new(via, Failure::Scope(why)))?;
+        }
+        let issued = self
+            .tokens
+            .issue(checked.identity, lifetime, client)
+            .await
+            .map_err(token_error)?;
+        if let Some(ticket) = &checked.cas_ticket {
+            self.browser
+                .cas_remember(ticket, TokenKey::of(&issued.token));
+        }
+        Ok(Login {
+            token: issued.token,
+            verified: VerifiedToken::session(issued.live),
+            lifetime,
+            mutual_auth: checked.mutual_auth,
+            redirect: checked.redirect,
+        })
+    }
+
+    /// The identity a credential proves. Password checks are throttled and
+    /// audited by the authenticator; the others are audited here.
+    async fn check(
+        &self,
+        credential: Credential,
+        address: Option<&str>,
+    ) -> Result<Checked, LoginError> {
+        let via = credential.via();
+        if let Credential::Password { backend, login } = credential {
+            let (login, password) = login
+                .ok_or_else(|| LoginError::missing(via, "HTTP Basic credentials are required"))?;
+            let checked = match backend {
+                Some(backend) => {
+                    self.passwords
+                        .password_login(&backend, &login, &password, address)
+                        .await
+                }
+                None => self.passwords.uc_login(&login, &password, address).await,
+            };
+            return checked
+                .map(Checked::of)
+                .map_err(|e| LoginError::new(via, e.into()));
+        }
+        if !self.external.enabled(via) {
+            return Err(LoginError::bad_request(via, not_configured(via)));
+        }
+        let outcome = self.check_external(credential).await;
+        audit(via, address, &outcome);
+        outcome
+    }
+
+    async fn check_external(&self, credential: Credential) -> Result<Checked, LoginError> {
+        let via = credential.via();
+        match credential {
+            Credential::Password { .. } => Err(LoginError::new(
+                via,
+                Failure::Internal("a password is not an external credential".into()),
+            )),
+            Credential::Kerberos(negotiate) => {
+                let negotiate = negotiate.ok_or_else(|| {
+                    LoginError::missing(via, "no Kerberos ticket: send Authorization: Negotiate")
+                })?;
+                let (proven, reply) = self.external.kerberos(&negotiate).await?;
+                let mut checked = Checked::of(self.map(via, proven)?);
+                checked.mutual_auth = reply;
+                Ok(checked)
+            }
+            Credential::OidcToken(token) => {
+                let token = token.ok_or_else(|| {
+                    LoginError::missing(via, "no OpenID token: send Authorization: Bearer")
+                })?;
+                let proven = self
+                    .external
+                    .oidc_token(&token, &self.mapper.policies())
+                    .await?;
+                Ok(Checked::of(self.map(via, proven)?))
+            }
+            Credential::OidcCallback {
+                code,
+                state,
+                sealed,
+            } => {
+                let sealed = sealed.ok_or_else(|| missing_state_cookie(via))?;
+                let (pending, provider) =
+                    self.browser.oidc_open(&self.external, &state, &sealed)?;
+                let external = provider
+                    .finish_login(&code, &pending.nonce, &pending.pkce_verifier)
+                    .await
+                    .map_err(|e| LoginError::new(via, e.into()))?;
+                let proven = external::oidc_proven(&provider, external, &self.mapper.policies());
+                let mut checked = Checked::of(self.map(via, proven)?);
+                checked.redirect = Some(pending.redirect);
+                Ok(checked)
+            }
+            Credential::CasTicket { service, ticket } => {
+                let proven = self.external.cas_ticket(&service, &ticket).await?;
+                Ok(Checked::of(self.map(via, proven)?))
+            }
+            Credential::CasCallback {
+                ticket,
+                state,
+                sealed,
+            } => {
+                let sealed = sealed.ok_or_else(|| missing_state_cookie(via))?;
+                // The state CAS sends back is the one in the service URL the
+                // ticket was issued for (see `BrowserFlows::cas_begin`).
+                let state = state.ok_or_else(|| {
+                    LoginError::missing(
+                        via,
+                        "this callback has no login state: the ticket was not issued for this browser's login",
+                    )
+                })?;
+                let (pending, cas, service) =
+                    self.browser.cas_open(&self.external, &state, &sealed)?;
+                let proven = self.external.cas_validate(cas, &service, &ticket).await?;
+                let mut checked = Checked::of(self.map(via, proven)?);
+                checked.redirect = Some(pending.redirect);
+                checked.cas_ticket = Some(ticket);
+                Ok(checked)
+            }
+            Credential::WebSession(cookies) => {
+                let identity = self
+                    .external
+                    .web_session(&cookies, &self.mapper.policies())
+                    .await?;
+                Ok(Checked::of(identity))
+            }
+        }
+    }
+
+    /// The local user (or provisioned user) of a verified identity.
+    fn map(&self, via: Via, proven: Proven) -> Result<Identity, LoginError> {
+        let rule = Rule {
+            match_by: proven.match_by,
+            auto_provision: proven.auto_provision.as_deref(),
+        };
+        let subject = proven.external.subject.clone();
+        let mapped = self
+            .mapper
+            .map(&proven.external, rule, proven.extra_acl, proven.metadata)
+            .map_err(|who| LoginError::new(via, Failure::NoLocalUser(who)));
+        match &mapped {
+            Ok(identity) => {
+                tracing::info!(method = via.name(), %subject, login = %identity.login, "external identity accepted")
+            }
+            Err(e) => {
+                tracing::info!(method = via.name(), %subject, outcome = %e, "external identity has no local user")
+            }
+        }
+        mapped
+    }
+
+    /// Start an OpenID browser login (see [`BrowserStart`]).
+    pub async fn oidc_begin(
+        &self,
+        provider: Option<&str>,
+        redirect: &str,
+    ) -> Result<BrowserStart, LoginError> {
+        self.browser
+            .oidc_begin(&self.external, provider, redirect)
+            .await
+    }
+
+    /// Start a CAS browser login (see [`BrowserStart`]).
+    pub fn cas_begin(&self, redirect: &str) -> Result<BrowserStart, LoginError> {
+        self.browser.cas_begin(&self.external, redirect)
+    }
+
+    /// CAS single logout: revoke the tokens issued for the ticket that
+    /// `logout_request` names. How it went is logged, never answered: the
+    /// CAS server does not care, and nobody learns which tickets Sesame knows.
+    pub async fn cas_single_logout(&self, logout_request: &str) {
+        for key in self.browser.cas_logout(logout_request) {
+            if let Err(e) = self.tokens.revoke_key(&key).await {
+                tracing::warn!(error = %e, "CAS single logout: a token could not be revoked");
+            }
+        }
+    }
+
+    /// The `backend` names `POST /0.1/token` takes: the password backends,
+    /// then the external kinds configured.
+    pub fn backend_names(&self) -> Vec<String> {
+        let mut names = self.passwords.backend_names();
+        let external = [
+            (KERBEROS_BACKEND, Via::Kerberos),
+            (OIDC_BACKEND, Via::Oidc),
+            (WEB_SESSION_BACKEND, Via::WebSession),
+        ];
+        names.extend(
+            external
+                .into_iter()
+                .filter(|(_, via)| self.external.enabled(*via))
+                .map(|(name, _)| name.to_owned()),
+        );
+        names
+    }
+
+    /// Put a reloaded configuration's policies in place.
+    pub fn replace_policies(&self, policies: Policies) {
+        self.mapper.replace_policies(policies);
+    }
+
+    /// Put a reloaded configuration's web-session settings in place.
+    pub fn reload_web_session(
+        &self,
+        config: Option<&sesame_federation::websession::WebSessionConfig>,
+    ) -> Result<(), String> {
+        self.external.reload_web_session(config)
+    }
+}
+
+/// The answer to a credential of a kind that is not configured.
+fn not_configured(via: Via) -> &'static str {
+    match via {
+        Via::Password => "no password backend is configured",
+        Via::Kerberos => "Kerberos is not configured",
+        Via::Oidc => "no OpenID provider is configured",
+        Via::Cas => "CAS is not configured",
+        Via::WebSession => "web_session is not configured",
+    }
+}
+
+fn missing_state_cookie(via: Via) -> LoginError {
+    tracing::info!(
+        method = via.name(),
+        "browser login callback without the browser's state cookie"
+    );
+    LoginError::missing(
+        via,
+        "this browser did not start this login (state cookie missing)",
+    )
+}
+
+/// Record an external-credential attempt in the audit log (and log an
+/// upstream outage, where it is decided).
+fn audit(via: Via, address: Option<&str>, outcome: &Result<Checked, LoginError>) {
+    use crate::audit::{Outcome, attempt};
+    let method = via.name();
+    match outcome {
+        Ok(checked) => attempt(
+            method,
+            &checked.identity.login,
+            Outcome::Accepted,
+            None,
+            address,
+        ),
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(method, error = %e.failure, "{} is unavailable", via.upstream());
+            attempt(
+                method,
+                "",
+                Outcome::Unavailable,
+                Some(&e.failure.to_string()),
+                address,
+            )
+        }
+        Err(e) => {
+            tracing::info!(method, outcome = %e.failure, "external credential refused");
+            attempt(
+                method,
+                "",
+                Outcome::Refused,
+                Some(&e.failure.to_string()),
+                address,
+            )
+        }
+    }
+}
