@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthError, Authenticator};
@@ -161,47 +161,69 @@ fn cache_key(login: &str, password: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// An RFC 7662 introspection answer; only `active` when the token is not.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// The ACLs, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The backend or protocol that authenticated the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Absent for a token that never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// The token's auth id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `urn:uuid:<platform uuid>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xivo_user_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
 /// RFC 7662 introspection of `token`. Unknown, expired and revoked tokens
 /// are inactive; so is the shared secret, which is not an OAuth token and
 /// whose value no introspection should confirm.
-pub async fn introspect(tokens: &TokenService, token: &str) -> Result<Value, StoreError> {
+pub async fn introspect(tokens: &TokenService, token: &str) -> Result<Introspection, StoreError> {
     let verified = match tokens.verify(token).await {
         Ok(v) if v.kind != TokenKind::Shared => v,
-        Ok(_) | Err(TokenError::NotFound) | Err(TokenError::Expired) => {
-            return Ok(json!({"active": false}));
-        }
         Err(TokenError::Store(e)) => return Err(e),
-        Err(_) => return Ok(json!({"active": false})),
+        Ok(_) | Err(_) => return Ok(Introspection::default()),
     };
     Ok(introspection_of(tokens, &verified))
 }
 
-fn introspection_of(tokens: &TokenService, verified: &VerifiedToken) -> Value {
+fn introspection_of(tokens: &TokenService, verified: &VerifiedToken) -> Introspection {
     let r = verified.record();
-    let mut body = Map::new();
-    body.insert("active".into(), Value::Bool(true));
-    body.insert("scope".into(), Value::String(r.acl.join(" ")));
-    body.insert("client_id".into(), Value::String(r.backend.clone()));
-    body.insert("username".into(), Value::String(r.login.clone()));
-    body.insert("token_type".into(), Value::String("Bearer".into()));
-    body.insert("iat".into(), json!(r.issued_at.unix_secs()));
-    if let Some(exp) = verified.expires_at() {
-        body.insert("exp".into(), json!(exp.unix_secs()));
+    Introspection {
+        active: true,
+        scope: Some(r.acl.join(" ")),
+        client_id: Some(r.backend.clone()),
+        username: Some(r.login.clone()),
+        token_type: Some("Bearer".into()),
+        iat: Some(r.issued_at.unix_secs()),
+        exp: verified.expires_at().map(|exp| exp.unix_secs()),
+        sub: Some(r.auth_id.clone()),
+        iss: Some(format!("urn:uuid:{}", tokens.policy().platform_uuid)),
+        xivo_user_uuid: r.user_uuid.clone(),
+        session_uuid: Some(r.session_uuid.to_string()),
+        metadata: Some(r.metadata.clone()),
     }
-    body.insert("sub".into(), Value::String(r.auth_id.clone()));
-    body.insert(
-        "iss".into(),
-        Value::String(format!("urn:uuid:{}", tokens.policy().platform_uuid)),
-    );
-    if let Some(uuid) = &r.user_uuid {
-        body.insert("xivo_user_uuid".into(), Value::String(uuid.clone()));
-    }
-    body.insert(
-        "session_uuid".into(),
-        Value::String(r.session_uuid.to_string()),
-    );
-    body.insert("metadata".into(), Value::Object(r.metadata.clone()));
-    Value::Object(body)
 }
 
 /// Why an exchange was refused, in RFC 6749 terms.
@@ -363,6 +385,7 @@ mod tests {
     use crate::clock::{ManualClock, Timestamp};
     use crate::store::memory::MemoryStore;
     use crate::token::{SharedSecret, StaticTokens, TokenPolicy};
+    use serde_json::json;
 
     fn service(clock: Arc<ManualClock>) -> TokenService {
         TokenService::new(
@@ -382,6 +405,11 @@ mod tests {
                 max_tokens_per_user: None,
             },
         )
+    }
+
+    /// The introspection answer of `token`, as sent.
+    async fn introspected(tokens: &TokenService, token: &str) -> Value {
+        serde_json::to_value(introspect(tokens, token).await.unwrap()).unwrap()
     }
 
     async fn issue(tokens: &TokenService, acl: &[&str], lifetime: u64) -> String {
@@ -414,7 +442,7 @@ mod tests {
         let clock = ManualClock::new(Timestamp::from_secs(1_000_000));
         let tokens = service(clock.clone());
         let t = issue(&tokens, &["confd.users.me.read", "dird.#"], 100).await;
-        let body = introspect(&tokens, &t).await.unwrap();
+        let body = introspected(&tokens, &t).await;
         assert_eq!(body["active"], true);
         assert_eq!(body["scope"], "confd.users.me.read dird.#");
         assert_eq!(body["sub"], "uuid-1");
@@ -425,16 +453,10 @@ mod tests {
             "not-a-token",
             &uuid::Uuid::new_v4().to_string(),
         ] {
-            assert_eq!(
-                introspect(&tokens, other).await.unwrap(),
-                json!({"active": false})
-            );
+            assert_eq!(introspected(&tokens, other).await, json!({"active": false}));
         }
         clock.advance_secs(101);
-        assert_eq!(
-            introspect(&tokens, &t).await.unwrap(),
-            json!({"active": false})
-        );
+        assert_eq!(introspected(&tokens, &t).await, json!({"active": false}));
     }
 
     #[tokio::test]
@@ -576,10 +598,7 @@ mod tests {
                 tokens.renew(gone).await,
                 Err(TokenError::NotFound)
             ));
-            assert_eq!(
-                introspect(&tokens, gone).await.unwrap(),
-                json!({"active": false})
-            );
+            assert_eq!(introspected(&tokens, gone).await, json!({"active": false}));
         }
     }
 
@@ -597,10 +616,7 @@ mod tests {
         // Renewing the child would give it 300 s more; its subject has 100.
         let renewed = tokens.renew(&child).await.unwrap();
         assert_eq!(tokens.ttl(&renewed), Some(100));
-        assert_eq!(
-            introspect(&tokens, &child).await.unwrap()["exp"],
-            json!(1_000_300)
-        );
+        assert_eq!(introspected(&tokens, &child).await["exp"], json!(1_000_300));
         clock.advance_secs(100);
         assert!(matches!(
             tokens.verify(&child).await,

@@ -10,6 +10,7 @@ pub mod oauth_api;
 pub mod openapi;
 pub mod token_api;
 pub mod uc_api;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,33 +180,27 @@ async fn healthz() -> &'static str {
 /// out of reach makes Sesame "degraded" (still 200: see `upstreams`).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "ready or degraded", body = super::http::openapi::Readiness),
-        (status = 503, description = "The token store does not answer", body = super::http::openapi::Readiness),
+        (status = 200, description = "ready or degraded", body = super::http::wire::Readiness),
+        (status = 503, description = "The token store does not answer", body = super::http::wire::Readiness),
     ))]
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<wire::Readiness>) {
     let store = state.tokens.store();
     let (ping, upstreams) = tokio::join!(store.ping(), state.upstreams.status());
     let all_ok = upstreams.values().all(|s| s == "ok");
-    match ping {
-        Ok(()) => axum::Json(serde_json::json!({
-            "status": if all_ok { "ready" } else { "degraded" },
-            "store": store.kind(),
-            "upstreams": upstreams,
-        }))
-        .into_response(),
+    let (status, word) = match ping {
+        Ok(()) if all_ok => (StatusCode::OK, "ready"),
+        Ok(()) => (StatusCode::OK, "degraded"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the token store does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({
-                    "status": "unavailable",
-                    "store": store.kind(),
-                    "upstreams": upstreams,
-                })),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
-    }
+    };
+    let readiness = wire::Readiness {
+        status: word.into(),
+        store: store.kind().into(),
+        upstreams,
+    };
+    (status, axum::Json(readiness))
 }
 
 async fn not_found() -> LegacyError {

@@ -8,11 +8,11 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{GatewayDenied, OAuthError};
 use super::extract::{Client, basic_credentials, query_param, token_from};
+use super::wire::{ExchangedToken, Introspection, ServerMetadata};
 use crate::gateway::Requirement;
 use crate::login::{Credential, Lifetime, LoginRequest};
 use crate::oauth::{
@@ -89,21 +89,21 @@ fn caller_credentials(headers: &HeaderMap) -> CallerCredentials {
 
 /// `POST /oauth2/introspect` (RFC 7662).
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
-    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = super::wire::TokenForm, content_type = "application/x-www-form-urlencoded"),
     security(("basic" = []), ("token" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The token's state", body = super::openapi::Introspection),
-        (status = 400, description = "invalid_request: not a form, token missing, a parameter twice", body = super::openapi::OAuthErrorBody),
-        (status = 401, description = "invalid_client", body = super::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope: the caller lacks the introspection ACL", body = super::openapi::OAuthErrorBody),
-        (status = 503, description = "The token store is unavailable", body = super::openapi::OAuthErrorBody),
+        (status = 200, description = "The token's state", body = super::wire::Introspection),
+        (status = 400, description = "invalid_request: not a form, token missing, a parameter twice", body = super::wire::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = super::wire::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope: the caller lacks the introspection ACL", body = super::wire::OAuthErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::OAuthErrorBody),
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, OAuthError> {
+) -> Result<Json<Introspection>, OAuthError> {
     state
         .callers
         .authenticate(
@@ -119,14 +119,14 @@ pub async fn introspect(
 
 /// `POST /oauth2/revoke` (RFC 7009): 200 whether or not the token existed.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
-    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = super::wire::TokenForm, content_type = "application/x-www-form-urlencoded"),
     security(("basic" = []), ("token" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Revoked, or unknown"),
-        (status = 400, description = "invalid_request", body = super::openapi::OAuthErrorBody),
-        (status = 401, description = "invalid_client", body = super::openapi::OAuthErrorBody),
-        (status = 403, description = "insufficient_scope, or a token that cannot be revoked", body = super::openapi::OAuthErrorBody),
-        (status = 503, description = "The token store is unavailable", body = super::openapi::OAuthErrorBody),
+        (status = 400, description = "invalid_request", body = super::wire::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = super::wire::OAuthErrorBody),
+        (status = 403, description = "insufficient_scope, or a token that cannot be revoked", body = super::wire::OAuthErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::OAuthErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -150,18 +150,18 @@ pub async fn revoke(
 
 /// `POST /oauth2/token`: the token exchange grant (RFC 8693).
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
-    request_body(content = super::openapi::TokenExchangeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = super::wire::TokenExchangeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The exchanged token", body = super::openapi::ExchangedToken),
-        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_grant, invalid_scope", body = super::openapi::OAuthErrorBody),
-        (status = 503, description = "An upstream or the token store is unavailable", body = super::openapi::OAuthErrorBody),
+        (status = 200, description = "The exchanged token", body = super::wire::ExchangedToken),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_grant, invalid_scope", body = super::wire::OAuthErrorBody),
+        (status = 503, description = "An upstream or the token store is unavailable", body = super::wire::OAuthErrorBody),
     ))]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
     body: Bytes,
-) -> Result<Json<Value>, OAuthError> {
+) -> Result<Json<ExchangedToken>, OAuthError> {
     let form = Form::parse(&headers, &body)?;
     let grant = form.required("grant_type")?;
     if grant != GRANT_TOKEN_EXCHANGE {
@@ -210,19 +210,19 @@ pub async fn token(
         let login = state.broker.login(request, client).await?;
         (login.token, login.verified.token, login.lifetime)
     };
-    Ok(Json(json!({
-        "access_token": token,
-        "issued_token_type": TOKEN_TYPE_ACCESS,
-        "token_type": "Bearer",
-        "expires_in": expires_in,
-        "scope": live.record.acl.join(" "),
-    })))
+    Ok(Json(ExchangedToken {
+        access_token: token,
+        issued_token_type: TOKEN_TYPE_ACCESS.into(),
+        token_type: "Bearer".into(),
+        expires_in,
+        scope: live.record.acl.join(" "),
+    }))
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, description = "The RFC 8414 metadata", body = Object)))]
-pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    responses((status = 200, description = "The RFC 8414 metadata", body = super::wire::ServerMetadata)))]
+pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<ServerMetadata> {
     let issuer = match &state.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -235,18 +235,19 @@ pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json
             format!("{scheme}://{host}")
         }
     };
-    Json(json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth2/token"),
-        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
-        "grant_types_supported": [GRANT_TOKEN_EXCHANGE],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "bearer"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "bearer"],
-        "scopes_supported": [],
-    }))
+    let callers = || vec!["client_secret_basic".to_owned(), "bearer".to_owned()];
+    Json(ServerMetadata {
+        token_endpoint: format!("{issuer}/oauth2/token"),
+        introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+        revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+        issuer,
+        grant_types_supported: vec![GRANT_TOKEN_EXCHANGE.to_owned()],
+        response_types_supported: Vec::new(),
+        token_endpoint_auth_methods_supported: vec!["none".to_owned()],
+        introspection_endpoint_auth_methods_supported: callers(),
+        revocation_endpoint_auth_methods_supported: callers(),
+        scopes_supported: Vec::new(),
+    })
 }
 
 /// The gateway subrequest (nginx `auth_request`): 204 with identity headers
@@ -263,9 +264,9 @@ pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json
     security(("token" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Allowed: X-Auth-User, X-Auth-Id, X-Auth-User-Uuid carry the identity"),
-        (status = 401, description = "No valid token", body = super::openapi::GatewayRefusal),
-        (status = 403, description = "The token lacks the ACL the path needs", body = super::openapi::GatewayRefusal),
-        (status = 503, description = "The token store is unavailable", body = super::openapi::GatewayRefusal),
+        (status = 401, description = "No valid token", body = super::wire::GatewayRefusal),
+        (status = 403, description = "The token lacks the ACL the path needs", body = super::wire::GatewayRefusal),
+        (status = 503, description = "The token store is unavailable", body = super::wire::GatewayRefusal),
     ))]
 pub async fn gateway_auth(
     State(state): State<AppState>,

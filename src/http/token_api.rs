@@ -5,11 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::error::LegacyError;
 use super::extract::{Client, basic_credentials, bearer, cookie_headers, negotiate, query_param};
+use super::wire::{BackendsEnvelope, Message, MessageEnvelope, TokenData, TokenEnvelope};
 
 use crate::login::{Credential, Lifetime, LoginRequest, Presented};
 use crate::token::{TokenService, VerifiedToken};
@@ -64,23 +65,23 @@ pub fn parse_create(body: &[u8]) -> Result<CreateRequest, LegacyError> {
 }
 
 /// The `data` object of a token, as xivo-auth answers it.
-pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken) -> Value {
+pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken) -> TokenData {
     let r = verified.record();
-    json!({
-        "token": token,
-        "auth_id": r.auth_id,
-        "xivo_user_uuid": r.user_uuid,
-        "xivo_uuid": service.policy().platform_uuid.to_string(),
-        "issued_at": r.issued_at.format_local(),
-        "utc_issued_at": r.issued_at.format_utc(),
-        "expires_at": verified.expires_at().map(|t| t.format_local()),
-        "utc_expires_at": verified.expires_at().map(|t| t.format_utc()),
-        "acl": r.acl,
-        "metadata": r.metadata,
-        "session_uuid": r.session_uuid.to_string(),
-        "remote_addr": r.remote_addr,
-        "user_agent": r.user_agent,
-    })
+    TokenData {
+        token: token.to_owned(),
+        auth_id: r.auth_id.clone(),
+        xivo_user_uuid: r.user_uuid.clone(),
+        xivo_uuid: service.policy().platform_uuid.to_string(),
+        issued_at: r.issued_at.format_local(),
+        utc_issued_at: r.issued_at.format_utc(),
+        expires_at: verified.expires_at().map(|t| t.format_local()),
+        utc_expires_at: verified.expires_at().map(|t| t.format_utc()),
+        acl: r.acl.clone(),
+        metadata: r.metadata.clone(),
+        session_uuid: r.session_uuid.to_string(),
+        remote_addr: r.remote_addr.clone(),
+        user_agent: r.user_agent.clone(),
+    }
 }
 
 /// Trade credentials for a token.
@@ -90,15 +91,15 @@ pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken)
 /// `kerberos` with `Authorization: Negotiate <SPNEGO token>`, `web_session`
 /// with the web application's session cookie.
 #[utoipa::path(post, path = "/0.1/token", tag = "token",
-    request_body = crate::http::openapi::CreateTokenRequest,
+    request_body = super::wire::CreateTokenRequest,
     security(("basic" = []), ("bearer" = []), ("negotiate" = [])),
     responses(
-        (status = 200, description = "The new token", body = crate::http::openapi::TokenEnvelope),
-        (status = 400, description = "No body, invalid JSON, no backend, bad expiration", body = crate::http::openapi::LegacyErrorBody),
-        (status = 401, description = "No or bad credentials, unknown backend, disabled account, or a verified external identity without a local user", body = crate::http::openapi::LegacyErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::openapi::LegacyErrorBody),
-        (status = 429, description = "Too many failed logins (Retry-After)", body = crate::http::openapi::LegacyErrorBody),
-        (status = 503, description = "A backend, upstream or the token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+        (status = 200, description = "The new token", body = super::wire::TokenEnvelope),
+        (status = 400, description = "No body, invalid JSON, no backend, bad expiration", body = super::wire::LegacyErrorBody),
+        (status = 401, description = "No or bad credentials, unknown backend, disabled account, or a verified external identity without a local user", body = super::wire::LegacyErrorBody),
+        (status = 413, description = "Body too large", body = super::wire::LegacyErrorBody),
+        (status = 429, description = "Too many failed logins (Retry-After)", body = super::wire::LegacyErrorBody),
+        (status = 503, description = "A backend, upstream or the token store is unavailable", body = super::wire::LegacyErrorBody),
     ))]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -111,7 +112,7 @@ pub async fn create_token(
     let login = LoginRequest::new(credential, Lifetime::Requested(request.expiration));
     let login = state.broker.login(login, client).await?;
     let data = token_data(&state.tokens, &login.token, &login.verified);
-    let mut response = (StatusCode::OK, Json(json!({ "data": data }))).into_response();
+    let mut response = Json(TokenEnvelope { data }).into_response();
     super::mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
 }
@@ -159,45 +160,48 @@ pub async fn head_token(
         ("scope" = Option<String>, Query, description = "An ACL the token must grant"),
     ),
     responses(
-        (status = 200, description = "Valid", body = crate::http::openapi::TokenEnvelope),
-        (status = 403, description = "Valid, but `scope` is not granted", body = crate::http::openapi::LegacyErrorBody),
-        (status = 404, description = "Unknown, expired, revoked or malformed", body = crate::http::openapi::LegacyErrorBody),
-        (status = 503, description = "The token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+        (status = 200, description = "Valid", body = super::wire::TokenEnvelope),
+        (status = 403, description = "Valid, but `scope` is not granted", body = super::wire::LegacyErrorBody),
+        (status = 404, description = "Unknown, expired, revoked or malformed", body = super::wire::LegacyErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::LegacyErrorBody),
     ))]
 pub async fn get_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, LegacyError> {
+) -> Result<Json<TokenEnvelope>, LegacyError> {
     let scope = scope_of(query.as_deref());
     let verified = state.tokens.check(&token, scope.as_deref()).await?;
-    Ok(Json(
-        json!({ "data": token_data(&state.tokens, &token, &verified) }),
-    ))
+    let data = token_data(&state.tokens, &token, &verified);
+    Ok(Json(TokenEnvelope { data }))
 }
 
 /// Revoke a token (200 also for an unknown one).
 #[utoipa::path(delete, path = "/0.1/token/{token}", tag = "token",
     params(("token" = String, Path, description = "The token")),
     responses(
-        (status = 200, description = "Revoked, or unknown", body = crate::http::openapi::MessageEnvelope),
-        (status = 403, description = "The shared token or a static token", body = crate::http::openapi::LegacyErrorBody),
-        (status = 503, description = "The token store is unavailable", body = crate::http::openapi::LegacyErrorBody),
+        (status = 200, description = "Revoked, or unknown", body = super::wire::MessageEnvelope),
+        (status = 403, description = "The shared token or a static token", body = super::wire::LegacyErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::LegacyErrorBody),
     ))]
 pub async fn delete_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<Json<Value>, LegacyError> {
+) -> Result<Json<MessageEnvelope>, LegacyError> {
     state.tokens.revoke(&token).await?;
-    Ok(Json(json!({"data": {"message": "success"}})))
+    Ok(Json(MessageEnvelope {
+        data: Message::success(),
+    }))
 }
 
 /// The password backends, then the other credentials `POST /0.1/token`
 /// takes, when configured.
 #[utoipa::path(get, path = "/0.1/backends", tag = "token",
-    responses((status = 200, description = "The enabled backends", body = crate::http::openapi::BackendsEnvelope)))]
-pub async fn list_backends(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "data": state.broker.backend_names() }))
+    responses((status = 200, description = "The enabled backends", body = super::wire::BackendsEnvelope)))]
+pub async fn list_backends(State(state): State<AppState>) -> Json<BackendsEnvelope> {
+    Json(BackendsEnvelope {
+        data: state.broker.backend_names(),
+    })
 }
 
 #[cfg(test)]

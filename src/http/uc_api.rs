@@ -7,24 +7,24 @@ use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::{UcCode, UcError};
 use super::extract::{
     Client, PresentedToken, bearer, cookie, cookie_headers, negotiate, query_param,
 };
-use super::openapi::{UcErrorBody, UcSession};
+use super::wire::{Message, UcErrorBody, UcSession};
 use super::{AppState, mutual_auth};
 use crate::login::{Credential, Lifetime, LoginError, LoginRequest, Via};
 use crate::token::{ClientInfo, VerifiedToken};
 use sesame_backends::Password;
 
-fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -> Json<Value> {
-    Json(json!({
-        "login": verified.record().login,
-        "token": token,
-        "TTL": state.tokens.ttl(verified),
-    }))
+fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -> Json<UcSession> {
+    Json(UcSession {
+        login: verified.record().login.clone(),
+        token: token.to_owned(),
+        ttl: state.tokens.ttl(verified),
+    })
 }
 
 /// A UC session for `credential`: the answer of every UC login route.
@@ -66,7 +66,7 @@ pub fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
 ///
 /// The backends of `uc_api.login_backends` are tried in order.
 #[utoipa::path(post, path = "/xuc/api/2.0/auth/login", tag = "uc",
-    request_body = super::openapi::UcLoginRequest,
+    request_body = super::wire::UcLoginRequest,
     responses(
         (status = 200, description = "A new session", body = UcSession),
         (status = 400, description = "Body not JSON, login or password missing", body = UcErrorBody),
@@ -109,7 +109,7 @@ fn oidc_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, UcErro
 
 /// `POST /xuc/api/2.0/auth/oidc`: an OpenID Connect token for a Sesame token.
 #[utoipa::path(post, path = "/xuc/api/2.0/auth/oidc", tag = "uc",
-    request_body(content = Option<super::openapi::OidcTokenRequest>, description = "Only when the token is not in Authorization: Bearer"),
+    request_body(content = Option<super::wire::OidcTokenRequest>, description = "Only when the token is not in Authorization: Bearer"),
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "A new session", body = UcSession),
@@ -452,7 +452,7 @@ fn required(token: PresentedToken) -> Result<String, UcError> {
 pub async fn check(
     State(state): State<AppState>,
     token: PresentedToken,
-) -> Result<Json<Value>, UcError> {
+) -> Result<Json<UcSession>, UcError> {
     let token = required(token)?;
     let verified = state.tokens.renew(&token).await?;
     Ok(credentials_answer(&state, &token, &verified))
@@ -462,7 +462,7 @@ pub async fn check(
 #[utoipa::path(post, path = "/xuc/api/2.0/auth/logout", tag = "uc",
     security(("token" = []), ("bearer" = []), ("token_query" = [])),
     responses(
-        (status = 200, description = "Revoked", body = super::openapi::Message),
+        (status = 200, description = "Revoked", body = super::wire::Message),
         (status = 401, description = "InvalidToken or TokenExpired", body = UcErrorBody),
         (status = 403, description = "TokenNotRevocable: the shared token or a static token", body = UcErrorBody),
         (status = 503, description = "The token store is unavailable", body = UcErrorBody),
@@ -470,12 +470,12 @@ pub async fn check(
 pub async fn logout(
     State(state): State<AppState>,
     token: PresentedToken,
-) -> Result<Json<Value>, UcError> {
+) -> Result<Json<Message>, UcError> {
     let token = required(token)?;
     // Only a valid token may log itself out.
     state.tokens.verify(&token).await?;
     state.tokens.revoke(&token).await?;
-    Ok(Json(json!({"message": "success"})))
+    Ok(Json(Message::success()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, base_config, client, users_yaml};
+use crate::harness::{Server, base_config, client, get_json, users_yaml};
 use crate::standins::{Op, body, cas_server, nowhere, web_app};
 
 fn web_session_config(url: &str) -> String {
@@ -324,14 +324,7 @@ async fn no_local_user_is_answered_as_documented() {
     );
     let (status, answer) = token_by_oidc(&s, &op.token("nobody", 300)).await;
     assert_eq!(answer["reason"][0], "no local user for nobody");
-    let document: Value = client()
-        .get(s.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = get_json(&s, "/api/openapi.json").await;
     let responses = document["paths"]["/0.1/token"]["post"]["responses"]
         .as_object()
         .unwrap();

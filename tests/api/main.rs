@@ -12,6 +12,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 mod redis_store;
+mod schema;
 mod slow_clients;
 mod standins;
 mod throttle;

@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{set_challenge, store_failure};
+use crate::http::wire::GatewayRefusal;
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -43,7 +43,7 @@ impl IntoResponse for GatewayDenied {
             ),
             GatewayDenied::Store(e) => store_failure(&e),
         };
-        let mut response = (status, Json(json!({"message": message}))).into_response();
+        let mut response = (status, Json(GatewayRefusal { message })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             set_challenge(&mut response, "Bearer realm=\"sesame\"");
         }

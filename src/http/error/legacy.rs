@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{NEGOTIATE, set_challenge, set_retry_after, store_failure, unavailable};
+use crate::http::wire::LegacyErrorBody;
 use crate::login::{Failure, LoginError, Via};
 use crate::token::TokenError;
 
@@ -42,11 +42,11 @@ impl LegacyError {
 impl IntoResponse for LegacyError {
     fn into_response(self) -> Response {
         let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-        let body = json!({
-            "reason": [self.reason],
-            "timestamp": [timestamp],
-            "status_code": self.status.as_u16(),
-        });
+        let body = LegacyErrorBody {
+            reason: vec![self.reason],
+            timestamp: vec![timestamp],
+            status_code: self.status.as_u16(),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             set_challenge(

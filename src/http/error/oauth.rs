@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{set_challenge, set_retry_after, store_failure, unavailable};
+use crate::http::wire::OAuthErrorBody;
 use crate::login::{Failure, LoginError};
 use crate::oauth::{CallerError, ExchangeError};
 use crate::store::StoreError;
@@ -58,7 +58,10 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description});
+        let body = OAuthErrorBody {
+            error: self.error.into(),
+            error_description: self.description,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             set_challenge(

@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{NEGOTIATE, set_challenge, set_retry_after, store_failure, unavailable};
+use crate::http::wire::UcErrorBody;
 use crate::login::{Failure, LoginError, Via};
 use crate::store::StoreError;
 use crate::token::TokenError;
@@ -135,7 +135,10 @@ impl UcError {
 
 impl IntoResponse for UcError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code.name(), "message": self.message});
+        let body = UcErrorBody {
+            error: self.code.name().into(),
+            message: self.message,
+        };
         let mut response = (self.status, Json(body)).into_response();
         set_retry_after(&mut response, self.retry_after);
         if let Some(challenge) = self.challenge {

@@ -1,0 +1,192 @@
+//! The bodies of both APIs, as types: what the handlers answer with and
+//! what the OpenAPI document ([`super::openapi`]) describes, one and the
+//! same. Request bodies are checked by hand (each fault gets its own
+//! message), so their types here only describe them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body of the /0.1 API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LegacyErrorBody {
+    /// One message.
+    pub reason: Vec<String>,
+    /// One Unix time, with microseconds.
+    pub timestamp: Vec<f64>,
+    pub status_code: u16,
+}
+
+/// The error body of the UC API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UcErrorBody {
+    /// `InvalidCredentials`, `InvalidJson`, `InvalidToken`, `TokenExpired`,
+    /// `TokenNotRevocable`, `TooManyAttempts`, `SsoAuthenticationFailed`,
+    /// `BackendUnavailable`, `UnhandledError`...
+    pub error: String,
+    pub message: String,
+}
+
+/// The error body of the OAuth 2.0 routes (RFC 6749, 5.2).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+/// The body of `POST /0.1/token`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// A password backend (`xivo_user`, `xivo_admin`, `xivo_service`,
+    /// `ldap_user`), or `oidc`, `kerberos`, `web_session`.
+    pub backend: String,
+    /// Seconds, a positive integer not above `max_token_lifetime`.
+    pub expiration: Option<u64>,
+}
+
+/// A token, as xivo-auth describes it. Times are ISO 8601 without offset:
+/// `issued_at`/`expires_at` local, `utc_*` UTC.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenData {
+    pub token: String,
+    pub auth_id: String,
+    pub xivo_user_uuid: Option<String>,
+    pub xivo_uuid: String,
+    pub issued_at: String,
+    pub utc_issued_at: String,
+    /// `null` for tokens that never expire (shared, static).
+    pub expires_at: Option<String>,
+    pub utc_expires_at: Option<String>,
+    pub acl: Vec<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub session_uuid: String,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenEnvelope {
+    pub data: TokenData,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Message {
+    /// `success`.
+    pub message: String,
+}
+
+impl Message {
+    pub fn success() -> Self {
+        Message {
+            message: "success".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageEnvelope {
+    pub data: Message,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackendsEnvelope {
+    /// The enabled backends.
+    pub data: Vec<String>,
+}
+
+/// The body of `POST /xuc/api/2.0/auth/login`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UcLoginRequest {
+    pub login: String,
+    pub password: String,
+}
+
+/// A UC session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UcSession {
+    pub login: String,
+    pub token: String,
+    /// Seconds left; `null` for tokens that never expire.
+    #[serde(rename = "TTL")]
+    #[schema(rename = "TTL")]
+    pub ttl: Option<u64>,
+}
+
+/// The body of `POST /xuc/api/2.0/auth/oidc` when the token is not in
+/// `Authorization: Bearer`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OidcTokenRequest {
+    pub token: String,
+}
+
+pub use crate::oauth::Introspection;
+
+/// The answer of the RFC 8693 token exchange.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExchangedToken {
+    pub access_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: String,
+    /// `Bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    /// The token's ACLs, space-separated.
+    pub scope: String,
+}
+
+/// The authorization server metadata (RFC 8414).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub grant_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
+}
+
+/// The form of `POST /oauth2/token`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenExchangeForm {
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
+    pub grant_type: String,
+    /// A Sesame token, or an OpenID Connect ID or access token.
+    pub subject_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`, `...:id_token`,
+    /// `...:jwt`, or `urn:sesame:token`.
+    pub subject_token_type: String,
+    pub requested_token_type: Option<String>,
+    /// ACLs asked for, space-separated: a subset of the subject's.
+    pub scope: Option<String>,
+}
+
+/// The form of `POST /oauth2/introspect` and `POST /oauth2/revoke`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenForm {
+    pub token: String,
+    pub token_type_hint: Option<String>,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (an upstream is unreachable) or `unavailable`
+    /// (the token store does not answer: 503).
+    pub status: String,
+    /// `embedded`, `redis` or `memory`.
+    pub store: String,
+    /// Per upstream: `ok` or `unreachable: <why>`.
+    pub upstreams: BTreeMap<String, String>,
+}
+
+/// `GET /gateway/auth`'s refusals.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GatewayRefusal {
+    pub message: String,
+}
