@@ -145,6 +145,36 @@ browser_token() {
         sed -n 's/.*token=\([^&]*\).*/\1/p'
 }
 
+# --- Logins, shared by the suites. Each prints the HTTP status and leaves
+# the answer's body in $E2E_OUT ($E2E_WORK/out.json unless set). BASE is a
+# URL (http://127.0.0.1:PORT) or a bare port on loopback.
+e2e_base() { case "$1" in http*) echo "$1" ;; *) echo "http://127.0.0.1:$1" ;; esac; }
+e2e_out() { echo "${E2E_OUT:-$E2E_WORK/out.json}"; }
+
+# token_login BASE BACKEND LOGIN PASSWORD [EXPIRATION]: POST /0.1/token, HTTP Basic.
+token_login() {
+    local body
+    body=$(jq -cn --arg b "$2" --arg e "${5:-}" '{backend: $b} + (if $e == "" then {} else {expiration: ($e | tonumber)} end)')
+    curl -k -s -o "$(e2e_out)" -w '%{http_code}' -X POST -u "$3:$4" \
+        -H 'Content-Type: application/json' "$(e2e_base "$1")/0.1/token" -d "$body"
+}
+
+# uc_login BASE LOGIN PASSWORD: POST /xuc/api/2.0/auth/login.
+uc_login() {
+    local body
+    body=$(jq -cn --arg l "$2" --arg p "$3" '{login: $l, password: $p}')
+    curl -k -s -o "$(e2e_out)" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        "$(e2e_base "$1")/xuc/api/2.0/auth/login" -d "$body"
+}
+
+# uc_check BASE TOKEN: GET /xuc/api/2.0/auth/check.
+uc_check() {
+    curl -k -s -o "$(e2e_out)" -w '%{http_code}' -H "X-Auth-Token: $2" "$(e2e_base "$1")/xuc/api/2.0/auth/check"
+}
+
+# token_of: the token of the last login's answer (either API).
+token_of() { jq -r '.data.token // .token // empty' "$(e2e_out)"; }
+
 pass() { E2E_PASSED=$((E2E_PASSED + 1)); echo "  ok    $*"; }
 fail() { E2E_FAILED=$((E2E_FAILED + 1)); echo "  FAIL  $*"; }
 

@@ -104,8 +104,8 @@ store:
 YAML
 done
 start_sesame A "$W/A/config.yml" "$PA" && start_sesame B "$W/B/config.yml" "$PB" || { fail "two instances start"; finish; exit; }
-login() { curl -s -o "$W/login.json" -w '%{http_code}' -X POST "http://127.0.0.1:$1/xuc/api/2.0/auth/login" -d '{"login": "alice", "password": "s3cre7"}'; }
-check() { curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $2" "http://127.0.0.1:$1/xuc/api/2.0/auth/check"; }
+login() { E2E_OUT="$W/login.json" uc_login "$1" alice s3cre7; }
+check() { E2E_OUT=/dev/null uc_check "$1" "$2"; }
 
 expect "login on instance A" 200 "$(login "$PA")"
 T=$(jq -r .token "$W/login.json")

@@ -115,8 +115,9 @@ start_sesame E "$W/e/config.yml" "$E_PORT" SESAME_AUDIT_LOG="$W/e/audit.jsonl" \
 E="http://127.0.0.1:$E_PORT"
 
 # --- Audit events, in their own file (JSON lines).
-AT=$(curl -s -X POST -u alice:s3cre7 -H 'Content-Type: application/json' -d '{"backend": "xivo_user"}' "$E/0.1/token" | jq -r .data.token)
-curl -s -o /dev/null -X POST -u alice:wrong -H 'Content-Type: application/json' -d '{"backend": "xivo_user"}' "$E/0.1/token"
+token_login "$E" xivo_user alice s3cre7 >/dev/null
+AT=$(token_of)
+E2E_OUT=/dev/null token_login "$E" xivo_user alice wrong >/dev/null
 curl -s -o /dev/null -X DELETE "$E/0.1/token/$AT"
 A="$W/e/audit.jsonl"
 audit() { jq -c "select(.fields.event == \"$1\") | .fields | $2" "$A" 2>/dev/null | head -1; }

@@ -81,8 +81,8 @@ wait_port "$NGINX_PORT" || { cat "$N/error.log"; fail "nginx starts"; finish; ex
 pass "nginx starts in front of the upstream, with auth_request to Sesame"
 NGINX="http://127.0.0.1:$NGINX_PORT"
 
-OUT=$(curl -s -X POST -u alice:s3cre7 -H 'Content-Type: application/json' "http://127.0.0.1:$SESAME_PORT/0.1/token" -d '{"backend": "xivo_user"}')
-T=$(jq -r '.data.token // empty' <<<"$OUT")
+token_login "$SESAME_PORT" xivo_user alice s3cre7 >/dev/null
+T=$(token_of)
 expect "alice gets a token" 36 "${#T}"
 
 get() { curl -s -o "$W/body.json" -w '%{http_code}' "$@"; }

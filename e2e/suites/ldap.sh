@@ -174,17 +174,9 @@ YAML
 }
 
 # login01 PORT LOGIN PASSWORD: POST /0.1/token with ldap_user; the body in $W/out.json.
-login01() {
-    curl -s -o "$W/out.json" -w '%{http_code}' -X POST -u "$2:$3" \
-        -H 'Content-Type: application/json' "http://127.0.0.1:$1/0.1/token" -d '{"backend": "ldap_user"}'
-}
-# login_uc PORT LOGIN PASSWORD: the UC login; the body in $W/out.json.
-login_uc() {
-    local body
-    body=$(jq -cn --arg l "$2" --arg p "$3" '{login: $l, password: $p}')
-    curl -s -o "$W/out.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-        "http://127.0.0.1:$1/xuc/api/2.0/auth/login" -d "$body"
-}
+login01() { token_login "$1" ldap_user "$2" "$3"; }
+# login_uc PORT LOGIN PASSWORD: the UC login (lib.sh); the body in $W/out.json.
+login_uc() { uc_login "$@"; }
 
 SEARCH_LDAP="  uri: ldap://127.0.0.1:$SLAPD_PORT
   bind_dn: cn=sesame,$BASE_DN

@@ -163,6 +163,41 @@ pub async fn token(
     body: Bytes,
 ) -> Result<Json<ExchangedToken>, OAuthError> {
     let form = Form::parse(&headers, &body)?;
+    let (subject, scope) = exchange_request(&form)?;
+    let (token, live, expires_in) = match subject {
+        Subject::Sesame(subject) => {
+            let exchanged =
+                oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?;
+            let issued = exchanged.issued;
+            (issued.token, issued.live, exchanged.expires_in)
+        }
+        Subject::External(subject) => {
+            let credential = Credential::OidcToken(Some(subject.to_owned()));
+            let request = LoginRequest::new(credential, Lifetime::Default).with_scope(scope);
+            let login = state.broker.login(request, client).await?;
+            (login.token, login.verified.token, login.lifetime)
+        }
+    };
+    Ok(Json(ExchangedToken {
+        access_token: token,
+        issued_token_type: TOKEN_TYPE_ACCESS.into(),
+        token_type: "Bearer".into(),
+        expires_in,
+        scope: live.record.acl.join(" "),
+    }))
+}
+
+/// What an RFC 8693 request exchanges.
+enum Subject<'a> {
+    /// A Sesame token, for a narrower one.
+    Sesame(&'a str),
+    /// An OpenID Connect token, for a Sesame token.
+    External(&'a str),
+}
+
+/// The subject and the `scope` of a token exchange form, or why the form
+/// asks for what Sesame does not do.
+fn exchange_request(form: &Form) -> Result<(Subject<'_>, Option<&str>), OAuthError> {
     let grant = form.required("grant_type")?;
     if grant != GRANT_TOKEN_EXCHANGE {
         return Err(OAuthError::unsupported_grant_type(grant));
@@ -181,42 +216,17 @@ pub async fn token(
             "delegation (actor_token) is not supported",
         ));
     }
-    let is_sesame = match subject_type {
-        TOKEN_TYPE_SESAME => true,
-        TOKEN_TYPE_ACCESS => uuid::Uuid::try_parse(subject).is_ok(),
-        TOKEN_TYPE_ID | TOKEN_TYPE_JWT => false,
+    let subject = match subject_type {
+        TOKEN_TYPE_SESAME => Subject::Sesame(subject),
+        TOKEN_TYPE_ACCESS if uuid::Uuid::try_parse(subject).is_ok() => Subject::Sesame(subject),
+        TOKEN_TYPE_ACCESS | TOKEN_TYPE_ID | TOKEN_TYPE_JWT => Subject::External(subject),
         other => {
             return Err(OAuthError::invalid_request(format!(
                 "subject_token_type {other:?} is not supported"
             )));
         }
     };
-    let scope = form.get("scope");
-    let (token, live, expires_in) = if is_sesame {
-        let exchanged = oauth::exchange_sesame_token(&state.tokens, subject, scope, client).await?;
-        (
-            exchanged.issued.token,
-            exchanged.issued.live,
-            exchanged.expires_in,
-        )
-    } else {
-        let request = LoginRequest {
-            scope: scope.map(str::to_owned),
-            ..LoginRequest::new(
-                Credential::OidcToken(Some(subject.to_owned())),
-                Lifetime::Default,
-            )
-        };
-        let login = state.broker.login(request, client).await?;
-        (login.token, login.verified.token, login.lifetime)
-    };
-    Ok(Json(ExchangedToken {
-        access_token: token,
-        issued_token_type: TOKEN_TYPE_ACCESS.into(),
-        token_type: "Bearer".into(),
-        expires_in,
-        scope: live.record.acl.join(" "),
-    }))
+    Ok((subject, form.get("scope")))
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).

@@ -15,7 +15,7 @@ use super::extract::{
 };
 use super::wire::{Message, UcErrorBody, UcSession};
 use super::{AppState, mutual_auth};
-use crate::login::{Credential, Lifetime, LoginError, LoginRequest, Via};
+use crate::login::{BrowserStart, Credential, Lifetime, LoginError, LoginRequest, Via};
 use crate::token::{ClientInfo, VerifiedToken};
 use sesame_backends::Password;
 
@@ -205,6 +205,18 @@ fn state_cookie(
     format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
+/// The start of a browser login: off to the login page, with the login's
+/// sealed state in the cookie `base`.
+fn off_to_login(
+    state: &AppState,
+    start: &BrowserStart,
+    base: &str,
+    path: &str,
+) -> Result<Response, UcError> {
+    let cookie = state_cookie(state, base, path, &start.sealed_state, start.timeout);
+    redirect_to(&start.authorize_url, Some(&cookie))
+}
+
 /// The end of a browser login: its token handed to its redirect URL in
 /// the fragment (which browsers never send to servers), and the state
 /// cookie `base` cleared.
@@ -253,14 +265,7 @@ pub async fn oidc_login(
         .broker
         .oidc_begin(provider.as_deref(), &redirect)
         .await?;
-    let cookie = state_cookie(
-        &state,
-        STATE_COOKIE,
-        OIDC_PATH,
-        &start.sealed_state,
-        start.timeout,
-    );
-    redirect_to(&start.authorize_url, Some(&cookie))
+    off_to_login(&state, &start, STATE_COOKIE, OIDC_PATH)
 }
 
 /// `GET /xuc/api/2.0/auth/oidc/callback?code=...&state=...`: the provider
@@ -351,14 +356,7 @@ pub async fn cas_login(
     let query = query.unwrap_or_default();
     let redirect = required_param(&query, "redirect")?;
     let start = state.broker.cas_begin(&redirect)?;
-    let cookie = state_cookie(
-        &state,
-        CAS_STATE_COOKIE,
-        CAS_PATH,
-        &start.sealed_state,
-        start.timeout,
-    );
-    redirect_to(&start.authorize_url, Some(&cookie))
+    off_to_login(&state, &start, CAS_STATE_COOKIE, CAS_PATH)
 }
 
 /// `GET /xuc/api/2.0/auth/cas/callback?ticket=ST`: the CAS server sends the

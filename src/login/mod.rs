@@ -169,6 +169,14 @@ impl LoginRequest {
             scope: None,
         }
     }
+
+    /// The same request, for the subset `scope` of the identity's ACLs.
+    pub fn with_scope(self, scope: Option<&str>) -> Self {
+        LoginRequest {
+            scope: scope.map(str::to_owned),
+            ..self
+        }
+    }
 }
 
 /// A login made: the token, and what the answer may need besides.
