@@ -45,12 +45,34 @@ fn by_name(backends: Vec<Arc<dyn Backend>>) -> Backends {
         .collect()
 }
 
+/// The orders in which logins that name no backend try them.
+#[derive(Debug, Clone, Default)]
+pub struct LoginOrder {
+    /// The UC login's (`uc_api.login_backends`).
+    pub uc: Vec<String>,
+    /// `POST /0.1/token` without a backend (`default_backends`).
+    pub default: Vec<String>,
+}
+
+/// Which backends a login tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The one named.
+    Named(String),
+    /// The UC login's, in order.
+    Uc,
+    /// Those of a login that names none, in order.
+    Default,
+}
+
 /// The enabled password backends, by name.
 pub struct Authenticator {
     /// Replaced as a whole when the configuration is reloaded.
     backends: arc_swap::ArcSwap<Backends>,
     /// Backends the UC login tries, in order.
     uc_login_backends: Vec<String>,
+    /// Backends a login that names none tries, in order.
+    default_backends: Vec<String>,
     throttle: LoginThrottle,
 }
 
@@ -59,6 +81,7 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("backends", &self.backend_names())
             .field("uc_login_backends", &self.uc_login_backends)
+            .field("default_backends", &self.default_backends)
             .finish()
     }
 }
@@ -66,13 +89,14 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     pub fn new(
         backends: Vec<Arc<dyn Backend>>,
-        uc_login_backends: Vec<String>,
+        order: LoginOrder,
         throttle: ThrottleConfig,
         shared_counters: Option<crate::store::redis::RedisCounters>,
     ) -> Self {
         Authenticator {
             backends: arc_swap::ArcSwap::from_pointee(by_name(backends)),
-            uc_login_backends,
+            uc_login_backends: order.uc,
+            default_backends: order.default,
             throttle: LoginThrottle::new(throttle, shared_counters),
         }
     }
@@ -219,15 +243,40 @@ impl Authenticator {
         password: &Password,
         address: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        let this = Arc::clone(self);
-        let (checked_login, password) = (login.to_owned(), password.clone());
-        let attempt = async move { this.uc_attempt(&checked_login, &password).await };
-        self.throttled("uc_login", login, address, attempt).await
+        self.login(&BackendChoice::Uc, login, password, address)
+            .await
     }
 
-    async fn uc_attempt(&self, login: &str, password: &Password) -> Result<Identity, AuthError> {
+    /// Check `login`/`password` with `backends`: the one named, or a list
+    /// in order (see [`Self::uc_login`]), under the brute-force throttle.
+    pub async fn login(
+        self: &Arc<Self>,
+        choice: &BackendChoice,
+        login: &str,
+        password: &Password,
+        address: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        let (method, order) = match choice {
+            BackendChoice::Named(name) => {
+                return self.password_login(name, login, password, address).await;
+            }
+            BackendChoice::Uc => ("uc_login", self.uc_login_backends.clone()),
+            BackendChoice::Default => ("default_backends", self.default_backends.clone()),
+        };
+        let this = Arc::clone(self);
+        let (checked_login, password) = (login.to_owned(), password.clone());
+        let attempt = async move { this.in_order(&order, &checked_login, &password).await };
+        self.throttled(method, login, address, attempt).await
+    }
+
+    async fn in_order(
+        &self,
+        order: &[String],
+        login: &str,
+        password: &Password,
+    ) -> Result<Identity, AuthError> {
         let mut unavailable: Option<AuthError> = None;
-        for name in &self.uc_login_backends {
+        for name in order {
             match self.check_password(name, login, password).await {
                 Ok(identity) => return Ok(identity),
                 Err(AuthError::InvalidCredentials) | Err(AuthError::UnknownBackend(_)) => {}
@@ -303,7 +352,11 @@ mod tests {
     type Outcome = fn() -> Result<VerifiedIdentity, BackendError>;
 
     fn auth(backends: Vec<(&'static str, Outcome)>) -> Arc<Authenticator> {
-        let order = backends.iter().map(|(n, _)| n.to_string()).collect();
+        let names: Vec<String> = backends.iter().map(|(n, _)| n.to_string()).collect();
+        let order = LoginOrder {
+            uc: names.clone(),
+            default: names,
+        };
         Arc::new(Authenticator::new(
             backends
                 .into_iter()
@@ -446,7 +499,10 @@ mod tests {
     ) -> Arc<Authenticator> {
         Arc::new(Authenticator::new(
             vec![backend],
-            vec!["xivo_user".into()],
+            LoginOrder {
+                uc: vec!["xivo_user".into()],
+                default: vec!["xivo_user".into()],
+            },
             ThrottleConfig {
                 enabled: true,
                 max_failures_per_login: per_login,

@@ -101,7 +101,10 @@ impl Sesame {
         let backends = password_backends(&config, &directory, &hasher)?;
         let auth = Arc::new(Authenticator::new(
             backends,
-            config.uc_login_backends(),
+            crate::auth::LoginOrder {
+                uc: config.uc_login_backends(),
+                default: config.default_backends(),
+            },
             config.config.throttle.clone(),
             shared_counters,
         ));
@@ -145,6 +148,7 @@ impl Sesame {
                 max_lifetime: c.max_token_lifetime,
                 max_session_age: c.uc_api.max_session_age,
                 platform_uuid: platform,
+                tenant_uuid: c.default_tenant_uuid.unwrap_or(platform),
                 max_tokens_per_user: c.max_tokens_per_user,
             },
         ));

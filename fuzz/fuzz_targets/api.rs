@@ -13,8 +13,9 @@ use sesame::http::{redact_path, redact_query};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = parse_create(data) {
-        assert!(!request.backend.is_empty());
+        assert!(request.backend.is_none_or(|b| !b.is_empty()));
         assert!(request.expiration.is_none_or(|e| e > 0));
+        assert!(!(request.offline && request.client_id.is_none()));
     }
     let _ = parse_login(data);
     let mut headers = HeaderMap::new();

@@ -109,6 +109,26 @@ impl LoadedConfig {
             .collect()
     }
 
+    /// Backends `POST /0.1/token` tries, in order, when it names none.
+    pub fn default_backends(&self) -> Vec<String> {
+        match &self.config.default_backends {
+            Some(list) => list.clone(),
+            None => {
+                let enabled = self.enabled_backends();
+                [
+                    sesame_backends::XIVO_USER,
+                    sesame_backends::LDAP_USER,
+                    sesame_backends::XIVO_SERVICE,
+                    sesame_backends::XIVO_ADMIN,
+                ]
+                .into_iter()
+                .filter(|b| enabled.iter().any(|e| e == b))
+                .map(str::to_owned)
+                .collect()
+            }
+        }
+    }
+
     /// Backends the UC login tries, in order.
     pub fn uc_login_backends(&self) -> Vec<String> {
         match &self.config.uc_api.login_backends {

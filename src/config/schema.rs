@@ -52,6 +52,17 @@ pub struct Config {
     /// in the data directory when not set.
     #[serde(default)]
     pub xivo_uuid: Option<Uuid>,
+    /// The tenant of every account and token, until tenants are
+    /// configurable: set it to the uuid of the Wazo tenant Sesame replaces;
+    /// the platform UUID when not set.
+    #[serde(default)]
+    pub default_tenant_uuid: Option<Uuid>,
+    /// The password backends `POST /0.1/token` tries, in order, when the
+    /// body names no backend (or `wazo_user`, as Wazo clients send); by
+    /// default the enabled ones among `xivo_user`, `ldap_user`,
+    /// `xivo_service`, `xivo_admin`, in that order.
+    #[serde(default)]
+    pub default_backends: Option<Vec<String>>,
     /// Which backends are on: `{xivo_user: true, ...}`.
     #[serde(default)]
     pub enabled_backend_plugins: BTreeMap<String, bool>,

@@ -57,17 +57,23 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
     for (backend, policy) in &config.backend_policies {
         require_policy(config, || format!("backend_policies.{backend}"), policy)?;
     }
-    for (i, name) in config.uc_api.login_backends.iter().flatten().enumerate() {
-        if !config
-            .enabled_backend_plugins
-            .get(name)
-            .copied()
-            .unwrap_or(false)
-        {
-            return Err((
-                format!("uc_api.login_backends[{i}]"),
-                format!("backend {name:?} is not enabled in enabled_backend_plugins"),
-            ));
+    let lists = [
+        ("uc_api.login_backends", &config.uc_api.login_backends),
+        ("default_backends", &config.default_backends),
+    ];
+    for (key, list) in lists {
+        for (i, name) in list.iter().flatten().enumerate() {
+            if !config
+                .enabled_backend_plugins
+                .get(name)
+                .copied()
+                .unwrap_or(false)
+            {
+                return Err((
+                    format!("{key}[{i}]"),
+                    format!("backend {name:?} is not enabled in enabled_backend_plugins"),
+                ));
+            }
         }
     }
     let ldap_on = config

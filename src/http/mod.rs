@@ -89,6 +89,14 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
                 .get(token_api::get_token)
                 .delete(token_api::delete_token),
         )
+        .route(
+            "/0.1/token/{token}/scopes/check",
+            post(token_api::check_scopes),
+        )
+        .route(
+            "/0.1/status",
+            get(token_api::status).head(token_api::head_status),
+        )
         .route("/0.1/backends", get(token_api::list_backends))
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))

@@ -15,7 +15,9 @@ use super::extract::{
 };
 use super::wire::{Message, UcErrorBody, UcSession};
 use super::{AppState, mutual_auth};
-use crate::login::{BrowserStart, Credential, Lifetime, LoginError, LoginRequest, Via};
+use crate::login::{
+    BackendChoice, BrowserStart, Credential, Lifetime, LoginError, LoginRequest, Via,
+};
 use crate::token::{ClientInfo, VerifiedToken};
 use sesame_backends::Password;
 
@@ -81,7 +83,7 @@ pub async fn login(
 ) -> Result<Response, UcError> {
     let (login, password) = parse_login(&body)?;
     let credential = Credential::Password {
-        backend: None,
+        backends: BackendChoice::Uc,
         login: Some((login, Password::new(password))),
     };
     session(&state, credential, client).await

@@ -190,3 +190,58 @@ pub struct Readiness {
 pub struct GatewayRefusal {
     pub message: String,
 }
+
+/// The body of `POST /0.1/token/{token}/scopes/check`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopesCheckRequest {
+    /// The ACLs to check.
+    pub scopes: Vec<String>,
+    /// A tenant the token must be valid for.
+    pub tenant_uuid: Option<String>,
+}
+
+/// Which scopes a token grants.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopesCheck {
+    /// Each scope asked for, and whether the token grants it.
+    pub scopes: BTreeMap<String, bool>,
+}
+
+/// One component of `GET /0.1/status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Component {
+    /// `ok`; `fail` when Sesame cannot serve without it (503); `degraded`
+    /// for an upstream out of reach (the logins it checks fail, the rest
+    /// is served).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Component {
+    pub fn ok() -> Self {
+        Component {
+            status: "ok".into(),
+            reason: None,
+        }
+    }
+
+    pub fn failing(reason: String) -> Self {
+        Component {
+            status: "fail".into(),
+            reason: Some(reason),
+        }
+    }
+
+    pub fn degraded(reason: String) -> Self {
+        Component {
+            status: "degraded".into(),
+            reason: Some(reason),
+        }
+    }
+}
+
+/// `GET /0.1/status`: each component by name (`rest_api`, `token_store`,
+/// and the upstreams).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Status(pub BTreeMap<String, Component>);

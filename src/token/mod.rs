@@ -106,6 +106,9 @@ pub enum TokenError {
     Expired,
     #[error("token does not grant {0}")]
     Forbidden(String),
+    /// The token is valid, but not for this tenant.
+    #[error("token is not valid for tenant {0}")]
+    ForbiddenTenant(String),
     #[error("invalid expiration: {0}")]
     InvalidExpiration(String),
     #[error("this token cannot be revoked here: {0}")]
@@ -126,7 +129,7 @@ fn count_check(result: &Result<VerifiedToken, TokenError>) {
     use crate::metrics::CheckOutcome;
     let outcome = match result {
         Ok(_) => CheckOutcome::Valid,
-        Err(TokenError::Forbidden(_)) => CheckOutcome::Forbidden,
+        Err(TokenError::Forbidden(_) | TokenError::ForbiddenTenant(_)) => CheckOutcome::Forbidden,
         Err(TokenError::Expired) => CheckOutcome::Expired,
         Err(TokenError::Store(_)) => CheckOutcome::Unavailable,
         Err(_) => CheckOutcome::Invalid,
@@ -145,6 +148,8 @@ pub struct TokenPolicy {
     pub max_session_age: u64,
     /// The platform's UUID, reported in every token (`xivo_uuid`).
     pub platform_uuid: Uuid,
+    /// The tenant of every account (`tenant_uuid` in the metadata).
+    pub tenant_uuid: Uuid,
     /// Most live tokens one user (`auth_id`) may hold; `None`: no cap.
     pub max_tokens_per_user: Option<usize>,
 }
@@ -349,9 +354,28 @@ impl TokenService {
         let token = Uuid::new_v4().to_string();
         let now = self.clock.now();
         let mut metadata = identity.metadata;
-        metadata
-            .entry("xivo_uuid")
-            .or_insert_with(|| serde_json::Value::String(self.policy.platform_uuid.to_string()));
+        // What wazo-auth's tokens carry, and Wazo services read.
+        let string = serde_json::Value::String;
+        let defaults = [
+            ("xivo_uuid", string(self.policy.platform_uuid.to_string())),
+            ("tenant_uuid", string(self.policy.tenant_uuid.to_string())),
+            ("auth_id", string(identity.auth_id.clone())),
+            (
+                "pbx_user_uuid",
+                identity
+                    .user_uuid
+                    .clone()
+                    .map_or(serde_json::Value::Null, string),
+            ),
+        ];
+        for (key, value) in defaults {
+            metadata.entry(key).or_insert(value);
+        }
+        if let Some(uuid) = &identity.user_uuid {
+            metadata
+                .entry("uuid")
+                .or_insert_with(|| string(uuid.clone()));
+        }
         let record = TokenRecord {
             auth_id: identity.auth_id,
             user_uuid: identity.user_uuid,
@@ -463,17 +487,51 @@ impl TokenService {
         presented: &str,
         scope: Option<&str>,
     ) -> Result<VerifiedToken, TokenError> {
-        let checked = self
-            .verify(presented)
-            .await
-            .and_then(|verified| match scope {
-                Some(scope) if !verified.grants(scope) => {
-                    Err(TokenError::Forbidden(scope.to_owned()))
-                }
-                _ => Ok(verified),
-            });
+        self.check_for(presented, scope, None).await
+    }
+
+    /// [`Self::check`], and, with `tenant`, that the token is valid for
+    /// that tenant: its own (the only one until tenants are configurable),
+    /// or any for the platform's own tokens (the shared secret, static
+    /// tokens), as wazo-auth treats its internal tokens.
+    pub async fn check_for(
+        &self,
+        presented: &str,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+    ) -> Result<VerifiedToken, TokenError> {
+        let checked = self.verify(presented).await.and_then(|verified| {
+            if let Some(scope) = scope
+                && !verified.grants(scope)
+            {
+                return Err(TokenError::Forbidden(scope.to_owned()));
+            }
+            if let Some(tenant) = tenant
+                && !self.in_tenant(&verified, tenant)
+            {
+                return Err(TokenError::ForbiddenTenant(tenant.to_owned()));
+            }
+            Ok(verified)
+        });
         count_check(&checked);
         checked
+    }
+
+    /// Whether `verified` may act in `tenant`.
+    fn in_tenant(&self, verified: &VerifiedToken, tenant: &str) -> bool {
+        if verified.kind != TokenKind::Session {
+            return true;
+        }
+        let own = verified
+            .record()
+            .metadata
+            .get("tenant_uuid")
+            .and_then(serde_json::Value::as_str);
+        match own {
+            Some(own) => own.eq_ignore_ascii_case(tenant),
+            // Issued before tokens carried their tenant: the default one.
+            None => uuid::Uuid::try_parse(tenant).is_ok_and(|t| t == self.policy.tenant_uuid),
+        }
     }
 
     /// Check a token and push its expiry to now + its lifetime (bounded by the
@@ -593,6 +651,7 @@ mod tests {
                 max_lifetime: 36_000,
                 max_session_age: 10_000,
                 platform_uuid: platform,
+                tenant_uuid: platform,
                 max_tokens_per_user: None,
             },
         )

@@ -46,11 +46,19 @@ fn table() -> Vec<Case> {
         with_basic(case("truncated JSON", Method::POST, token, Some("{"), 400)),
         with_basic(case("a JSON array", Method::POST, token, Some("[]"), 400)),
         with_basic(case("JSON null", Method::POST, token, Some("null"), 400)),
+        // No backend is the default backends (Wazo clients send none).
         with_basic(case(
-            "backend missing",
+            "backend empty",
             Method::POST,
             token,
-            Some(r#"{"expiration": 60}"#),
+            Some(r#"{"backend": "", "expiration": 60}"#),
+            400,
+        )),
+        with_basic(case(
+            "offline access without a client id",
+            Method::POST,
+            token,
+            Some(r#"{"access_type": "offline"}"#),
             400,
         )),
         with_basic(case(

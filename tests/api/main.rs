@@ -19,3 +19,4 @@ mod throttle;
 mod token_api;
 mod token_cap;
 mod uc_api;
+mod wazo;

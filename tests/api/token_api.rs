@@ -171,7 +171,7 @@ async fn create_token_statuses() {
         ("", "no body"),
         ("{not json", "invalid JSON"),
         ("[1]", "not an object"),
-        (r#"{"expiration": 60}"#, "no backend"),
+        (r#"{"backend": "", "expiration": 60}"#, "empty backend"),
         (
             r#"{"backend": "xivo_user", "expiration": "30"}"#,
             "string expiration",

@@ -22,7 +22,7 @@ pub enum GatewayDenied {
 impl From<TokenError> for GatewayDenied {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::Forbidden(_) => GatewayDenied::Forbidden,
+            TokenError::Forbidden(_) | TokenError::ForbiddenTenant(_) => GatewayDenied::Forbidden,
             TokenError::Store(e) => GatewayDenied::Store(e),
             _ => GatewayDenied::InvalidToken,
         }

@@ -68,6 +68,10 @@ impl From<TokenError> for LegacyError {
             TokenError::Forbidden(scope) => {
                 Self::new(StatusCode::FORBIDDEN, format!("Unauthorized for {scope}"))
             }
+            TokenError::ForbiddenTenant(tenant) => Self::new(
+                StatusCode::FORBIDDEN,
+                format!("Unauthorized for tenant {tenant}"),
+            ),
             TokenError::InvalidExpiration(m) => Self::bad_request(m),
             TokenError::NotRevocable(m) => Self::new(StatusCode::FORBIDDEN, m),
             TokenError::NotExchangeable(m) => Self::bad_request(m),

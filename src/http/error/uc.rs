@@ -157,6 +157,10 @@ impl From<TokenError> for UcError {
                 UcCode::InvalidToken,
                 format!("the token does not grant {scope}"),
             ),
+            TokenError::ForbiddenTenant(tenant) => UcError::new(
+                UcCode::InvalidToken,
+                format!("the token is not valid for tenant {tenant}"),
+            ),
             TokenError::InvalidExpiration(m) => UcError::new(UcCode::InvalidJson, m),
             TokenError::NotRevocable(m) => UcError::new(UcCode::TokenNotRevocable, m),
             TokenError::NotExchangeable(m) => UcError::new(UcCode::InvalidToken, m),
