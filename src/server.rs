@@ -138,20 +138,27 @@ impl Sesame {
                 );
             }
         }
-        let tokens = Arc::new(TokenService::new(
-            store,
-            statics.clone(),
-            clock,
-            shared,
-            TokenPolicy {
-                default_lifetime: c.default_token_lifetime,
-                max_lifetime: c.max_token_lifetime,
-                max_session_age: c.uc_api.max_session_age,
-                platform_uuid: platform,
-                tenant_uuid: c.default_tenant_uuid.unwrap_or(platform),
-                max_tokens_per_user: c.max_tokens_per_user,
-            },
-        ));
+        let tokens = Arc::new(
+            TokenService::new(
+                store,
+                statics.clone(),
+                clock,
+                shared,
+                TokenPolicy {
+                    default_lifetime: c.default_token_lifetime,
+                    max_lifetime: c.max_token_lifetime,
+                    max_session_age: c.uc_api.max_session_age,
+                    platform_uuid: platform,
+                    tenant_uuid: c.default_tenant_uuid.unwrap_or(platform),
+                    max_tokens_per_user: c.max_tokens_per_user,
+                },
+            )
+            .with_refresh(
+                crate::token::refresh::RefreshKey::load_or_create(&config.refresh_key_file())
+                    .map_err(|e| anyhow::anyhow!("refresh_tokens.key_file: {e}"))?,
+                c.refresh_tokens.lifetime_secs,
+            ),
+        );
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));
         let broker = Arc::new(
             Broker::new(

@@ -92,6 +92,13 @@ impl LoadedConfig {
         }
     }
 
+    pub fn refresh_key_file(&self) -> PathBuf {
+        match &self.config.refresh_tokens.key_file {
+            Some(p) => self.resolve(p),
+            None => self.data_dir().join("refresh-token.key"),
+        }
+    }
+
     pub fn store_path(&self) -> PathBuf {
         match &self.config.store.path {
             Some(p) => self.resolve(p),

@@ -63,6 +63,9 @@ pub struct Config {
     /// `xivo_service`, `xivo_admin`, in that order.
     #[serde(default)]
     pub default_backends: Option<Vec<String>>,
+    /// Refresh tokens (`access_type: offline`).
+    #[serde(default)]
+    pub refresh_tokens: RefreshTokensConfig,
     /// Which backends are on: `{xivo_user: true, ...}`.
     #[serde(default)]
     pub enabled_backend_plugins: BTreeMap<String, bool>,
@@ -414,4 +417,19 @@ fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+}
+
+/// The `refresh_tokens` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokensConfig {
+    /// The key refresh tokens are derived with (made when missing);
+    /// default `<data_dir>/refresh-token.key`. Instances sharing Redis
+    /// must share this file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Seconds a refresh token mints tokens; absent: until it is revoked,
+    /// as wazo-auth's.
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
 }

@@ -146,6 +146,12 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
     if config.store.kind == StoreKind::Redis && config.store.redis.timeout_ms == 0 {
         return Err(("store.redis.timeout_ms".into(), "must be positive".into()));
     }
+    if config.refresh_tokens.lifetime_secs == Some(0) {
+        return Err((
+            "refresh_tokens.lifetime_secs".into(),
+            "must be positive (leave it out for refresh tokens that last until revoked)".into(),
+        ));
+    }
     if config.password_hashing.concurrency == 0 {
         return Err((
             "password_hashing.concurrency".into(),

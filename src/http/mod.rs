@@ -10,6 +10,7 @@ pub mod oauth_api;
 pub mod openapi;
 pub mod token_api;
 pub mod uc_api;
+pub mod wazo_api;
 pub mod wire;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, head, post};
+use axum::routing::{any, delete, get, head, post};
 
 use crate::auth::Authenticator;
 use crate::gateway::GatewayConfig;
@@ -98,6 +99,12 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
             get(token_api::status).head(token_api::head_status),
         )
         .route("/0.1/backends", get(token_api::list_backends))
+        .route("/0.1/tokens", get(wazo_api::list_all))
+        .route("/0.1/users/{user}/tokens", get(wazo_api::list_user))
+        .route(
+            "/0.1/users/{user}/tokens/{client_id}",
+            delete(wazo_api::revoke),
+        )
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))
         .route("/xuc/api/2.0/auth/logout", post(uc_api::logout))

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{oauth_api, token_api, uc_api};
+use super::{oauth_api, token_api, uc_api, wazo_api};
 
 /// The document: paths from the handlers' annotations.
 #[derive(OpenApi)]
@@ -32,6 +32,9 @@ use super::{oauth_api, token_api, uc_api};
         token_api::check_scopes,
         token_api::status,
         token_api::head_status,
+        wazo_api::list_all,
+        wazo_api::list_user,
+        wazo_api::revoke,
         uc_api::login,
         uc_api::check,
         uc_api::logout,

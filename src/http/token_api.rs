@@ -16,6 +16,7 @@ use super::wire::{
 };
 
 use crate::login::{Credential, Lifetime, LoginRequest, Presented};
+use crate::token::refresh::Offline;
 use crate::token::{TokenService, VerifiedToken};
 use sesame_backends::Password;
 
@@ -139,6 +140,7 @@ pub fn token_data(service: &TokenService, token: &str, verified: &VerifiedToken)
         session_uuid: r.session_uuid.to_string(),
         remote_addr: r.remote_addr.clone(),
         user_agent: r.user_agent.clone(),
+        refresh_token: None,
     }
 }
 
@@ -166,16 +168,32 @@ pub async fn create_token(
     body: Bytes,
 ) -> Result<Response, LegacyError> {
     let request = parse_create(&body)?;
+    let offline = request.offline.then(|| Offline {
+        client_id: request.client_id.clone().unwrap_or_default(),
+        mobile: mobile_session(&headers),
+    });
     let credential = match (request.refresh_token, request.client_id) {
         (Some(token), Some(client_id)) => Credential::RefreshToken { token, client_id },
         _ => Credential::named(request.backend.as_deref(), presented(&headers)),
     };
-    let login = LoginRequest::new(credential, Lifetime::Requested(request.expiration));
+    let login = LoginRequest {
+        offline,
+        ..LoginRequest::new(credential, Lifetime::Requested(request.expiration))
+    };
     let login = state.broker.login(login, client).await?;
-    let data = token_data(&state.tokens, &login.token, &login.verified);
+    let mut data = token_data(&state.tokens, &login.token, &login.verified);
+    data.refresh_token = login.refresh_token;
     let mut response = Json(TokenEnvelope { data }).into_response();
     super::mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
+}
+
+/// `Wazo-Session-Type: mobile`.
+fn mobile_session(headers: &HeaderMap) -> bool {
+    headers
+        .get("wazo-session-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("mobile"))
 }
 
 /// Every proof `POST /0.1/token` may read, whichever its backend takes.

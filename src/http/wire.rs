@@ -64,6 +64,9 @@ pub struct TokenData {
     pub session_uuid: String,
     pub remote_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// Only in the answer of an offline login (`access_type: offline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -245,3 +248,36 @@ impl Component {
 /// and the upstreams).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Status(pub BTreeMap<String, Component>);
+
+/// The error body of wazo-auth's protected routes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WazoErrorBody {
+    pub message: String,
+    pub error_id: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A refresh token, as listed (never the token itself).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefreshTokenItem {
+    pub client_id: String,
+    /// ISO 8601, UTC.
+    pub created_at: String,
+    /// Made by a login with `Wazo-Session-Type: mobile`.
+    pub mobile: bool,
+    pub user_uuid: String,
+    pub tenant_uuid: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A page of refresh tokens.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefreshTokenList {
+    /// All the tokens the request may see.
+    pub total: usize,
+    /// Those that match `search`.
+    pub filtered: usize,
+    pub items: Vec<RefreshTokenItem>,
+}

@@ -57,6 +57,22 @@ impl IdentityMapper {
         self.policies.load().get(name).cloned().unwrap_or_default()
     }
 
+    /// Whether the account `login` of the local backend `backend` still
+    /// exists and may log in; true for other backends (nothing to ask
+    /// without the user's password).
+    pub fn still_allowed(&self, backend: &str, login: &str) -> bool {
+        match AccountKind::ALL
+            .into_iter()
+            .find(|kind| kind.backend_name() == backend)
+        {
+            Some(kind) => self
+                .directory
+                .find(kind, login)
+                .is_some_and(|account| account.can_log_in(kind)),
+            None => true,
+        }
+    }
+
     /// The local user `external` names under `rule`, with `extra_acl` added
     /// (group policies) and `metadata` merged into the token's; or, with
     /// `rule.auto_provision`, a user of that policy. The error says whom,

@@ -166,6 +166,8 @@ pub struct LoginRequest {
     pub lifetime: Lifetime,
     /// The OAuth `scope`: a subset of the identity's ACLs for the token.
     pub scope: Option<String>,
+    /// `access_type: offline`: a refresh token for this client too.
+    pub offline: Option<crate::token::refresh::Offline>,
 }
 
 impl LoginRequest {
@@ -174,6 +176,7 @@ impl LoginRequest {
             credential,
             lifetime,
             scope: None,
+            offline: None,
         }
     }
 
@@ -198,6 +201,8 @@ pub struct Login {
     pub mutual_auth: Option<String>,
     /// Where a browser login hands its token over.
     pub redirect: Option<String>,
+    /// The refresh token of an offline login.
+    pub refresh_token: Option<String>,
 }
 
 /// An identity checked, before its token.
@@ -290,11 +295,25 @@ impl Broker {
             crate::oauth::narrow_identity(&mut checked.identity, scope)
                 .map_err(|why| LoginError::new(via, Failure::Scope(why)))?;
         }
+        // An offline login's refresh token is for the identity as checked.
+        let offline = request
+            .offline
+            .as_ref()
+            .map(|offline| (checked.identity.clone(), offline));
         let issued = self
             .tokens
             .issue(checked.identity, lifetime, client)
             .await
             .map_err(token_error)?;
+        let refresh_token = match offline {
+            Some((identity, offline)) => Some(
+                self.tokens
+                    .refresh_token_for(&identity, offline)
+                    .await
+                    .map_err(token_error)?,
+            ),
+            None => None,
+        };
         if let Some(ticket) = &checked.cas_ticket {
             self.browser
                 .cas_remember(ticket, TokenKey::of(&issued.token));
@@ -305,6 +324,7 @@ impl Broker {
             lifetime,
             mutual_auth: checked.mutual_auth,
             redirect: checked.redirect,
+            refresh_token,
         })
     }
 
@@ -316,17 +336,30 @@ impl Broker {
         address: Option<&str>,
     ) -> Result<Checked, LoginError> {
         let via = credential.via();
-        if let Credential::RefreshToken { client_id, .. } = &credential {
-            // None is issued yet (see docs/api.md): every one is unknown.
-            let why = format!("unknown refresh_token for client_id {client_id:?}");
-            crate::audit::attempt(
-                "refresh_token",
-                "",
-                crate::audit::Outcome::Refused,
-                Some(&why),
-                address,
-            );
-            return Err(LoginError::refused(via, why));
+        if let Credential::RefreshToken { token, client_id } = credential {
+            let outcome = self.redeem(&token, &client_id).await;
+            use crate::audit::{Outcome, attempt};
+            match &outcome {
+                Ok(checked) => attempt(
+                    "refresh_token",
+                    &checked.identity.login,
+                    Outcome::Accepted,
+                    None,
+                    address,
+                ),
+                Err(e) => attempt(
+                    "refresh_token",
+                    "",
+                    if e.is_unavailable() {
+                        Outcome::Unavailable
+                    } else {
+                        Outcome::Refused
+                    },
+                    Some(&e.failure.to_string()),
+                    address,
+                ),
+            }
+            return outcome;
         }
         if let Credential::Password { backends, login } = credential {
             let (login, password) = login
@@ -424,6 +457,38 @@ impl Broker {
                 Ok(Checked::of(identity))
             }
         }
+    }
+
+    /// The identity a refresh token mints tokens for: the one of its
+    /// offline login, while its local account (if it has one) may still
+    /// log in.
+    async fn redeem(&self, token: &str, client_id: &str) -> Result<Checked, LoginError> {
+        let via = Via::Password;
+        let record = self
+            .tokens
+            .redeem(token, client_id)
+            .await
+            .map_err(|e| match e {
+                crate::token::TokenError::NotFound => LoginError::refused(
+                    via,
+                    format!("unknown refresh_token for client_id {client_id:?}"),
+                ),
+                e => LoginError::new(via, Failure::Token(e)),
+            })?;
+        if !self.mapper.still_allowed(&record.backend, &record.login) {
+            return Err(LoginError::refused(
+                via,
+                "the refresh token's account may no longer log in",
+            ));
+        }
+        Ok(Checked::of(Identity {
+            auth_id: record.auth_id,
+            user_uuid: record.xivo_user_uuid,
+            login: record.login,
+            backend: record.backend,
+            acl: record.acl,
+            metadata: record.metadata,
+        }))
     }
 
     /// The local user (or provisioned user) of a verified identity.

@@ -32,6 +32,7 @@ use redb::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::refresh::{RefreshRecord, slot};
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
 use crate::clock::Timestamp;
 
@@ -42,6 +43,11 @@ const EXPIRY: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("expiry")
 
 /// auth_id → (expiry in µs, token hash): each user's tokens, for the cap.
 const USERS: MultimapTableDefinition<&str, (i64, &[u8])> = MultimapTableDefinition::new("users");
+
+/// (user, client id) → JSON refresh record.
+const REFRESH: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh");
+/// Refresh token hash → (user, client id).
+const REFRESH_KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("refresh_keys");
 
 /// The expiry recorded in `USERS` for a token that never expires.
 const NEVER: i64 = i64::MAX;
@@ -132,6 +138,10 @@ impl EmbeddedStore {
                     .map_err(|e| internal("expiry table")(e.into()))?;
                 txn.open_multimap_table(USERS)
                     .map_err(|e| internal("users table")(e.into()))?;
+                txn.open_table(REFRESH)
+                    .map_err(|e| internal("refresh table")(e.into()))?;
+                txn.open_table(REFRESH_KEYS)
+                    .map_err(|e| internal("refresh keys table")(e.into()))?;
             }
             txn.commit().map_err(|e| internal("commit")(e.into()))?;
             let read = db
@@ -299,6 +309,34 @@ fn rebuild_users(db: &Database, owners: &[(String, i64, TokenKey)]) -> Result<()
     txn.commit().map_err(|e| internal("commit")(e.into()))
 }
 
+/// Refresh tokens are written rarely (offline logins, revocations): each
+/// change is a transaction of its own, on a blocking thread, beside the
+/// writer thread of the access tokens (redb serializes the two).
+async fn refresh_txn<T, F>(db: &Arc<Database>, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+{
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let txn = db.begin_write()?;
+        let out = work(&txn)?;
+        txn.commit()?;
+        Ok::<T, redb::Error>(out)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(format!("refresh token write: {e}")))?
+    .map_err(internal("refresh token write"))
+}
+
+fn refresh_json(record: &RefreshRecord) -> Result<Vec<u8>, redb::Error> {
+    serde_json::to_vec(record).map_err(|e| redb::Error::Io(std::io::Error::other(e)))
+}
+
+fn refresh_of(bytes: &[u8]) -> Result<RefreshRecord, redb::Error> {
+    serde_json::from_slice(bytes).map_err(|e| redb::Error::Io(std::io::Error::other(e)))
+}
+
 fn to_json(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
 }
@@ -391,6 +429,95 @@ impl TokenStore for EmbeddedStore {
         let table = self.tokens_table()?;
         let len = table.len().map_err(|e| internal("count")(e.into()))?;
         Ok(usize::try_from(len).unwrap_or(usize::MAX))
+    }
+
+    async fn refresh_put(
+        &self,
+        record: RefreshRecord,
+        replace: bool,
+    ) -> Result<RefreshRecord, StoreError> {
+        refresh_txn(&self.db, move |txn| {
+            let mut table = txn.open_table(REFRESH)?;
+            let mut keys = txn.open_table(REFRESH_KEYS)?;
+            let name = slot(&record.user_uuid, &record.client_id);
+            let kept = match table.get(name.as_str())? {
+                Some(bytes) => Some(refresh_of(bytes.value())?),
+                None => None,
+            };
+            if let Some(kept) = kept {
+                if !replace {
+                    return Ok(kept);
+                }
+                keys.remove(kept.key.0.as_slice())?;
+            }
+            table.insert(name.as_str(), refresh_json(&record)?.as_slice())?;
+            keys.insert(record.key.0.as_slice(), name.as_str())?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn refresh_get(&self, key: &TokenKey) -> Result<Option<RefreshRecord>, StoreError> {
+        let read = || -> Result<Option<RefreshRecord>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let keys = txn.open_table(REFRESH_KEYS)?;
+            let Some(name) = keys.get(key.0.as_slice())? else {
+                return Ok(None);
+            };
+            let table = txn.open_table(REFRESH)?;
+            match table.get(name.value())? {
+                Some(bytes) => Ok(Some(refresh_of(bytes.value())?)),
+                None => Ok(None),
+            }
+        };
+        read().map_err(internal("refresh token read"))
+    }
+
+    async fn refresh_list(
+        &self,
+        user_uuid: Option<&str>,
+    ) -> Result<Vec<RefreshRecord>, StoreError> {
+        let read = || -> Result<Vec<RefreshRecord>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(REFRESH)?;
+            let mut found = Vec::new();
+            let entries = match user_uuid {
+                // A user's records are the names that start with the user.
+                Some(user) => {
+                    let from = format!("{user}\u{1f}");
+                    let to = format!("{user}\u{20}");
+                    table.range(from.as_str()..to.as_str())?
+                }
+                None => table.range::<&str>(..)?,
+            };
+            for entry in entries {
+                let (_, bytes) = entry?;
+                found.push(refresh_of(bytes.value())?);
+            }
+            Ok(found)
+        };
+        read().map_err(internal("refresh token list"))
+    }
+
+    async fn refresh_remove(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let name = slot(user_uuid, client_id);
+        refresh_txn(&self.db, move |txn| {
+            let mut table = txn.open_table(REFRESH)?;
+            let removed = match table.remove(name.as_str())? {
+                Some(bytes) => Some(refresh_of(bytes.value())?),
+                None => None,
+            };
+            if let Some(record) = &removed {
+                txn.open_table(REFRESH_KEYS)?
+                    .remove(record.key.0.as_slice())?;
+            }
+            Ok(removed)
+        })
+        .await
     }
 
     async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
@@ -539,6 +666,30 @@ mod tests {
             EmbeddedStore::open(&dir.path().join("tokens.redb"), Timestamp::from_secs(1_000))
                 .unwrap();
         contract::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_refresh_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.redb");
+        let kept = crate::store::refresh::contract::record("u", "kept");
+        {
+            let store = EmbeddedStore::open(&path, Timestamp::from_secs(1_000)).unwrap();
+            crate::store::refresh::contract::run(&store).await;
+            store.refresh_put(kept.clone(), false).await.unwrap();
+        }
+        // And the refresh tokens survive a reopen (once the first store's
+        // writer thread has let the file go).
+        let mut reopened = None;
+        for _ in 0..50 {
+            if let Ok(store) = EmbeddedStore::open(&path, Timestamp::from_secs(1_000)) {
+                reopened = Some(store);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let store = reopened.expect("store reopens");
+        assert_eq!(store.refresh_get(&kept.key).await.unwrap(), Some(kept));
     }
 
     #[tokio::test]

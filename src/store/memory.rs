@@ -7,12 +7,15 @@ use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
+use super::refresh::{RefreshRecord, slot};
 use super::{LiveToken, StoreError, TokenKey, TokenStore};
 use crate::clock::Timestamp;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tokens: RwLock<HashMap<TokenKey, Arc<LiveToken>>>,
+    /// Refresh tokens by (user, client id).
+    refresh: RwLock<HashMap<String, RefreshRecord>>,
 }
 
 impl MemoryStore {
@@ -78,6 +81,52 @@ impl TokenStore for MemoryStore {
             .filter(|t| t.record.auth_id == auth_id && !t.record.is_expired(now))
             .count())
     }
+
+    async fn refresh_put(
+        &self,
+        record: RefreshRecord,
+        replace: bool,
+    ) -> Result<RefreshRecord, StoreError> {
+        let mut all = self.refresh.write();
+        let name = slot(&record.user_uuid, &record.client_id);
+        match all.get(&name) {
+            Some(kept) if !replace => Ok(kept.clone()),
+            _ => {
+                all.insert(name, record.clone());
+                Ok(record)
+            }
+        }
+    }
+
+    async fn refresh_get(&self, key: &TokenKey) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(self
+            .refresh
+            .read()
+            .values()
+            .find(|r| r.key == *key)
+            .cloned())
+    }
+
+    async fn refresh_list(
+        &self,
+        user_uuid: Option<&str>,
+    ) -> Result<Vec<RefreshRecord>, StoreError> {
+        Ok(self
+            .refresh
+            .read()
+            .values()
+            .filter(|r| user_uuid.is_none_or(|u| r.user_uuid == u))
+            .cloned()
+            .collect())
+    }
+
+    async fn refresh_remove(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(self.refresh.write().remove(&slot(user_uuid, client_id)))
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +136,10 @@ mod tests {
     #[tokio::test]
     async fn memory_store_contract() {
         super::super::contract::run(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_store_refresh_contract() {
+        super::super::refresh::contract::run(&MemoryStore::new()).await;
     }
 }

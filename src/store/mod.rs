@@ -12,6 +12,7 @@
 pub mod embedded;
 pub mod memory;
 pub mod redis;
+pub mod refresh;
 
 use std::fmt;
 use std::sync::Arc;
@@ -197,6 +198,34 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// How many unexpired tokens `auth_id` holds now: the per-user cap
     /// (`max_tokens_per_user`) is checked against this before each login.
     async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError>;
+
+    /// Keep `record` as the refresh token of its user and client id: when
+    /// there is one already, it is kept and returned, unless `replace`
+    /// (then the old one is dropped, its token with it).
+    async fn refresh_put(
+        &self,
+        record: refresh::RefreshRecord,
+        replace: bool,
+    ) -> Result<refresh::RefreshRecord, StoreError>;
+
+    /// The refresh token whose SHA-256 is `key`.
+    async fn refresh_get(
+        &self,
+        key: &TokenKey,
+    ) -> Result<Option<refresh::RefreshRecord>, StoreError>;
+
+    /// A user's refresh tokens, or everyone's.
+    async fn refresh_list(
+        &self,
+        user_uuid: Option<&str>,
+    ) -> Result<Vec<refresh::RefreshRecord>, StoreError>;
+
+    /// Forget the refresh token of `user_uuid` for `client_id`.
+    async fn refresh_remove(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> Result<Option<refresh::RefreshRecord>, StoreError>;
 
     /// Whether the store answers now (readiness probes). Stores inside the
     /// process always do.

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::refresh::RefreshRecord;
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
 use crate::clock::Timestamp;
 
@@ -279,6 +280,22 @@ impl RedisStore {
         format!("{}user:{}", self.prefix, auth_id)
     }
 
+    /// A user's refresh tokens: a hash, client id → JSON record.
+    fn refresh_key(&self, user_uuid: &str) -> String {
+        format!("{}refresh:{user_uuid}", self.prefix)
+    }
+
+    /// Where a refresh token's hash leads: `<user>\x1f<client id>`.
+    fn refresh_index(&self, key: &TokenKey) -> String {
+        format!("{}refresh-key:{}", self.prefix, key.to_hex())
+    }
+
+    async fn refresh_values(&self, hash: String) -> Result<Vec<RefreshRecord>, StoreError> {
+        let mut conn = self.manager.clone();
+        let values: Vec<Vec<u8>> = self.run(conn.hvals(hash)).await?;
+        values.iter().map(|v| decode_refresh(v)).collect()
+    }
+
     /// Run one Redis operation within the configured timeout.
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -363,6 +380,26 @@ impl RedisStore {
         self.decoded.write().remove(key);
     }
 }
+
+fn decode_refresh(bytes: &[u8]) -> Result<RefreshRecord, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Internal(format!("decode refresh token: {e}")))
+}
+
+/// Keep a refresh record unless its user and client id have one (or
+/// `replace`): KEYS[1] the user's hash, KEYS[2] the new token's index;
+/// ARGV client id, JSON, replace, index value, index prefix. Answers the
+/// record kept.
+const REFRESH_PUT: &str = r#"
+local kept = redis.call('HGET', KEYS[1], ARGV[1])
+if kept and ARGV[3] == '0' then return kept end
+if kept then
+  redis.call('DEL', ARGV[5] .. cjson.decode(kept).key)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4])
+return ARGV[2]
+"#;
 
 fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
@@ -467,6 +504,100 @@ impl TokenStore for RedisStore {
         Ok(live)
     }
 
+    async fn refresh_put(
+        &self,
+        record: RefreshRecord,
+        replace: bool,
+    ) -> Result<RefreshRecord, StoreError> {
+        let json = serde_json::to_vec(&record)
+            .map_err(|e| StoreError::Internal(format!("encode refresh token: {e}")))?;
+        let mut conn = self.manager.clone();
+        let kept: Vec<u8> = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(REFRESH_PUT)
+                    .arg(2)
+                    .arg(self.refresh_key(&record.user_uuid))
+                    .arg(self.refresh_index(&record.key))
+                    .arg(&record.client_id)
+                    .arg(json)
+                    .arg(if replace { "1" } else { "0" })
+                    .arg(super::refresh::slot(&record.user_uuid, &record.client_id))
+                    .arg(format!("{}refresh-key:", self.prefix))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        decode_refresh(&kept)
+    }
+
+    async fn refresh_get(&self, key: &TokenKey) -> Result<Option<RefreshRecord>, StoreError> {
+        let mut conn = self.manager.clone();
+        let slot: Option<String> = self.run(conn.get(self.refresh_index(key))).await?;
+        let Some((user, client_id)) = slot.as_deref().and_then(|s| s.split_once('\u{1f}')) else {
+            return Ok(None);
+        };
+        let stored: Option<Vec<u8>> = self
+            .run(conn.hget(self.refresh_key(user), client_id))
+            .await?;
+        match stored {
+            Some(bytes) => {
+                let record = decode_refresh(&bytes)?;
+                Ok((record.key == *key).then_some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn refresh_list(
+        &self,
+        user_uuid: Option<&str>,
+    ) -> Result<Vec<RefreshRecord>, StoreError> {
+        if let Some(user) = user_uuid {
+            return self.refresh_values(self.refresh_key(user)).await;
+        }
+        let mut conn = self.manager.clone();
+        let pattern = format!("{}refresh:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut found = Vec::new();
+        loop {
+            let (next, hashes): (u64, Vec<String>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            for hash in hashes {
+                found.extend(self.refresh_values(hash).await?);
+            }
+            if next == 0 {
+                return Ok(found);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn refresh_remove(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let mut conn = self.manager.clone();
+        let hash = self.refresh_key(user_uuid);
+        let stored: Option<Vec<u8>> = self.run(conn.hget(&hash, client_id)).await?;
+        let Some(bytes) = stored else {
+            return Ok(None);
+        };
+        let record = decode_refresh(&bytes)?;
+        let removed: usize = self.run(conn.hdel(&hash, client_id)).await?;
+        let _: usize = self.run(conn.del(self.refresh_index(&record.key))).await?;
+        Ok((removed > 0).then_some(record))
+    }
+
     async fn count(&self) -> Result<usize, StoreError> {
         let mut conn = self.manager.clone();
         let pattern = format!("{}token:*", self.prefix);
@@ -517,6 +648,11 @@ mod tests {
     fn store() -> RedisStore {
         let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
         RedisStore::new(&redis_url(), &prefix, Duration::from_secs(2)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn redis_store_refresh_contract() {
+        crate::store::refresh::contract::run(&store()).await;
     }
 
     #[tokio::test]

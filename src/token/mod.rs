@@ -10,6 +10,7 @@
 //! 3. a session token from the store.
 
 pub mod acl;
+pub mod refresh;
 pub mod statics;
 
 use std::sync::Arc;
@@ -244,6 +245,10 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     shared: SharedSecret,
     policy: TokenPolicy,
+    /// Derives refresh tokens (see [`refresh`]).
+    refresh_key: refresh::RefreshKey,
+    /// How long a refresh token mints tokens; `None`: until revoked.
+    refresh_lifetime: Option<u64>,
 }
 
 impl TokenService {
@@ -260,7 +265,104 @@ impl TokenService {
             clock,
             shared,
             policy,
+            refresh_key: refresh::RefreshKey::random().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "no refresh-token key");
+                refresh::RefreshKey::from_seed(&Uuid::new_v4())
+            }),
+            refresh_lifetime: None,
         }
+    }
+
+    /// The same service with the refresh-token key and lifetime of the
+    /// configuration.
+    pub fn with_refresh(self, key: refresh::RefreshKey, lifetime: Option<u64>) -> Self {
+        TokenService {
+            refresh_key: key,
+            refresh_lifetime: lifetime,
+            ..self
+        }
+    }
+
+    /// The refresh token of `identity` for an offline login: the client's
+    /// existing one, or a new one (always new for a mobile login, which
+    /// replaces the client's previous one).
+    pub async fn refresh_token_for(
+        &self,
+        identity: &Identity,
+        offline: &refresh::Offline,
+    ) -> Result<String, TokenError> {
+        let now = self.clock.now();
+        let id = Uuid::new_v4();
+        let token = self.refresh_key.token_of(&id);
+        let record = crate::store::refresh::RefreshRecord {
+            id,
+            key: TokenKey::of(&token),
+            client_id: offline.client_id.clone(),
+            user_uuid: identity
+                .user_uuid
+                .clone()
+                .unwrap_or_else(|| identity.auth_id.clone()),
+            created_at: now,
+            expires_at: self.refresh_lifetime.map(|secs| now.plus_secs(secs)),
+            mobile: offline.mobile,
+            tenant_uuid: self.policy.tenant_uuid.to_string(),
+            auth_id: identity.auth_id.clone(),
+            xivo_user_uuid: identity.user_uuid.clone(),
+            login: identity.login.clone(),
+            backend: identity.backend.clone(),
+            acl: identity.acl.clone(),
+            metadata: identity.metadata.clone(),
+        };
+        let kept = self.store.refresh_put(record, offline.mobile).await?;
+        if kept.is_expired(now) {
+            // The client's token ran out: a new one takes its place.
+            let mut fresh = kept;
+            fresh.id = Uuid::new_v4();
+            let token = self.refresh_key.token_of(&fresh.id);
+            fresh.key = TokenKey::of(&token);
+            fresh.created_at = now;
+            fresh.expires_at = self.refresh_lifetime.map(|secs| now.plus_secs(secs));
+            self.store.refresh_put(fresh, true).await?;
+            return Ok(token);
+        }
+        Ok(self.refresh_key.token_of(&kept.id))
+    }
+
+    /// The refresh token `token` of `client_id`, if it is one and still
+    /// mints tokens; `NotFound` otherwise (also for another client's).
+    pub async fn redeem(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<crate::store::refresh::RefreshRecord, TokenError> {
+        let record = self
+            .store
+            .refresh_get(&TokenKey::of(token))
+            .await?
+            .filter(|r| r.client_id == client_id && !r.is_expired(self.clock.now()));
+        record.ok_or(TokenError::NotFound)
+    }
+
+    /// A user's refresh tokens, or everyone's.
+    pub async fn refresh_tokens(
+        &self,
+        user_uuid: Option<&str>,
+    ) -> Result<Vec<crate::store::refresh::RefreshRecord>, TokenError> {
+        Ok(self.store.refresh_list(user_uuid).await?)
+    }
+
+    /// Revoke the refresh token of `user_uuid` for `client_id`: it mints
+    /// nothing more. `Ok(false)` when there was none.
+    pub async fn revoke_refresh(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> Result<bool, TokenError> {
+        let removed = self.store.refresh_remove(user_uuid, client_id).await?;
+        if removed.is_some() {
+            tracing::info!(user_uuid, client_id, "refresh token revoked");
+        }
+        Ok(removed.is_some())
     }
 
     pub fn policy(&self) -> &TokenPolicy {

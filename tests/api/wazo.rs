@@ -197,3 +197,226 @@ async fn status_says_whether_sesame_can_serve() {
     assert_eq!(body["token_store"]["status"], "ok");
     assert_eq!(body["rest_api"]["status"], "ok");
 }
+
+/// An offline login for `client_id`: the answer's status and body.
+async fn offline_login(s: &Server, client_id: &str, mobile: bool) -> (StatusCode, Value) {
+    let mut request = client()
+        .post(s.url("/0.1/token"))
+        .basic_auth("alice", Some("s3cre7"))
+        .json(&json!({"backend": "wazo_user", "expiration": 60, "access_type": "offline", "client_id": client_id}));
+    if mobile {
+        request = request.header("Wazo-Session-Type", "mobile");
+    }
+    let r = request.send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or_default())
+}
+
+/// A login by refresh token, as `@wazo/sdk` sends it (no Authorization).
+async fn refresh_login(s: &Server, refresh_token: &str, client_id: &str) -> (StatusCode, Value) {
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .json(&json!({"backend": "wazo_user", "expiration": 60, "refresh_token": refresh_token, "client_id": client_id}))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or_default())
+}
+
+fn refresh_of(answer: &Value) -> String {
+    answer["data"]["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn refresh_tokens_mint_tokens_until_revoked_and_survive_a_restart() {
+    let mut s = wazo_server();
+    let (status, answer) = offline_login(&s, "my-app", false).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let rt = refresh_of(&answer);
+    assert_eq!(rt.len(), 36, "{answer}");
+    // The next offline login of the same client gets the same one back.
+    let (_, again) = offline_login(&s, "my-app", false).await;
+    assert_eq!(refresh_of(&again), rt);
+    let (_, other) = offline_login(&s, "other.app", false).await;
+    assert_ne!(refresh_of(&other), rt);
+    // An online login has none.
+    let (_, online) = post_token(&s, "alice", "s3cre7", json!({})).await;
+    assert!(online["data"].get("refresh_token").is_none(), "{online}");
+
+    let (status, minted) = refresh_login(&s, &rt, "my-app").await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    assert_eq!(minted["data"]["auth_id"], ALICE_UUID);
+    assert!(minted["data"].get("refresh_token").is_none());
+    assert_eq!(minted["data"]["acl"], answer["data"]["acl"]);
+    assert_ne!(minted["data"]["token"], answer["data"]["token"]);
+    // Another client's refresh token, or a made-up one: 401.
+    assert_eq!(
+        refresh_login(&s, &rt, "other.app").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh_login(&s, "8d2f3c1e-0000-4000-8000-000000000000", "my-app")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    s.restart();
+    let (status, _) = refresh_login(&s, &rt, "my-app").await;
+    assert_eq!(status, StatusCode::OK, "a refresh token survives a restart");
+
+    // Alice lists and revokes her own (the user policy has no such ACL:
+    // the shared token does it, then alice with a token that may).
+    let c = client();
+    let list = c
+        .get(s.url(&format!(
+            "/0.1/users/{ALICE_UUID}/tokens?order=client_id&direction=desc"
+        )))
+        .header("X-Auth-Token", SHARED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let list: Value = list.json().await.unwrap();
+    assert_eq!(
+        (list["total"].as_u64(), list["filtered"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(list["items"][0]["client_id"], "other.app");
+    assert_eq!(list["items"][1]["client_id"], "my-app");
+    assert_eq!(list["items"][1]["user_uuid"], ALICE_UUID);
+    assert_eq!(list["items"][1]["tenant_uuid"], TENANT);
+    assert!(list["items"][1].get("refresh_token").is_none());
+    let searched: Value = c
+        .get(s.url("/0.1/tokens?search=MY-&limit=5"))
+        .header("X-Auth-Token", SHARED)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (searched["total"].as_u64(), searched["filtered"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let alice_token = online["data"]["token"].as_str().unwrap();
+    let r = c
+        .get(s.url("/0.1/tokens"))
+        .header("X-Auth-Token", alice_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "alice lacks auth.tokens.read"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_id"], "unauthorized");
+    for bad in ["limit=-1", "order=uuid", "direction=sideways"] {
+        let r = c
+            .get(s.url(&format!("/0.1/tokens?{bad}")))
+            .header("X-Auth-Token", SHARED)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    let delete = |client_id: &'static str| {
+        c.delete(s.url(&format!("/0.1/users/{ALICE_UUID}/tokens/{client_id}")))
+            .header("X-Auth-Token", SHARED)
+            .send()
+    };
+    assert_eq!(
+        delete("my-app").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let again = delete("my-app").await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(
+        body["error_id"],
+        "cannot-find-refresh-token-matching-client-id"
+    );
+    assert_eq!(
+        refresh_login(&s, &rt, "my-app").await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    s.restart();
+    assert_eq!(
+        refresh_login(&s, &rt, "my-app").await.0,
+        StatusCode::UNAUTHORIZED,
+        "still revoked after a restart"
+    );
+    // A new offline login makes a new refresh token.
+    let (_, fresh) = offline_login(&s, "my-app", false).await;
+    assert!(!refresh_of(&fresh).is_empty() && refresh_of(&fresh) != rt);
+}
+
+#[tokio::test]
+async fn a_mobile_offline_login_replaces_the_clients_refresh_token() {
+    let s = wazo_server();
+    let (_, first) = offline_login(&s, "phone", true).await;
+    let (_, second) = offline_login(&s, "phone", true).await;
+    let (old, new) = (refresh_of(&first), refresh_of(&second));
+    assert!(!old.is_empty() && old != new);
+    assert_eq!(
+        refresh_login(&s, &old, "phone").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(refresh_login(&s, &new, "phone").await.0, StatusCode::OK);
+}
+
+/// `me` is the token's user; the ACL of a path with dots has them as `_`.
+#[tokio::test]
+async fn me_and_dotted_client_ids() {
+    let s = Server::start(
+        |port| {
+            base_config(port, "").replace(
+                "dird.#]",
+                "dird.#, auth.users.me.tokens.read, auth.users.me.tokens.com_example_app.delete]",
+            )
+        },
+        &users_yaml(""),
+        &[],
+    );
+    let (_, answer) = offline_login(&s, "com.example.app", false).await;
+    let token = answer["data"]["token"].as_str().unwrap().to_owned();
+    let c = client();
+    let mine: Value = c
+        .get(s.url("/0.1/users/me/tokens"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"][0]["client_id"], "com.example.app", "{mine}");
+    // `me` in an ACL is the token's own user: her UUID passes, another's not.
+    let of = |user: &str| {
+        c.get(s.url(&format!("/0.1/users/{user}/tokens")))
+            .header("X-Auth-Token", &token)
+            .send()
+    };
+    assert_eq!(of(ALICE_UUID).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        of("11111111-2222-4333-8444-555555555555")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .delete(s.url("/0.1/users/me/tokens/com.example.app"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -7,17 +7,20 @@
 //!   `{"reason": [msg], "timestamp": [float], "status_code": int}`;
 //! - [`uc`]: the UC routes, `{"error": CODE, "message": text}`;
 //! - [`oauth`]: the OAuth 2.0 routes, `{"error", "error_description"}`;
-//! - [`gateway`]: the gateway check, `{"message": text}`.
+//! - [`gateway`]: the gateway check, `{"message": text}`;
+//! - [`wazo`]: wazo-auth's protected routes, `{"message", "error_id", "details"}`.
 
 pub mod gateway;
 pub mod legacy;
 pub mod oauth;
 pub mod uc;
+pub mod wazo;
 
 pub use gateway::GatewayDenied;
 pub use legacy::LegacyError;
 pub use oauth::OAuthError;
 pub use uc::{UcCode, UcError};
+pub use wazo::WazoError;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
