@@ -296,6 +296,34 @@ impl RedisStore {
         values.iter().map(|v| decode_refresh(v)).collect()
     }
 
+    /// Hand `each` the keys matching `pattern`, a SCAN batch at a time.
+    async fn scan(
+        &self,
+        pattern: &str,
+        mut each: impl FnMut(Vec<String>) + Send,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.manager.clone();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            each(keys);
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     /// Run one Redis operation within the configured timeout.
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -555,30 +583,16 @@ impl TokenStore for RedisStore {
         if let Some(user) = user_uuid {
             return self.refresh_values(self.refresh_key(user)).await;
         }
-        let mut conn = self.manager.clone();
-        let pattern = format!("{}refresh:*", self.prefix);
-        let mut cursor: u64 = 0;
+        let mut hashes = Vec::new();
+        self.scan(&format!("{}refresh:*", self.prefix), |keys| {
+            hashes.extend(keys)
+        })
+        .await?;
         let mut found = Vec::new();
-        loop {
-            let (next, hashes): (u64, Vec<String>) = self
-                .run(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn),
-                )
-                .await?;
-            for hash in hashes {
-                found.extend(self.refresh_values(hash).await?);
-            }
-            if next == 0 {
-                return Ok(found);
-            }
-            cursor = next;
+        for hash in hashes {
+            found.extend(self.refresh_values(hash).await?);
         }
+        Ok(found)
     }
 
     async fn refresh_remove(
@@ -599,28 +613,12 @@ impl TokenStore for RedisStore {
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        let mut conn = self.manager.clone();
-        let pattern = format!("{}token:*", self.prefix);
-        let mut cursor: u64 = 0;
         let mut total = 0usize;
-        loop {
-            let (next, keys): (u64, Vec<String>) = self
-                .run(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn),
-                )
-                .await?;
-            total += keys.len();
-            if next == 0 {
-                return Ok(total);
-            }
-            cursor = next;
-        }
+        self.scan(&format!("{}token:*", self.prefix), |keys| {
+            total += keys.len()
+        })
+        .await?;
+        Ok(total)
     }
 }
 
