@@ -73,8 +73,9 @@ stop_pid() {
     wait "$1"
 }
 
-# start_nginx PORT LOCATIONS: nginx in $E2E_WORK/nginx on 127.0.0.1:PORT, its
-# server block holding LOCATIONS (nginx directives); the access log
+# start_nginx PORT LOCATIONS [LISTEN]: nginx in $E2E_WORK/nginx on
+# 127.0.0.1:PORT (LISTEN: more `listen` parameters, e.g. `ssl`), its server
+# block holding LOCATIONS (nginx directives); the access log
 # ($E2E_WORK/nginx/access.log) has no query strings.
 start_nginx() {
     local n="$E2E_WORK/nginx"
@@ -94,7 +95,7 @@ http {
     uwsgi_temp_path $n/tmp/uwsgi;
     scgi_temp_path $n/tmp/scgi;
     server {
-        listen 127.0.0.1:$1;
+        listen 127.0.0.1:$1 ${3:-};
 $2
     }
 }
@@ -125,6 +126,24 @@ ensure_node() {
             && (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
     fi
     cp "$E2E_ROOT"/e2e/oidc/*.mjs "$NODE_DIR/"
+}
+
+# ensure_wazo_sdk: @wazo/sdk's published package (its npm tarball, checked
+# against the registry's integrity) in target/e2e-wazo; sets WAZO_SDK to its
+# dist bundle. (`npm install` cannot be used: the package depends on a git
+# repository this machine does not reach; the bundle holds what it needs.)
+WAZO_SDK_VERSION=0.44.7
+WAZO_SDK_INTEGRITY="sha512-0j/Q8eCOCskCQveDuA+Pb3seIsCWU6NLYQ+HRZ/QoEyLHpCIgcSJ4QKixUhE1WAk2dH7bjdM6dHMUpwtTHKGcg=="
+ensure_wazo_sdk() {
+    local dir="$E2E_ROOT/target/e2e-wazo"
+    WAZO_SDK="$dir/package/dist/wazo-sdk.js"
+    [ -f "$WAZO_SDK" ] && [ "$(cat "$dir/version" 2>/dev/null)" = "$WAZO_SDK_VERSION" ] && return 0
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    (cd "$dir" && npm pack "@wazo/sdk@$WAZO_SDK_VERSION" --loglevel=error >/dev/null) || return 1
+    local tarball="$dir/wazo-sdk-$WAZO_SDK_VERSION.tgz" got
+    got="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
+    [ "$got" = "$WAZO_SDK_INTEGRITY" ] || { echo "@wazo/sdk: integrity $got"; return 1; }
+    tar -xzf "$tarball" -C "$dir" && echo "$WAZO_SDK_VERSION" >"$dir/version"
 }
 
 # start_app PORT: a static "application" page at http://127.0.0.1:PORT/app/,
