@@ -248,7 +248,9 @@ impl From<TokenError> for ExchangeError {
             TokenError::NotFound => ExchangeError::InvalidGrant("unknown subject_token".into()),
             TokenError::Expired => ExchangeError::InvalidGrant("the subject_token expired".into()),
             TokenError::Store(e) => ExchangeError::Unavailable(e.to_string()),
-            e @ TokenError::TooManyTokens(_) => ExchangeError::TooManyTokens(e.to_string()),
+            e @ (TokenError::TooManyTokens(_) | TokenError::TooManyRefreshTokens(_)) => {
+                ExchangeError::TooManyTokens(e.to_string())
+            }
             TokenError::NotExchangeable(why) => ExchangeError::InvalidGrant(why.into()),
             other => ExchangeError::InvalidGrant(other.to_string()),
         }

@@ -157,6 +157,7 @@ impl Sesame {
                 crate::token::refresh::RefreshKey::load_or_create(&config.refresh_key_file())
                     .map_err(|e| anyhow::anyhow!("refresh_tokens.key_file: {e}"))?,
                 c.refresh_tokens.lifetime_secs,
+                c.refresh_tokens.max_per_user,
             ),
         );
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));

@@ -420,7 +420,7 @@ fn default_hash_concurrency() -> usize {
 }
 
 /// The `refresh_tokens` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshTokensConfig {
     /// The key refresh tokens are derived with (made when missing);
@@ -432,4 +432,22 @@ pub struct RefreshTokensConfig {
     /// as wazo-auth's.
     #[serde(default)]
     pub lifetime_secs: Option<u64>,
+    /// Most refresh tokens one user may hold (one per client id): an
+    /// offline login for yet another client past it is answered 429.
+    #[serde(default = "default_max_refresh_per_user")]
+    pub max_per_user: usize,
+}
+
+fn default_max_refresh_per_user() -> usize {
+    100
+}
+
+impl Default for RefreshTokensConfig {
+    fn default() -> Self {
+        RefreshTokensConfig {
+            key_file: None,
+            lifetime_secs: None,
+            max_per_user: default_max_refresh_per_user(),
+        }
+    }
 }

@@ -146,6 +146,12 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
     if config.store.kind == StoreKind::Redis && config.store.redis.timeout_ms == 0 {
         return Err(("store.redis.timeout_ms".into(), "must be positive".into()));
     }
+    if config.refresh_tokens.max_per_user == 0 {
+        return Err((
+            "refresh_tokens.max_per_user".into(),
+            "must be at least 1".into(),
+        ));
+    }
     if config.refresh_tokens.lifetime_secs == Some(0) {
         return Err((
             "refresh_tokens.lifetime_secs".into(),

@@ -99,11 +99,14 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
             get(token_api::status).head(token_api::head_status),
         )
         .route("/0.1/backends", get(token_api::list_backends))
-        .route("/0.1/tokens", get(wazo_api::list_all))
-        .route("/0.1/users/{user}/tokens", get(wazo_api::list_user))
+        .route("/0.1/tokens", get(wazo_api::list_refresh_tokens))
+        .route(
+            "/0.1/users/{user}/tokens",
+            get(wazo_api::list_user_refresh_tokens),
+        )
         .route(
             "/0.1/users/{user}/tokens/{client_id}",
-            delete(wazo_api::revoke),
+            delete(wazo_api::revoke_refresh_token),
         )
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))

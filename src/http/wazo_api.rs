@@ -152,7 +152,7 @@ fn page(mut records: Vec<RefreshRecord>, paging: &Paging) -> RefreshTokenList {
         (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
         (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
     ))]
-pub async fn list_all(
+pub async fn list_refresh_tokens(
     State(state): State<AppState>,
     token: PresentedToken,
     RawQuery(query): RawQuery,
@@ -184,7 +184,7 @@ pub async fn list_all(
         (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
         (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
     ))]
-pub async fn list_user(
+pub async fn list_user_refresh_tokens(
     State(state): State<AppState>,
     token: PresentedToken,
     Path(user): Path<String>,
@@ -215,7 +215,7 @@ pub async fn list_user(
         (status = 404, description = "The user has no refresh token for this client", body = super::wire::WazoErrorBody),
         (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
     ))]
-pub async fn revoke(
+pub async fn revoke_refresh_token(
     State(state): State<AppState>,
     token: PresentedToken,
     Path((user, client_id)): Path<(String, String)>,

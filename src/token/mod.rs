@@ -121,6 +121,11 @@ pub enum TokenError {
         "too many live tokens for this user (at most {0}): log out of a session, or wait for one to expire"
     )]
     TooManyTokens(usize),
+    /// The user already holds `refresh_tokens.max_per_user` refresh tokens.
+    #[error(
+        "too many refresh tokens for this user (at most {0}): revoke one (DELETE /0.1/users/me/tokens/CLIENT_ID)"
+    )]
+    TooManyRefreshTokens(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -154,6 +159,9 @@ pub struct TokenPolicy {
     /// Most live tokens one user (`auth_id`) may hold; `None`: no cap.
     pub max_tokens_per_user: Option<usize>,
 }
+
+/// Most refresh tokens per user unless configured (`refresh_tokens.max_per_user`).
+pub const DEFAULT_REFRESH_PER_USER: usize = 100;
 
 /// Shortest shared secret not warned about: 32 characters, the length of
 /// 16 random bytes in hex.
@@ -249,6 +257,8 @@ pub struct TokenService {
     refresh_key: refresh::RefreshKey,
     /// How long a refresh token mints tokens; `None`: until revoked.
     refresh_lifetime: Option<u64>,
+    /// Most refresh tokens (client ids) per user.
+    refresh_per_user: usize,
 }
 
 impl TokenService {
@@ -270,15 +280,22 @@ impl TokenService {
                 refresh::RefreshKey::from_seed(&Uuid::new_v4())
             }),
             refresh_lifetime: None,
+            refresh_per_user: DEFAULT_REFRESH_PER_USER,
         }
     }
 
     /// The same service with the refresh-token key and lifetime of the
     /// configuration.
-    pub fn with_refresh(self, key: refresh::RefreshKey, lifetime: Option<u64>) -> Self {
+    pub fn with_refresh(
+        self,
+        key: refresh::RefreshKey,
+        lifetime: Option<u64>,
+        per_user: usize,
+    ) -> Self {
         TokenService {
             refresh_key: key,
             refresh_lifetime: lifetime,
+            refresh_per_user: per_user,
             ..self
         }
     }
@@ -313,6 +330,20 @@ impl TokenService {
             acl: identity.acl.clone(),
             metadata: identity.metadata.clone(),
         };
+        // A user names the client ids: without a cap, one account could
+        // fill the store. (Two offline logins at once for two new clients
+        // may pass at cap - 1.)
+        let held = self.store.refresh_list(Some(&record.user_uuid)).await?;
+        if held.len() >= self.refresh_per_user
+            && !held.iter().any(|r| r.client_id == record.client_id)
+        {
+            tracing::warn!(
+                login = %crate::audit::loggable(&record.login),
+                cap = self.refresh_per_user,
+                "refresh token refused: the user holds the most refresh tokens allowed"
+            );
+            return Err(TokenError::TooManyRefreshTokens(self.refresh_per_user));
+        }
         let kept = self.store.refresh_put(record, offline.mobile).await?;
         if kept.is_expired(now) {
             // The client's token ran out: a new one takes its place.

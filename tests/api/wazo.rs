@@ -420,3 +420,25 @@ async fn me_and_dotted_client_ids() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+/// A user names the client ids: past `refresh_tokens.max_per_user`, an
+/// offline login for another client is 429; the clients held still work.
+#[tokio::test]
+async fn refresh_tokens_per_user_are_capped() {
+    let s = Server::start(
+        |port| base_config(port, "refresh_tokens: {max_per_user: 2}\n"),
+        &users_yaml(""),
+        &[],
+    );
+    assert_eq!(offline_login(&s, "app1", false).await.0, StatusCode::OK);
+    assert_eq!(offline_login(&s, "app2", false).await.0, StatusCode::OK);
+    let (status, answer) = offline_login(&s, "app3", false).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(
+        answer["reason"][0]
+            .as_str()
+            .unwrap()
+            .contains("refresh tokens")
+    );
+    assert_eq!(offline_login(&s, "app1", false).await.0, StatusCode::OK);
+}

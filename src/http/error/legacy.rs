@@ -75,7 +75,7 @@ impl From<TokenError> for LegacyError {
             TokenError::InvalidExpiration(m) => Self::bad_request(m),
             TokenError::NotRevocable(m) => Self::new(StatusCode::FORBIDDEN, m),
             TokenError::NotExchangeable(m) => Self::bad_request(m),
-            e @ TokenError::TooManyTokens(_) => {
+            e @ (TokenError::TooManyTokens(_) | TokenError::TooManyRefreshTokens(_)) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
             TokenError::Store(e) => {

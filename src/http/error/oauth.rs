@@ -109,7 +109,9 @@ impl From<TokenError> for OAuthError {
             TokenError::NotRevocable(why) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_token_type", why)
             }
-            e @ TokenError::TooManyTokens(_) => too_many_tokens(e.to_string()),
+            e @ (TokenError::TooManyTokens(_) | TokenError::TooManyRefreshTokens(_)) => {
+                too_many_tokens(e.to_string())
+            }
             other => OAuthError::invalid_request(other.to_string()),
         }
     }

@@ -164,7 +164,9 @@ impl From<TokenError> for UcError {
             TokenError::InvalidExpiration(m) => UcError::new(UcCode::InvalidJson, m),
             TokenError::NotRevocable(m) => UcError::new(UcCode::TokenNotRevocable, m),
             TokenError::NotExchangeable(m) => UcError::new(UcCode::InvalidToken, m),
-            e @ TokenError::TooManyTokens(_) => UcError::new(UcCode::TooManyTokens, e.to_string()),
+            e @ (TokenError::TooManyTokens(_) | TokenError::TooManyRefreshTokens(_)) => {
+                UcError::new(UcCode::TooManyTokens, e.to_string())
+            }
             TokenError::Store(e) => {
                 let (_, message) = store_failure(&e);
                 let code = match e {
