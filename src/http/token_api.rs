@@ -167,25 +167,30 @@ pub async fn create_token(
     Client(client): Client,
     body: Bytes,
 ) -> Result<Response, LegacyError> {
-    let request = parse_create(&body)?;
-    let offline = request.offline.then(|| Offline {
-        client_id: request.client_id.clone().unwrap_or_default(),
-        mobile: mobile_session(&headers),
-    });
-    let credential = match (request.refresh_token, request.client_id) {
-        (Some(token), Some(client_id)) => Credential::RefreshToken { token, client_id },
-        _ => Credential::named(request.backend.as_deref(), presented(&headers)),
-    };
-    let login = LoginRequest {
-        offline,
-        ..LoginRequest::new(credential, Lifetime::Requested(request.expiration))
-    };
-    let login = state.broker.login(login, client).await?;
+    let request = login_request(parse_create(&body)?, &headers);
+    let login = state.broker.login(request, client).await?;
     let mut data = token_data(&state.tokens, &login.token, &login.verified);
     data.refresh_token = login.refresh_token;
     let mut response = Json(TokenEnvelope { data }).into_response();
     super::mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
+}
+
+/// The login a `POST /0.1/token` asks for: by refresh token (with its
+/// client id), or with the credential its backend takes; offline or not.
+fn login_request(request: CreateRequest, headers: &HeaderMap) -> LoginRequest {
+    let offline = request.offline.then(|| Offline {
+        client_id: request.client_id.clone().unwrap_or_default(),
+        mobile: mobile_session(headers),
+    });
+    let credential = match (request.refresh_token, request.client_id) {
+        (Some(token), Some(client_id)) => Credential::RefreshToken { token, client_id },
+        _ => Credential::named(request.backend.as_deref(), presented(headers)),
+    };
+    LoginRequest {
+        offline,
+        ..LoginRequest::new(credential, Lifetime::Requested(request.expiration))
+    }
 }
 
 /// `Wazo-Session-Type: mobile`.

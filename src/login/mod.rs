@@ -295,25 +295,22 @@ impl Broker {
             crate::oauth::narrow_identity(&mut checked.identity, scope)
                 .map_err(|why| LoginError::new(via, Failure::Scope(why)))?;
         }
-        // An offline login's refresh token is for the identity as checked.
-        let offline = request
-            .offline
-            .as_ref()
-            .map(|offline| (checked.identity.clone(), offline));
-        let issued = self
-            .tokens
-            .issue(checked.identity, lifetime, client)
-            .await
-            .map_err(token_error)?;
-        let refresh_token = match offline {
-            Some((identity, offline)) => Some(
+        // An offline login's refresh token is for the identity as checked;
+        // made first, so that a refusal (too many) issues no token either.
+        let refresh_token = match &request.offline {
+            Some(offline) => Some(
                 self.tokens
-                    .refresh_token_for(&identity, offline)
+                    .refresh_token_for(&checked.identity, offline)
                     .await
                     .map_err(token_error)?,
             ),
             None => None,
         };
+        let issued = self
+            .tokens
+            .issue(checked.identity, lifetime, client)
+            .await
+            .map_err(token_error)?;
         if let Some(ticket) = &checked.cas_ticket {
             self.browser
                 .cas_remember(ticket, TokenKey::of(&issued.token));
