@@ -344,7 +344,23 @@ impl TokenService {
             );
             return Err(TokenError::TooManyRefreshTokens(self.refresh_per_user));
         }
+        let snapshot = record.clone();
         let kept = self.store.refresh_put(record, offline.mobile).await?;
+        if kept.id != snapshot.id && !kept.is_expired(now) {
+            // The client's token stays; what it mints follows this login
+            // (the user's ACLs and metadata now).
+            let updated = crate::store::refresh::RefreshRecord {
+                id: kept.id,
+                key: kept.key,
+                created_at: kept.created_at,
+                expires_at: kept.expires_at,
+                ..snapshot
+            };
+            if updated != kept {
+                self.store.refresh_put(updated, true).await?;
+            }
+            return Ok(self.refresh_key.token_of(&kept.id));
+        }
         if kept.is_expired(now) {
             // The client's token ran out: a new one takes its place.
             let mut fresh = kept;

@@ -442,3 +442,38 @@ async fn refresh_tokens_per_user_are_capped() {
     );
     assert_eq!(offline_login(&s, "app1", false).await.0, StatusCode::OK);
 }
+
+/// What a refresh token mints follows the client's last offline login: a
+/// changed policy reaches the app at its next offline login, with the same
+/// refresh token.
+#[tokio::test]
+async fn a_refresh_token_mints_the_acls_of_the_last_offline_login() {
+    let s = wazo_server();
+    let (_, first) = offline_login(&s, "app", false).await;
+    let rt = refresh_of(&first);
+    let config = std::fs::read_to_string(s.config_path()).unwrap();
+    std::fs::write(
+        s.config_path(),
+        config.replace("dird.#]", "dird.#, chatd.#]"),
+    )
+    .unwrap();
+    s.signal("HUP");
+    let reloaded = crate::harness::eventually(10, || async {
+        let (_, answer) = post_token(&s, "alice", "s3cre7", json!({})).await;
+        answer["data"]["acl"].to_string().contains("chatd.#")
+    })
+    .await;
+    assert!(reloaded, "the policy was reloaded");
+    let (_, minted) = refresh_login(&s, &rt, "app").await;
+    assert!(
+        !minted["data"]["acl"].to_string().contains("chatd.#"),
+        "not yet"
+    );
+    let (_, again) = offline_login(&s, "app", false).await;
+    assert_eq!(refresh_of(&again), rt, "the same refresh token");
+    let (_, minted) = refresh_login(&s, &rt, "app").await;
+    assert!(
+        minted["data"]["acl"].to_string().contains("chatd.#"),
+        "{minted}"
+    );
+}
