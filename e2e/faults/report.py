@@ -2,6 +2,9 @@
 
 Usage: report.py LOG QUESTION [ARG]
   statuses OP FROM TO   sorted distinct statuses of OP sent in [FROM, TO) (Unix times)
+  answered OP FROM TO   the same for the answers received in [FROM, TO): a
+                        request sent just before Redis returns may be
+                        answered after it did
   max-elapsed           the slowest answer, in seconds
   first-ok-after T      seconds after T (Unix time) of the first 200 create (or "never")
   tokens                every token of a 200 create, one a line
@@ -19,6 +22,9 @@ question, args = sys.argv[2], sys.argv[3:]
 if question == "statuses":
     op, lo, hi = args[0], float(args[1]), float(args[2])
     print(" ".join(str(s) for s in sorted({e["status"] for e in events if e["op"] == op and lo <= e["at"] < hi})))
+elif question == "answered":
+    op, lo, hi = args[0], float(args[1]), float(args[2])
+    print(" ".join(str(s) for s in sorted({e["status"] for e in events if e["op"] == op and lo <= e["at"] + e["elapsed"] < hi})))
 elif question == "max-elapsed":
     print(max(e["elapsed"] for e in events))
 elif question == "first-ok-after":
