@@ -106,6 +106,8 @@ fn token_lookup(c: &mut Criterion) {
                 remote_addr: None,
                 user_agent: None,
                 parent: None,
+                mobile: false,
+                refresh_id: None,
             };
             store
                 .insert(TokenKey::of(token), LiveToken::new(record), now)

@@ -4,7 +4,7 @@
 # see docs/migration.md), driven by @wazo/sdk's published code: an app with
 # a client id logs in offline, checks its token, logs in again with its
 # refresh token once the token expired (also through the SDK's own replay),
-# logs out and revokes its refresh token; a daemon renews its service token
+# lists and ends its sessions, logs out and revokes its refresh token; a daemon renews its service token
 # with no backend.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -34,7 +34,7 @@ default_tenant_uuid: $TENANT
 enabled_backend_plugins: {xivo_user: true, xivo_service: true}
 backend_policies: {xivo_user: wazo_user}
 policies:
-  wazo_user: [confd.users.me.read, "auth.users.me.tokens.e2e-app.delete"]
+  wazo_user: [confd.users.me.read, "auth.users.me.tokens.e2e-app.delete", "auth.users.me.sessions.#"]
 YAML
 start_sesame S "$W/config.yml" "$SESAME_PORT" || { fail "Sesame starts"; finish; exit; }
 
@@ -71,6 +71,10 @@ expect "refreshToken: a new valid token for the same user, no password" "true tr
 expect "the next offline login returns the same refresh token" true "$(q .sameRefreshToken)"
 expect "the SDK's replay: an expired token is renewed and the call answered" "true true" \
     "$(q .replayed.ok) $(q .replayed.renewedToken)"
+expect "getUserSession: the user's sessions, the refresh login's among them" "true true true" \
+    "$(q .sessions.ok) $(q .sessions.hasRenewed) $(q .sessions.allAlice)"
+expect "deleteUserSession ends that session: its token refused, the other kept, no longer listed" "true false true false" \
+    "$(q .deleteSession.ok) $(q '.checkAfterDeleteSession.ok and .checkAfterDeleteSession.value') $(q .checkOtherSession) $(q .sessionsAfter)"
 expect "logOut, then the token is refused" "true false" \
     "$(q .logout.value) $(q '.checkAfterLogout.ok and .checkAfterLogout.value')"
 expect "deleteRefreshToken (DELETE /users/me/tokens/e2e-app)" true "$(q .deleteRefresh.value)"

@@ -48,11 +48,28 @@ async function app() {
   if (seen.replayed.ok && seen.replayed.value) {
     seen.replayed = { ok: true, renewedToken: seen.replayed.value.token !== session.token };
   }
-  // Log out: the token is gone.
-  seen.logout = await outcome(client.auth.logOut(renewed.token));
-  seen.checkAfterLogout = await outcome(client.auth.checkToken(renewed.token));
-  // Revoke the app's refresh token (needs auth.users.me.tokens.e2e-app.delete).
+  // The user's sessions (needs auth.users.me.sessions.read): the offline
+  // logins' and the refresh login's, each with its session uuid.
   client.setToken(again.token);
+  const listed = await outcome(client.auth.getUserSession(session.uuid));
+  const items = listed.ok ? listed.value.items : [];
+  seen.sessions = {
+    ok: listed.ok,
+    total: listed.ok ? listed.value.total : null,
+    hasRenewed: items.some((i) => i.uuid === renewed.sessionUuid),
+    allAlice: items.every((i) => i.user_uuid === session.uuid),
+  };
+  // Ending the refresh login's session revokes its token, and only it.
+  seen.deleteSession = await outcome(client.auth.deleteUserSession(session.uuid, renewed.sessionUuid));
+  seen.checkAfterDeleteSession = await outcome(client.auth.checkToken(renewed.token));
+  seen.checkOtherSession = (await outcome(client.auth.checkToken(again.token))).value === true;
+  const after = await outcome(client.auth.getUserSession(session.uuid));
+  seen.sessionsAfter = after.ok ? after.value.items.some((i) => i.uuid === renewed.sessionUuid) : null;
+  // Log out: the token is gone.
+  const last = await client.auth.refreshToken(session.refreshToken, 'wazo_user', 60);
+  seen.logout = await outcome(client.auth.logOut(last.token));
+  seen.checkAfterLogout = await outcome(client.auth.checkToken(last.token));
+  // Revoke the app's refresh token (needs auth.users.me.tokens.e2e-app.delete).
   seen.deleteRefresh = await outcome(client.auth.deleteRefreshToken('e2e-app'));
   seen.refreshAfterDelete = await outcome(client.auth.refreshToken(session.refreshToken, 'wazo_user', 60));
   return seen;

@@ -108,6 +108,16 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
             "/0.1/users/{user}/tokens/{client_id}",
             delete(wazo_api::revoke_refresh_token),
         )
+        .route("/0.1/sessions", get(wazo_api::list_sessions))
+        .route("/0.1/sessions/{session}", delete(wazo_api::delete_session))
+        .route(
+            "/0.1/users/{user}/sessions",
+            get(wazo_api::list_user_sessions),
+        )
+        .route(
+            "/0.1/users/{user}/sessions/{session}",
+            delete(wazo_api::delete_user_session),
+        )
         .route("/xuc/api/2.0/auth/login", post(uc_api::login))
         .route("/xuc/api/2.0/auth/check", get(uc_api::check))
         .route("/xuc/api/2.0/auth/logout", post(uc_api::logout))

@@ -172,6 +172,11 @@ pub async fn create_token(
     let mut data = token_data(&state.tokens, &login.token, &login.verified);
     data.refresh_token = login.refresh_token;
     let mut response = Json(TokenEnvelope { data }).into_response();
+    // wazo-auth sends it on every login, 0 but for a mobile offline one.
+    response.headers_mut().insert(
+        "wazo-sessions-revoked",
+        axum::http::HeaderValue::from(login.sessions_ended),
+    );
     super::mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
 }
@@ -181,7 +186,6 @@ pub async fn create_token(
 fn login_request(request: CreateRequest, headers: &HeaderMap) -> LoginRequest {
     let offline = request.offline.then(|| Offline {
         client_id: request.client_id.clone().unwrap_or_default(),
-        mobile: mobile_session(headers),
     });
     let credential = match (request.refresh_token, request.client_id) {
         (Some(token), Some(client_id)) => Credential::RefreshToken { token, client_id },
@@ -189,6 +193,7 @@ fn login_request(request: CreateRequest, headers: &HeaderMap) -> LoginRequest {
     };
     LoginRequest {
         offline,
+        mobile: mobile_session(headers),
         ..LoginRequest::new(credential, Lifetime::Requested(request.expiration))
     }
 }

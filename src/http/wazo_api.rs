@@ -1,7 +1,7 @@
-//! wazo-auth's protected token routes: the refresh tokens of a user, or of
-//! everyone, listed and revoked. Each needs a token granting its ACL
-//! (`X-Auth-Token` or `?token=`); a parameter inside an ACL has its dots
-//! written `_`, as wazo-auth does.
+//! wazo-auth's protected token routes: the refresh tokens and the sessions
+//! of a user, or of everyone, listed and revoked. Each needs a token
+//! granting its ACL (`X-Auth-Token` or `?token=`); a parameter inside an
+//! ACL has its dots written `_`, as wazo-auth does.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -11,9 +11,10 @@ use serde_json::json;
 use super::AppState;
 use super::error::WazoError;
 use super::extract::{PresentedToken, query_param};
-use super::wire::{RefreshTokenItem, RefreshTokenList};
+use super::wire::{RefreshTokenItem, RefreshTokenList, SessionItem, SessionList};
 use crate::store::refresh::RefreshRecord;
 use crate::token::VerifiedToken;
+use crate::token::session::Session;
 
 /// A parameter as it stands inside an ACL.
 fn acl_part(value: &str) -> String {
@@ -46,26 +47,27 @@ fn me(verified: &VerifiedToken) -> String {
         .unwrap_or_else(|| record.auth_id.clone())
 }
 
-/// `limit`, `offset`, `order`, `direction`, `search` of a list request.
+/// `limit`, `offset`, `order`, `direction`, `search`, `recurse` of a list
+/// request.
 #[derive(Debug, Default, PartialEq)]
 pub struct Paging {
     pub limit: Option<usize>,
     pub offset: usize,
-    pub order: Order,
+    /// One of the columns the list may be ordered by; `None`: its own order.
+    pub order: Option<&'static str>,
     pub descending: bool,
     pub search: Option<String>,
+    pub recurse: bool,
 }
 
-#[derive(Debug, Default, PartialEq, Clone, Copy)]
-pub enum Order {
-    #[default]
-    CreatedAt,
-    ClientId,
-    Mobile,
-}
+/// The columns refresh tokens may be ordered by (the first is the default).
+const REFRESH_ORDERS: &[&str] = &["created_at", "client_id", "mobile"];
+/// The columns sessions may be ordered by (oldest first otherwise).
+const SESSION_ORDERS: &[&str] = &["mobile"];
 
-/// Read the paging parameters; a bad one is a 400 that names it.
-pub fn paging(query: Option<&str>) -> Result<Paging, WazoError> {
+/// Read the paging parameters of a list that may be ordered by `orders`;
+/// a bad one is a 400 that names it.
+pub fn paging(query: Option<&str>, orders: &[&'static str]) -> Result<Paging, WazoError> {
     let query = query.unwrap_or_default();
     let bad = |name: &str, why: &str| WazoError::invalid_list(json!({ name: [why] }));
     let number = |name: &str| -> Result<Option<usize>, WazoError> {
@@ -76,21 +78,26 @@ pub fn paging(query: Option<&str>) -> Result<Paging, WazoError> {
             })
             .transpose()
     };
-    let order = match query_param(query, "order").as_deref() {
-        None | Some("created_at") => Order::CreatedAt,
-        Some("client_id") => Order::ClientId,
-        Some("mobile") => Order::Mobile,
-        Some(_) => {
-            return Err(bad(
-                "order",
-                "Must be one of: created_at, client_id, mobile.",
-            ));
-        }
+    let order = match query_param(query, "order") {
+        None => None,
+        Some(wanted) => match orders.iter().find(|o| **o == wanted) {
+            Some(found) => Some(*found),
+            None => {
+                let one_of = format!("Must be one of: {}.", orders.join(", "));
+                return Err(bad("order", &one_of));
+            }
+        },
     };
     let descending = match query_param(query, "direction").as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(_) => return Err(bad("direction", "Must be one of: asc, desc.")),
+    };
+    let recurse = match query_param(query, "recurse").as_deref() {
+        None => false,
+        Some(v) if ["true", "True", "1"].contains(&v) => true,
+        Some(v) if ["false", "False", "0"].contains(&v) => false,
+        Some(_) => return Err(bad("recurse", "Not a valid boolean.")),
     };
     Ok(Paging {
         limit: number("limit")?,
@@ -98,7 +105,17 @@ pub fn paging(query: Option<&str>) -> Result<Paging, WazoError> {
         order,
         descending,
         search: query_param(query, "search").filter(|s| !s.is_empty()),
+        recurse,
     })
+}
+
+/// The page `paging` asks for, of items already in order.
+fn window<T>(items: Vec<T>, paging: &Paging) -> Vec<T> {
+    items
+        .into_iter()
+        .skip(paging.offset)
+        .take(paging.limit.unwrap_or(usize::MAX))
+        .collect()
 }
 
 /// A page of `records`, as wazo-auth lists them.
@@ -110,17 +127,15 @@ fn page(mut records: Vec<RefreshRecord>, paging: &Paging) -> RefreshTokenList {
     }
     let filtered = records.len();
     records.sort_by(|a, b| match paging.order {
-        Order::CreatedAt => a.created_at.cmp(&b.created_at),
-        Order::ClientId => a.client_id.cmp(&b.client_id),
-        Order::Mobile => a.mobile.cmp(&b.mobile),
+        Some("client_id") => a.client_id.cmp(&b.client_id),
+        Some("mobile") => a.mobile.cmp(&b.mobile),
+        _ => a.created_at.cmp(&b.created_at),
     });
     if paging.descending {
         records.reverse();
     }
-    let items = records
+    let items = window(records, paging)
         .into_iter()
-        .skip(paging.offset)
-        .take(paging.limit.unwrap_or(usize::MAX))
         .map(|r| RefreshTokenItem {
             client_id: r.client_id,
             created_at: format!("{}+00:00", r.created_at.format_utc()),
@@ -159,7 +174,7 @@ pub async fn list_refresh_tokens(
 ) -> Result<Json<RefreshTokenList>, WazoError> {
     let acl = "auth.tokens.read";
     authorized(&state, token, acl).await?;
-    let paging = paging(query.as_deref())?;
+    let paging = paging(query.as_deref(), REFRESH_ORDERS)?;
     let records = state.tokens.refresh_tokens(None).await;
     Ok(Json(page(
         records.map_err(|e| WazoError::of(e, acl))?,
@@ -193,7 +208,7 @@ pub async fn list_user_refresh_tokens(
     let acl = format!("auth.users.{}.tokens.read", acl_part(&user));
     let verified = authorized(&state, token, &acl).await?;
     let user = if user == "me" { me(&verified) } else { user };
-    let paging = paging(query.as_deref())?;
+    let paging = paging(query.as_deref(), REFRESH_ORDERS)?;
     let records = state.tokens.refresh_tokens(Some(&user)).await;
     Ok(Json(page(
         records.map_err(|e| WazoError::of(e, &acl))?,
@@ -239,16 +254,192 @@ pub async fn revoke_refresh_token(
     ))
 }
 
+/// A page of `sessions`, as wazo-auth lists them (no search: `filtered`
+/// is `total`).
+fn session_page(mut sessions: Vec<Session>, paging: &Paging) -> SessionList {
+    let total = sessions.len();
+    if paging.order == Some("mobile") {
+        sessions.sort_by_key(|s| s.mobile);
+    }
+    if paging.descending {
+        sessions.reverse();
+    }
+    let items = window(sessions, paging)
+        .into_iter()
+        .map(|s| SessionItem {
+            uuid: s.uuid.to_string(),
+            user_uuid: s.user_uuid,
+            tenant_uuid: s.tenant_uuid,
+            mobile: s.mobile,
+        })
+        .collect();
+    SessionList {
+        total,
+        filtered: total,
+        items,
+    }
+}
+
+/// The user a path names: `me` is the token's user (`auth_id`, which is
+/// what sessions are listed by); anything else must be a UUID.
+fn session_user(user: &str, verified: &VerifiedToken) -> Result<String, WazoError> {
+    if user == "me" {
+        return Ok(verified.record().auth_id.clone());
+    }
+    uuid::Uuid::try_parse(user)
+        .map(|_| user.to_owned())
+        .map_err(|_| no_such_user(user))
+}
+
+fn no_such_user(user: &str) -> WazoError {
+    WazoError::new(
+        StatusCode::NOT_FOUND,
+        format!("No such user: \"{user}\""),
+        "unknown-user",
+        json!({ "uuid": user }),
+    )
+}
+
+/// `GET /0.1/sessions`: every live session (ACL `auth.sessions.read`).
+#[utoipa::path(get, path = "/0.1/sessions", tag = "token",
+    security(("token" = []), ("token_query" = [])),
+    params(
+        ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
+        ("order" = Option<String>, Query, description = "mobile (oldest first otherwise)"),
+        ("direction" = Option<String>, Query, description = "asc (default) or desc"),
+        ("recurse" = Option<bool>, Query, description = "accepted; sessions of sub-tenants are listed"),
+    ),
+    responses(
+        (status = 200, description = "A page of sessions", body = super::wire::SessionList),
+        (status = 400, description = "Bad paging parameters", body = super::wire::WazoErrorBody),
+        (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
+    ))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    token: PresentedToken,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SessionList>, WazoError> {
+    let acl = "auth.sessions.read";
+    authorized(&state, token, acl).await?;
+    let paging = paging(query.as_deref(), SESSION_ORDERS)?;
+    let sessions = state.tokens.sessions(None).await;
+    Ok(Json(session_page(
+        sessions.map_err(|e| WazoError::of(e, acl))?,
+        &paging,
+    )))
+}
+
+/// `DELETE /0.1/sessions/{session}`: end a session, revoking its tokens
+/// (ACL `auth.sessions.{session}.delete`).
+#[utoipa::path(delete, path = "/0.1/sessions/{session}", tag = "token",
+    security(("token" = []), ("token_query" = [])),
+    params(("session" = String, Path, description = "The session's UUID")),
+    responses(
+        (status = 204, description = "There is no such session any more (also when there was none)"),
+        (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
+    ))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    token: PresentedToken,
+    Path(session): Path<String>,
+) -> Result<StatusCode, WazoError> {
+    let acl = format!("auth.sessions.{}.delete", acl_part(&session));
+    authorized(&state, token, &acl).await?;
+    end_session(&state, &session, None, &acl).await
+}
+
+/// End `session` (of `user` only, when given); 204 whether or not it was
+/// there, as wazo-auth answers.
+async fn end_session(
+    state: &AppState,
+    session: &str,
+    user: Option<&str>,
+    acl: &str,
+) -> Result<StatusCode, WazoError> {
+    if let Ok(uuid) = uuid::Uuid::try_parse(session) {
+        let ended = state.tokens.end_session(uuid, user).await;
+        ended.map_err(|e| WazoError::of(e, acl))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /0.1/users/{user}/sessions`: a user's live sessions (ACL
+/// `auth.users.{user}.sessions.read`; `me`: the token's user).
+#[utoipa::path(get, path = "/0.1/users/{user}/sessions", tag = "token",
+    security(("token" = []), ("token_query" = [])),
+    params(
+        ("user" = String, Path, description = "A user's UUID, or `me`"),
+        ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
+        ("order" = Option<String>, Query), ("direction" = Option<String>, Query),
+    ),
+    responses(
+        (status = 200, description = "A page of the user's sessions", body = super::wire::SessionList),
+        (status = 400, description = "Bad paging parameters", body = super::wire::WazoErrorBody),
+        (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
+        (status = 404, description = "The user is not a UUID", body = super::wire::WazoErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
+    ))]
+pub async fn list_user_sessions(
+    State(state): State<AppState>,
+    token: PresentedToken,
+    Path(user): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SessionList>, WazoError> {
+    let acl = format!("auth.users.{}.sessions.read", acl_part(&user));
+    let verified = authorized(&state, token, &acl).await?;
+    let user = session_user(&user, &verified)?;
+    let paging = paging(query.as_deref(), SESSION_ORDERS)?;
+    let sessions = state.tokens.sessions(Some(&user)).await;
+    Ok(Json(session_page(
+        sessions.map_err(|e| WazoError::of(e, &acl))?,
+        &paging,
+    )))
+}
+
+/// `DELETE /0.1/users/{user}/sessions/{session}`: end one of a user's
+/// sessions (ACL `auth.users.{user}.sessions.{session}.delete`). Another
+/// user's session is left alone (wazo-auth ends it if it is in the
+/// caller's tenants).
+#[utoipa::path(delete, path = "/0.1/users/{user}/sessions/{session}", tag = "token",
+    security(("token" = []), ("token_query" = [])),
+    params(
+        ("user" = String, Path, description = "A user's UUID, or `me`"),
+        ("session" = String, Path, description = "The session's UUID"),
+    ),
+    responses(
+        (status = 204, description = "The user has no such session any more (also when there was none)"),
+        (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
+        (status = 404, description = "The user is not a UUID", body = super::wire::WazoErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
+    ))]
+pub async fn delete_user_session(
+    State(state): State<AppState>,
+    token: PresentedToken,
+    Path((user, session)): Path<(String, String)>,
+) -> Result<StatusCode, WazoError> {
+    let acl = format!(
+        "auth.users.{}.sessions.{}.delete",
+        acl_part(&user),
+        acl_part(&session)
+    );
+    let verified = authorized(&state, token, &acl).await?;
+    let user = session_user(&user, &verified)?;
+    end_session(&state, &session, Some(&user), &acl).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn paging_parameters() {
-        assert_eq!(paging(None).unwrap(), Paging::default());
-        let p = paging(Some(
-            "limit=2&offset=1&order=client_id&direction=desc&search=App",
-        ))
+        assert_eq!(paging(None, REFRESH_ORDERS).unwrap(), Paging::default());
+        let p = paging(
+            Some("limit=2&offset=1&order=client_id&direction=desc&search=App"),
+            REFRESH_ORDERS,
+        )
         .unwrap();
         assert_eq!(
             (
@@ -258,7 +449,7 @@ mod tests {
                 p.descending,
                 p.search.as_deref()
             ),
-            (Some(2), 1, Order::ClientId, true, Some("App"))
+            (Some(2), 1, Some("client_id"), true, Some("App"))
         );
         for bad in [
             "limit=-1",
@@ -266,9 +457,16 @@ mod tests {
             "offset=1.5",
             "order=uuid",
             "direction=up",
+            "recurse=maybe",
         ] {
-            assert!(paging(Some(bad)).is_err(), "{bad}");
+            assert!(paging(Some(bad), REFRESH_ORDERS).is_err(), "{bad}");
         }
+        assert!(paging(Some("order=client_id"), SESSION_ORDERS).is_err());
+        assert!(
+            paging(Some("order=mobile&recurse=true"), SESSION_ORDERS)
+                .unwrap()
+                .recurse
+        );
     }
 
     #[test]

@@ -281,3 +281,24 @@ pub struct RefreshTokenList {
     pub filtered: usize,
     pub items: Vec<RefreshTokenItem>,
 }
+
+/// A live session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionItem {
+    pub uuid: String,
+    /// The user of its tokens (their `auth_id`).
+    pub user_uuid: String,
+    pub tenant_uuid: String,
+    /// Opened with `Wazo-Session-Type: mobile`.
+    pub mobile: bool,
+}
+
+/// A page of sessions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionList {
+    /// All the sessions the request may see.
+    pub total: usize,
+    /// The same: sessions are not searched.
+    pub filtered: usize,
+    pub items: Vec<SessionItem>,
+}

@@ -34,6 +34,7 @@ use mapping::{IdentityMapper, Policies, Rule};
 use crate::auth::Authenticator;
 pub use crate::auth::BackendChoice;
 use crate::store::TokenKey;
+use crate::token::session::SessionStart;
 use crate::token::{ClientInfo, TokenService, VerifiedToken};
 
 /// Who a token is for, whatever proved it.
@@ -168,6 +169,8 @@ pub struct LoginRequest {
     pub scope: Option<String>,
     /// `access_type: offline`: a refresh token for this client too.
     pub offline: Option<crate::token::refresh::Offline>,
+    /// `Wazo-Session-Type: mobile`.
+    pub mobile: bool,
 }
 
 impl LoginRequest {
@@ -177,6 +180,7 @@ impl LoginRequest {
             lifetime,
             scope: None,
             offline: None,
+            mobile: false,
         }
     }
 
@@ -203,6 +207,8 @@ pub struct Login {
     pub redirect: Option<String>,
     /// The refresh token of an offline login.
     pub refresh_token: Option<String>,
+    /// Sessions of the user this login ended (`Wazo-Sessions-Revoked`).
+    pub sessions_ended: usize,
 }
 
 /// An identity checked, before its token.
@@ -212,6 +218,8 @@ struct Checked {
     redirect: Option<String>,
     /// The CAS ticket of a browser login, for single logout.
     cas_ticket: Option<String>,
+    /// The refresh token a refresh-token login used.
+    refresh_id: Option<uuid::Uuid>,
 }
 
 impl Checked {
@@ -221,6 +229,7 @@ impl Checked {
             mutual_auth: None,
             redirect: None,
             cas_ticket: None,
+            refresh_id: None,
         }
     }
 }
@@ -297,18 +306,22 @@ impl Broker {
         }
         // An offline login's refresh token is for the identity as checked;
         // made first, so that a refusal (too many) issues no token either.
-        let refresh_token = match &request.offline {
+        let grant = match &request.offline {
             Some(offline) => Some(
                 self.tokens
-                    .refresh_token_for(&checked.identity, offline)
+                    .refresh_token_for(&checked.identity, offline, request.mobile)
                     .await
                     .map_err(token_error)?,
             ),
             None => None,
         };
+        let start = SessionStart {
+            mobile: request.mobile,
+            refresh_id: grant.as_ref().map(|g| g.id).or(checked.refresh_id),
+        };
         let issued = self
             .tokens
-            .issue(checked.identity, lifetime, client)
+            .open_session(checked.identity, lifetime, client, start)
             .await
             .map_err(token_error)?;
         if let Some(ticket) = &checked.cas_ticket {
@@ -321,7 +334,8 @@ impl Broker {
             lifetime,
             mutual_auth: checked.mutual_auth,
             redirect: checked.redirect,
-            refresh_token,
+            sessions_ended: grant.as_ref().map_or(0, |g| g.sessions_ended),
+            refresh_token: grant.map(|g| g.token),
         })
     }
 
@@ -478,14 +492,16 @@ impl Broker {
                 "the refresh token's account may no longer log in",
             ));
         }
-        Ok(Checked::of(Identity {
+        let mut checked = Checked::of(Identity {
             auth_id: record.auth_id,
             user_uuid: record.xivo_user_uuid,
             login: record.login,
             backend: record.backend,
             acl: record.acl,
             metadata: record.metadata,
-        }))
+        });
+        checked.refresh_id = Some(record.id);
+        Ok(checked)
     }
 
     /// The local user (or provisioned user) of a verified identity.

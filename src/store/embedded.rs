@@ -520,24 +520,53 @@ impl TokenStore for EmbeddedStore {
         .await
     }
 
-    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+    async fn live_tokens(
+        &self,
+        auth_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<(TokenKey, Arc<LiveToken>)>, StoreError> {
+        let read = |e: redb::StorageError| internal("read")(e.into());
+        let mut found = Vec::new();
+        let Some(auth_id) = auth_id else {
+            // Everyone's: every record, decoded (the cache holds only some).
+            let table = self.tokens_table()?;
+            for entry in table.iter().map_err(read)? {
+                let (key, value) = entry.map_err(read)?;
+                let Ok(bytes) = <[u8; 32]>::try_from(key.value()) else {
+                    continue;
+                };
+                let record: TokenRecord = serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Internal(format!("decode token: {e}")))?;
+                if !record.is_expired(now) {
+                    found.push((TokenKey(bytes), Arc::new(LiveToken::new(record))));
+                }
+            }
+            return Ok(found);
+        };
         let users = self
             .db
             .begin_read()
             .map_err(|e| internal("begin read")(e.into()))?
             .open_multimap_table(USERS)
             .map_err(|e| internal("users table")(e.into()))?;
-        let mut live = 0usize;
-        for entry in users
-            .get(auth_id)
-            .map_err(|e| internal("users read")(e.into()))?
-        {
-            let (expiry, _) = entry.map_err(|e| internal("users read")(e.into()))?.value();
-            if expiry > now.0 {
-                live += 1;
+        let mut keys = Vec::new();
+        for entry in users.get(auth_id).map_err(read)? {
+            let entry = entry.map_err(read)?;
+            let (expiry, key) = entry.value();
+            if expiry > now.0
+                && let Ok(bytes) = <[u8; 32]>::try_from(key)
+            {
+                keys.push(TokenKey(bytes));
             }
         }
-        Ok(live)
+        for key in keys {
+            if let Some(token) = self.lookup(&key)?
+                && !token.record.is_expired(now)
+            {
+                found.push((key, token));
+            }
+        }
+        Ok(found)
     }
 }
 

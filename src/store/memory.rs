@@ -73,13 +73,20 @@ impl TokenStore for MemoryStore {
         Ok(self.tokens.read().len())
     }
 
-    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
+    async fn live_tokens(
+        &self,
+        auth_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<(TokenKey, Arc<LiveToken>)>, StoreError> {
         Ok(self
             .tokens
             .read()
-            .values()
-            .filter(|t| t.record.auth_id == auth_id && !t.record.is_expired(now))
-            .count())
+            .iter()
+            .filter(|(_, t)| {
+                auth_id.is_none_or(|a| t.record.auth_id == a) && !t.record.is_expired(now)
+            })
+            .map(|(k, t)| (*k, t.clone()))
+            .collect())
     }
 
     async fn refresh_put(

@@ -95,6 +95,13 @@ pub struct TokenRecord {
     /// only what that one grants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<TokenKey>,
+    /// Its session was opened with `Wazo-Session-Type: mobile`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mobile: bool,
+    /// The id of the refresh token it was made with (an offline login, or
+    /// a login with a refresh token): revoking that refresh token revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_id: Option<Uuid>,
 }
 
 impl TokenRecord {
@@ -195,9 +202,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// How many tokens are stored (expired ones not yet purged included).
     async fn count(&self) -> Result<usize, StoreError>;
 
-    /// How many unexpired tokens `auth_id` holds now: the per-user cap
-    /// (`max_tokens_per_user`) is checked against this before each login.
-    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError>;
+    /// The unexpired tokens of `auth_id`, or of everyone, with their keys
+    /// (sessions are listed and ended from these). Everyone's means reading
+    /// every token: for administrators' lists, not for the login path.
+    async fn live_tokens(
+        &self,
+        auth_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<(TokenKey, Arc<LiveToken>)>, StoreError>;
 
     /// Keep `record` as the refresh token of its user and client id: when
     /// there is one already, it is kept and returned, unless `replace`
@@ -255,6 +267,8 @@ pub(crate) mod contract {
             remote_addr: Some("127.0.0.1".into()),
             user_agent: None,
             parent: None,
+            mobile: false,
+            refresh_id: None,
         }
     }
 
@@ -295,9 +309,60 @@ pub(crate) mod contract {
         assert!(!store.remove(&key).await.unwrap());
         assert!(store.get(&key).await.unwrap().is_none());
         per_user_counts(store).await;
+        live_tokens(store).await;
     }
 
-    /// `count_of`: a user's unexpired tokens, following inserts,
+    /// `live_tokens`: a user's, or everyone's, unexpired tokens only.
+    async fn live_tokens(store: &dyn TokenStore) {
+        let now = Timestamp::from_secs(1_000);
+        let (user, other) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let mut mine = Vec::new();
+        for (owner, lifetime) in [(&user, 60), (&user, 60), (&other, 60), (&user, 1)] {
+            let key = TokenKey::of(&Uuid::new_v4().to_string());
+            let mut token = record(owner, 1_000, lifetime);
+            token.mobile = lifetime == 1;
+            store.insert(key, LiveToken::new(token), now).await.unwrap();
+            if owner == &user && lifetime == 60 {
+                mine.push(key);
+            }
+        }
+        let later = Timestamp::from_secs(1_030);
+        let mut found: Vec<TokenKey> = store
+            .live_tokens(Some(&user), later)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(key, token)| {
+                assert_eq!(token.record.auth_id, user);
+                key
+            })
+            .collect();
+        found.sort();
+        mine.sort();
+        assert_eq!(
+            found, mine,
+            "the user's unexpired tokens, not the expired one"
+        );
+        let everyone = store.live_tokens(None, later).await.unwrap();
+        assert!(everyone.iter().any(|(_, t)| t.record.auth_id == other));
+        assert!(
+            everyone
+                .iter()
+                .all(|(_, t)| !t.record.is_expired(later) && !t.record.mobile)
+        );
+        store.remove(&mine[0]).await.unwrap();
+        assert_eq!(
+            store.live_tokens(Some(&user), later).await.unwrap().len(),
+            1,
+            "a revoked token is not live"
+        );
+    }
+
+    async fn count_of(store: &dyn TokenStore, auth_id: &str, now: Timestamp) -> usize {
+        store.live_tokens(Some(auth_id), now).await.unwrap().len()
+    }
+
+    /// A user's unexpired tokens, following inserts,
     /// revocations, renewals and expiry.
     async fn per_user_counts(store: &dyn TokenStore) {
         let now = Timestamp::from_secs(1_000);
@@ -305,7 +370,7 @@ pub(crate) mod contract {
         let keys: Vec<TokenKey> = (0..3)
             .map(|_| TokenKey::of(&Uuid::new_v4().to_string()))
             .collect();
-        assert_eq!(store.count_of(&user, now).await.unwrap(), 0);
+        assert_eq!(count_of(store, &user, now).await, 0);
         for (i, key) in keys.iter().enumerate() {
             let owner = if i < 2 { &user } else { &other };
             store
@@ -313,36 +378,21 @@ pub(crate) mod contract {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.count_of(&user, now).await.unwrap(), 2);
-        assert_eq!(store.count_of(&other, now).await.unwrap(), 1);
+        assert_eq!(count_of(store, &user, now).await, 2);
+        assert_eq!(count_of(store, &other, now).await, 1);
         assert!(store.remove(&keys[0]).await.unwrap());
-        assert_eq!(store.count_of(&user, now).await.unwrap(), 1);
+        assert_eq!(count_of(store, &user, now).await, 1);
         // A renewed token counts until its new expiry.
         store
             .renew(&keys[1], Timestamp::from_secs(1_200), now)
             .await
             .unwrap();
+        assert_eq!(count_of(store, &user, Timestamp::from_secs(1_100)).await, 1);
         assert_eq!(
-            store
-                .count_of(&user, Timestamp::from_secs(1_100))
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            store
-                .count_of(&other, Timestamp::from_secs(1_100))
-                .await
-                .unwrap(),
+            count_of(store, &other, Timestamp::from_secs(1_100)).await,
             0,
             "an expired token does not count"
         );
-        assert_eq!(
-            store
-                .count_of(&user, Timestamp::from_secs(1_300))
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(count_of(store, &user, Timestamp::from_secs(1_300)).await, 0);
     }
 }

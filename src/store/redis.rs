@@ -433,21 +433,6 @@ fn encode(record: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Internal(format!("encode token: {e}")))
 }
 
-/// A user's unexpired tokens: expired entries leave the set, revoked ones
-/// (whose token key is gone) too; the rest are counted. Atomic, in Redis.
-const COUNT_OF: &str = r#"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local live = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('EXISTS', ARGV[2] .. member) == 1 then
-    live = live + 1
-  else
-    redis.call('ZREM', KEYS[1], member)
-  end
-end
-return live
-"#;
-
 #[async_trait]
 impl TokenStore for RedisStore {
     fn kind(&self) -> &'static str {
@@ -516,20 +501,71 @@ impl TokenStore for RedisStore {
         Ok(())
     }
 
-    async fn count_of(&self, auth_id: &str, now: Timestamp) -> Result<usize, StoreError> {
-        let mut conn = self.manager.clone();
-        let live: usize = self
-            .run(
-                redis::cmd("EVAL")
-                    .arg(COUNT_OF)
-                    .arg(1)
-                    .arg(self.user_key(auth_id))
+    async fn live_tokens(
+        &self,
+        auth_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<(TokenKey, Arc<LiveToken>)>, StoreError> {
+        let mut hex_keys: Vec<String> = Vec::new();
+        match auth_id {
+            Some(auth_id) => {
+                // Expired entries leave the user's set as it is read.
+                let mut conn = self.manager.clone();
+                let user = self.user_key(auth_id);
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&user)
+                    .arg("-inf")
                     .arg(now.0 / 1_000)
-                    .arg(format!("{}token:", self.prefix))
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(live)
+                    .ignore()
+                    .cmd("ZRANGE")
+                    .arg(&user)
+                    .arg(format!("({}", now.0 / 1_000))
+                    .arg("+inf")
+                    .arg("BYSCORE");
+                (hex_keys,) = self.run(pipe.query_async(&mut conn)).await?;
+            }
+            None => {
+                let prefix = format!("{}token:", self.prefix);
+                self.scan(&format!("{prefix}*"), |keys| {
+                    hex_keys.extend(
+                        keys.into_iter()
+                            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)),
+                    )
+                })
+                .await?;
+            }
+        }
+        let keys: Vec<TokenKey> = hex_keys
+            .iter()
+            .filter_map(|h| TokenKey::from_hex(h))
+            .collect();
+        let mut found = Vec::new();
+        for batch in keys.chunks(500) {
+            let names: Vec<String> = batch.iter().map(|k| self.redis_key(k)).collect();
+            let mut conn = self.manager.clone();
+            let values: Vec<Option<Vec<u8>>> = self
+                .run(redis::cmd("MGET").arg(&names).query_async(&mut conn))
+                .await?;
+            let mut revoked = Vec::new();
+            for (key, value) in batch.iter().zip(values) {
+                match value {
+                    Some(stored) => {
+                        let token = self.decode(key, stored)?;
+                        if !token.record.is_expired(now) {
+                            found.push((*key, token));
+                        }
+                    }
+                    None => revoked.push(key.to_hex()),
+                }
+            }
+            // Revoked tokens leave their user's set too.
+            if let (Some(auth_id), false) = (auth_id, revoked.is_empty()) {
+                let _: usize = self.run(conn.zrem(self.user_key(auth_id), revoked)).await?;
+            }
+        }
+        Ok(found)
     }
 
     async fn refresh_put(

@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod refresh;
+pub mod session;
 pub mod statics;
 
 use std::sync::Arc;
@@ -116,9 +117,9 @@ pub enum TokenError {
     NotRevocable(&'static str),
     #[error("{0}")]
     NotExchangeable(&'static str),
-    /// The user already holds `max_tokens_per_user` live tokens.
+    /// The user already holds `max_tokens_per_user` sessions.
     #[error(
-        "too many live tokens for this user (at most {0}): log out of a session, or wait for one to expire"
+        "too many sessions for this user (at most {0}): log out of one, or wait for one to expire"
     )]
     TooManyTokens(usize),
     /// The user already holds `refresh_tokens.max_per_user` refresh tokens.
@@ -223,6 +224,8 @@ impl SharedSecret {
                 remote_addr: None,
                 user_agent: None,
                 parent: None,
+                mobile: false,
+                refresh_id: None,
             }))
         });
         SharedSecret { digests, identity }
@@ -301,13 +304,15 @@ impl TokenService {
     }
 
     /// The refresh token of `identity` for an offline login: the client's
-    /// existing one, or a new one (always new for a mobile login, which
-    /// replaces the client's previous one).
+    /// existing one, or a new one. A mobile login always gets a new one, and
+    /// ends the sessions of the one it replaces and of the user's other
+    /// mobile clients (one mobile client per user, as wazo-auth 26.04).
     pub async fn refresh_token_for(
         &self,
         identity: &Identity,
         offline: &refresh::Offline,
-    ) -> Result<String, TokenError> {
+        mobile: bool,
+    ) -> Result<refresh::Grant, TokenError> {
         let now = self.clock.now();
         let id = Uuid::new_v4();
         let token = self.refresh_key.token_of(&id);
@@ -321,7 +326,7 @@ impl TokenService {
                 .unwrap_or_else(|| identity.auth_id.clone()),
             created_at: now,
             expires_at: self.refresh_lifetime.map(|secs| now.plus_secs(secs)),
-            mobile: offline.mobile,
+            mobile,
             tenant_uuid: self.policy.tenant_uuid.to_string(),
             auth_id: identity.auth_id.clone(),
             xivo_user_uuid: identity.user_uuid.clone(),
@@ -344,8 +349,30 @@ impl TokenService {
             );
             return Err(TokenError::TooManyRefreshTokens(self.refresh_per_user));
         }
+        if mobile {
+            let mut ended = 0;
+            for old in held
+                .iter()
+                .filter(|r| r.client_id == record.client_id || r.mobile)
+            {
+                if old.client_id != record.client_id {
+                    self.store
+                        .refresh_remove(&old.user_uuid, &old.client_id)
+                        .await?;
+                }
+                ended += self
+                    .end_refresh_sessions(&old.auth_id, old.id, "replaced by a mobile login")
+                    .await?;
+            }
+            let kept = self.store.refresh_put(record, true).await?;
+            return Ok(refresh::Grant {
+                token,
+                id: kept.id,
+                sessions_ended: ended,
+            });
+        }
         let snapshot = record.clone();
-        let kept = self.store.refresh_put(record, offline.mobile).await?;
+        let kept = self.store.refresh_put(record, false).await?;
         if kept.id != snapshot.id && !kept.is_expired(now) {
             // The client's token stays; what it mints follows this login
             // (the user's ACLs and metadata now).
@@ -359,7 +386,7 @@ impl TokenService {
             if updated != kept {
                 self.store.refresh_put(updated, true).await?;
             }
-            return Ok(self.refresh_key.token_of(&kept.id));
+            return Ok(self.grant(kept.id));
         }
         if kept.is_expired(now) {
             // The client's token ran out: a new one takes its place.
@@ -369,10 +396,19 @@ impl TokenService {
             fresh.key = TokenKey::of(&token);
             fresh.created_at = now;
             fresh.expires_at = self.refresh_lifetime.map(|secs| now.plus_secs(secs));
+            let id = fresh.id;
             self.store.refresh_put(fresh, true).await?;
-            return Ok(token);
+            return Ok(self.grant(id));
         }
-        Ok(self.refresh_key.token_of(&kept.id))
+        Ok(self.grant(kept.id))
+    }
+
+    fn grant(&self, id: Uuid) -> refresh::Grant {
+        refresh::Grant {
+            token: self.refresh_key.token_of(&id),
+            id,
+            sessions_ended: 0,
+        }
     }
 
     /// The refresh token `token` of `client_id`, if it is one and still
@@ -399,17 +435,30 @@ impl TokenService {
     }
 
     /// Revoke the refresh token of `user_uuid` for `client_id`: it mints
-    /// nothing more. `Ok(false)` when there was none.
+    /// nothing more, and the sessions it made end (wazo-auth deletes their
+    /// tokens too). `Ok(false)` when there was none.
     pub async fn revoke_refresh(
         &self,
         user_uuid: &str,
         client_id: &str,
     ) -> Result<bool, TokenError> {
-        let removed = self.store.refresh_remove(user_uuid, client_id).await?;
-        if removed.is_some() {
-            tracing::info!(user_uuid, client_id, "refresh token revoked");
-        }
-        Ok(removed.is_some())
+        let Some(removed) = self.store.refresh_remove(user_uuid, client_id).await? else {
+            return Ok(false);
+        };
+        let ended = self
+            .end_refresh_sessions(
+                &removed.auth_id,
+                removed.id,
+                "its refresh token was revoked",
+            )
+            .await?;
+        tracing::info!(
+            user_uuid,
+            client_id,
+            sessions = ended,
+            "refresh token revoked"
+        );
+        Ok(true)
     }
 
     pub fn policy(&self) -> &TokenPolicy {
@@ -445,14 +494,26 @@ impl TokenService {
         }
     }
 
-    /// Issue a token for `identity`, living `lifetime` seconds.
+    /// Issue a token for `identity`, living `lifetime` seconds, in a new session.
     pub async fn issue(
         &self,
         identity: Identity,
         lifetime: u64,
         client: ClientInfo,
     ) -> Result<IssuedToken, TokenError> {
-        self.issue_in(identity, lifetime, client, Uuid::new_v4(), None)
+        self.open_session(identity, lifetime, client, session::SessionStart::default())
+            .await
+    }
+
+    /// Issue a token for `identity` in a new session that begins as `start` says.
+    pub async fn open_session(
+        &self,
+        identity: Identity,
+        lifetime: u64,
+        client: ClientInfo,
+        start: session::SessionStart,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue_in(identity, lifetime, client, Uuid::new_v4(), None, start)
             .await
     }
 
@@ -488,6 +549,10 @@ impl TokenService {
             client,
             parent.record().session_uuid,
             Some(parent_key),
+            session::SessionStart {
+                mobile: parent.record().mobile,
+                refresh_id: None,
+            },
         )
         .await
     }
@@ -499,6 +564,7 @@ impl TokenService {
         client: ClientInfo,
         session_uuid: Uuid,
         parent: Option<TokenKey>,
+        start: session::SessionStart,
     ) -> Result<IssuedToken, TokenError> {
         let token = Uuid::new_v4().to_string();
         let now = self.clock.now();
@@ -539,16 +605,17 @@ impl TokenService {
             remote_addr: client.remote_addr,
             user_agent: client.user_agent,
             parent,
+            mobile: start.mobile,
+            refresh_id: start.refresh_id,
         };
-        if let Some(cap) = self.policy.max_tokens_per_user
-            && self.store.count_of(&record.auth_id, now).await? >= cap
-        {
+        let joining = parent.is_some().then_some(session_uuid);
+        if let Err(refused) = self.room_for(&record.auth_id, joining, now).await {
             tracing::warn!(
                 login = %crate::audit::loggable(&record.login),
-                cap,
-                "token refused: the user holds the most live tokens allowed"
+                reason = %refused,
+                "token refused"
             );
-            return Err(TokenError::TooManyTokens(cap));
+            return Err(refused);
         }
         let key = TokenKey::of(&token);
         let live = self.store.insert(key, LiveToken::new(record), now).await?;

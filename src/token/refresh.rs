@@ -90,9 +90,16 @@ fn random_bytes() -> Result<[u8; KEY_BYTES], String> {
 #[derive(Debug, Clone)]
 pub struct Offline {
     pub client_id: String,
-    /// `Wazo-Session-Type: mobile`: a new refresh token replaces the
-    /// client's previous one (wazo-auth does the same).
-    pub mobile: bool,
+}
+
+/// The refresh token an offline login gets.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub token: String,
+    /// Its record's id: the sessions it makes carry it.
+    pub id: Uuid,
+    /// Sessions ended to make room for it (a mobile login's).
+    pub sessions_ended: usize,
 }
 
 #[cfg(test)]

@@ -149,6 +149,8 @@ impl StaticTokens {
                 remote_addr: None,
                 user_agent: None,
                 parent: None,
+                mobile: false,
+                refresh_id: None,
             };
             map.insert(key, Arc::new(LiveToken::new(record)));
         }

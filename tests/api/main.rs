@@ -20,3 +20,4 @@ mod token_api;
 mod token_cap;
 mod uc_api;
 mod wazo;
+mod wazo_sessions;

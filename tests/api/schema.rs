@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, base_config, client, get_json, users_yaml};
+use crate::harness::{ALICE_UUID, Server, base_config, client, get_json, users_yaml};
 use crate::standins::{Op, cas_server, web_app};
 
 const SHARED: &str = "schema-test-shared-secret-0123456789";
@@ -215,6 +215,21 @@ async fn real_answers_conform_to_the_document() {
         |r| r
     );
     call!(GET, "/0.1/backends", "/0.1/backends", |r| r);
+    let sessions = call!(GET, "/0.1/sessions", "/0.1/sessions", |r| r
+        .header("X-Auth-Token", SHARED));
+    assert!(sessions["total"].as_u64() >= Some(1), "{sessions}");
+    call!(
+        GET,
+        "/0.1/users/{user}/sessions",
+        format!("/0.1/users/{ALICE_UUID}/sessions?order=mobile"),
+        |r| r.header("X-Auth-Token", SHARED)
+    );
+    call!(
+        GET,
+        "/0.1/users/{user}/sessions",
+        "/0.1/users/nobody/sessions",
+        |r| r.header("X-Auth-Token", SHARED)
+    );
     let session = call!(
         POST,
         "/xuc/api/2.0/auth/login",

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use crate::harness::{ALICE_UUID, Server, base_config, client, create_token, users_yaml};
 
-const SHARED: &str = "wazo-test-shared-secret-0123456789abc";
-const TENANT: &str = "5f6e7d8c-0000-4000-8000-00000000aaaa";
+pub(crate) const SHARED: &str = "wazo-test-shared-secret-0123456789abc";
+pub(crate) const TENANT: &str = "5f6e7d8c-0000-4000-8000-00000000aaaa";
 const OTHER_TENANT: &str = "5f6e7d8c-0000-4000-8000-00000000bbbb";
 
-fn wazo_server() -> Server {
+pub(crate) fn wazo_server() -> Server {
     Server::start(
         |port| {
             base_config(port, &format!("default_tenant_uuid: {TENANT}\n"))
@@ -199,7 +199,11 @@ async fn status_says_whether_sesame_can_serve() {
 }
 
 /// An offline login for `client_id`: the answer's status and body.
-async fn offline_login(s: &Server, client_id: &str, mobile: bool) -> (StatusCode, Value) {
+pub(crate) async fn offline_login(
+    s: &Server,
+    client_id: &str,
+    mobile: bool,
+) -> (StatusCode, Value) {
     let mut request = client()
         .post(s.url("/0.1/token"))
         .basic_auth("alice", Some("s3cre7"))
@@ -212,7 +216,11 @@ async fn offline_login(s: &Server, client_id: &str, mobile: bool) -> (StatusCode
 }
 
 /// A login by refresh token, as `@wazo/sdk` sends it (no Authorization).
-async fn refresh_login(s: &Server, refresh_token: &str, client_id: &str) -> (StatusCode, Value) {
+pub(crate) async fn refresh_login(
+    s: &Server,
+    refresh_token: &str,
+    client_id: &str,
+) -> (StatusCode, Value) {
     let r = client()
         .post(s.url("/0.1/token"))
         .json(&json!({"backend": "wazo_user", "expiration": 60, "refresh_token": refresh_token, "client_id": client_id}))
@@ -222,7 +230,7 @@ async fn refresh_login(s: &Server, refresh_token: &str, client_id: &str) -> (Sta
     (r.status(), r.json().await.unwrap_or_default())
 }
 
-fn refresh_of(answer: &Value) -> String {
+pub(crate) fn refresh_of(answer: &Value) -> String {
     answer["data"]["refresh_token"]
         .as_str()
         .unwrap_or_default()
