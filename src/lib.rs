@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod request_id;
 pub mod server;
 pub mod store;
+pub mod tenants;
 pub mod throttle;
 pub mod tls;
 pub mod token;

@@ -259,6 +259,7 @@ fn user_command(config: &LoadedConfig, command: UserCommand) -> anyhow::Result<(
                 enabled: !disabled,
                 acl,
                 metadata: Default::default(),
+                tenant_uuid: None,
             };
             let uuid = account.uuid;
             file.accounts_mut(kind).push(account);

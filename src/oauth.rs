@@ -404,7 +404,7 @@ mod tests {
                 max_lifetime: 3600,
                 max_session_age: 7200,
                 platform_uuid: uuid::Uuid::nil(),
-                tenant_uuid: uuid::Uuid::nil(),
+                tenants: Arc::new(crate::tenants::Tenants::single(uuid::Uuid::nil())),
                 max_tokens_per_user: None,
             },
         )

@@ -53,6 +53,19 @@ fn platform_uuid(config: &LoadedConfig, data_dir: &Path) -> anyhow::Result<Uuid>
     Ok(uuid)
 }
 
+/// `ldap.tenant_uuid` names a declared tenant.
+fn ldap_tenant_declared(
+    config: &LoadedConfig,
+    tenants: &crate::tenants::Tenants,
+) -> anyhow::Result<()> {
+    if let Some(tenant) = config.ldap().and_then(|l| l.tenant_uuid)
+        && tenants.get(tenant).is_none()
+    {
+        anyhow::bail!("ldap.tenant_uuid: tenant {tenant} is not declared in `tenants`");
+    }
+    Ok(())
+}
+
 impl Sesame {
     pub async fn build(config: LoadedConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -81,11 +94,19 @@ impl Sesame {
             }
         };
 
+        let tenants = Arc::new(
+            crate::tenants::Tenants::new(
+                config.config.default_tenant_uuid.unwrap_or(platform),
+                &config.config.tenants,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        ldap_tenant_declared(&config, &tenants)?;
         let directory = LocalDirectory::new();
         match config.users_file() {
             Some(path) => {
-                let count =
-                    crate::users::load_into(&path, &directory).map_err(anyhow::Error::msg)?;
+                let count = crate::users::load_into(&path, &directory, &tenants)
+                    .map_err(anyhow::Error::msg)?;
                 tracing::info!(file = %path.display(), accounts = count, "users file loaded");
             }
             None => tracing::warn!("no users_file configured: the local backends know no account"),
@@ -149,7 +170,7 @@ impl Sesame {
                     max_lifetime: c.max_token_lifetime,
                     max_session_age: c.uc_api.max_session_age,
                     platform_uuid: platform,
-                    tenant_uuid: c.default_tenant_uuid.unwrap_or(platform),
+                    tenants,
                     max_tokens_per_user: c.max_tokens_per_user,
                 },
             )
@@ -210,7 +231,8 @@ impl Sesame {
     /// failures keep the old data.
     pub fn reload_files(&self) {
         if let Some(path) = self.config.users_file() {
-            match crate::users::load_into(&path, &self.directory) {
+            let tenants = &self.state.tokens.policy().tenants;
+            match crate::users::load_into(&path, &self.directory, tenants) {
                 Ok(count) => {
                     tracing::info!(file = %path.display(), accounts = count, "users file reloaded")
                 }
@@ -297,6 +319,7 @@ impl Sesame {
             "policies",
             "ldap",
         ]) {
+            ldap_tenant_declared(new, &self.state.tokens.policy().tenants)?;
             Some(password_backends(new, &self.directory, &self.hasher)?)
         } else {
             None

@@ -30,8 +30,30 @@ pub fn write(path: &Path, file: &UsersFile) -> Result<(), String> {
 }
 
 /// Load `path` into `directory`, replacing what it held.
-pub fn load_into(path: &Path, directory: &LocalDirectory) -> Result<usize, String> {
+pub fn load_into(
+    path: &Path,
+    directory: &LocalDirectory,
+    tenants: &crate::tenants::Tenants,
+) -> Result<usize, String> {
     let file = read(path)?;
+    for kind in sesame_backends::local::AccountKind::ALL {
+        for account in file.accounts(kind) {
+            if let Some(tenant) = account.tenant_uuid
+                && tenant_unknown(tenants, tenant)
+            {
+                return Err(format!(
+                    "{}: {}: account {:?}: tenant {tenant} is not declared in `tenants`",
+                    path.display(),
+                    kind.backend_name(),
+                    account.login
+                ));
+            }
+        }
+    }
     directory.replace(&file)?;
     Ok(file.users.len() + file.admins.len() + file.services.len())
+}
+
+fn tenant_unknown(tenants: &crate::tenants::Tenants, tenant: uuid::Uuid) -> bool {
+    tenants.get(tenant).is_none()
 }

@@ -84,6 +84,10 @@ pub struct LdapConfig {
     /// the token's ACLs come from the backend's policy only.
     #[serde(default = "default_true")]
     pub local_user_required: bool,
+    /// The tenant of the directory's users without a local account (with
+    /// one, the account's tenant); the top tenant when absent.
+    #[serde(default)]
+    pub tenant_uuid: Option<uuid::Uuid>,
 }
 
 fn default_email_attribute() -> String {
@@ -678,6 +682,9 @@ impl LdapBackend {
         metadata.insert("login".into(), Value::String(login.to_owned()));
         metadata.insert("ldap_dn".into(), Value::String(dn.to_owned()));
         metadata.insert("purpose".into(), Value::String("user".into()));
+        if let Some(tenant) = self.config.tenant_uuid {
+            metadata.insert("tenant_uuid".into(), Value::String(tenant.to_string()));
+        }
         if let Some(email) = emails.first() {
             metadata.insert("email".into(), Value::String(email.clone()));
         }
@@ -762,6 +769,7 @@ mod tests {
             operation_timeout_ms: 500,
             pool_size: 2,
             local_user_required: true,
+            tenant_uuid: None,
         }
     }
 

@@ -39,6 +39,9 @@ pub struct LocalAccount {
     /// Free-form metadata copied into its tokens.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
+    /// Its tenant; the top tenant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_uuid: Option<Uuid>,
 }
 
 fn default_true() -> bool {
@@ -281,6 +284,9 @@ pub fn identity_of(
     let mut metadata = account.metadata.clone();
     metadata.insert("uuid".into(), Value::String(account.uuid.to_string()));
     metadata.insert("login".into(), Value::String(account.login.clone()));
+    if let Some(tenant) = account.tenant_uuid {
+        metadata.insert("tenant_uuid".into(), Value::String(tenant.to_string()));
+    }
     metadata.insert(
         "purpose".into(),
         Value::String(
@@ -377,6 +383,7 @@ mod tests {
             enabled: true,
             acl: vec!["own.acl".into(), "shared.acl".into()],
             metadata: Map::new(),
+            tenant_uuid: None,
         }
     }
 

@@ -31,10 +31,13 @@ listen: {address: 127.0.0.1, port: $SESAME_PORT, tls: {enabled: false}, trusted_
 data_dir: data
 users_file: users.yml
 default_tenant_uuid: $TENANT
+tenants:
+  - {uuid: $TENANT, name: Platform, slug: platform}
+  - {uuid: 6d7e8f90-1a2b-4c3d-8e4f-5a6b7c8d9e02, name: Branch, domain_names: [branch.example]}
 enabled_backend_plugins: {xivo_user: true, xivo_service: true}
 backend_policies: {xivo_user: wazo_user}
 policies:
-  wazo_user: [confd.users.me.read, "auth.users.me.tokens.e2e-app.delete", "auth.users.me.sessions.#"]
+  wazo_user: [confd.users.me.read, "auth.users.me.tokens.e2e-app.delete", "auth.users.me.sessions.#", auth.tenants.read]
 YAML
 start_sesame S "$W/config.yml" "$SESAME_PORT" || { fail "Sesame starts"; finish; exit; }
 
@@ -73,6 +76,7 @@ expect "the SDK's replay: an expired token is renewed and the call answered" "tr
     "$(q .replayed.ok) $(q .replayed.renewedToken)"
 expect "getUserSession: the user's sessions, the refresh login's among them" "true true true" \
     "$(q .sessions.ok) $(q .sessions.hasRenewed) $(q .sessions.allAlice)"
+expect "listTenants: the user's tenant and the one below it" '["Branch:sub","Platform:top"]' "$(q .tenants)"
 expect "deleteUserSession ends that session: its token refused, the other kept, no longer listed" "true false true false" \
     "$(q .deleteSession.ok) $(q '.checkAfterDeleteSession.ok and .checkAfterDeleteSession.value') $(q .checkOtherSession) $(q .sessionsAfter)"
 expect "logOut, then the token is refused" "true false" \

@@ -59,6 +59,11 @@ async function app() {
     hasRenewed: items.some((i) => i.uuid === renewed.sessionUuid),
     allAlice: items.every((i) => i.user_uuid === session.uuid),
   };
+  // The tenants the user may see (needs auth.tenants.read).
+  const tenants = await outcome(client.auth.listTenants());
+  seen.tenants = tenants.ok
+    ? tenants.value.items.map((t) => `${t.name}:${t.parent_uuid === t.uuid ? 'top' : 'sub'}`).sort()
+    : tenants;
   // Ending the refresh login's session revokes its token, and only it.
   seen.deleteSession = await outcome(client.auth.deleteUserSession(session.uuid, renewed.sessionUuid));
   seen.checkAfterDeleteSession = await outcome(client.auth.checkToken(renewed.token));

@@ -52,11 +52,14 @@ pub struct Config {
     /// in the data directory when not set.
     #[serde(default)]
     pub xivo_uuid: Option<Uuid>,
-    /// The tenant of every account and token, until tenants are
-    /// configurable: set it to the uuid of the Wazo tenant Sesame replaces;
-    /// the platform UUID when not set.
+    /// The top tenant: that of every account and token that names no other.
+    /// Set it to the uuid of the Wazo top tenant Sesame replaces; the
+    /// platform UUID when not set.
     #[serde(default)]
     pub default_tenant_uuid: Option<Uuid>,
+    /// The tenants below the top one (see `docs/tenants.md`).
+    #[serde(default)]
+    pub tenants: Vec<crate::tenants::TenantConfig>,
     /// The password backends `POST /0.1/token` tries, in order, when the
     /// body names no backend (or `wazo_user`, as Wazo clients send); by
     /// default the enabled ones among `xivo_user`, `ldap_user`,

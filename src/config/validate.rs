@@ -30,6 +30,16 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
             "must be at least 1 (leave it out for no cap)".into(),
         ));
     }
+    if !config.tenants.is_empty() {
+        let Some(top) = config.default_tenant_uuid else {
+            return Err((
+                "tenants".into(),
+                "declare the top tenant's uuid as default_tenant_uuid too".into(),
+            ));
+        };
+        crate::tenants::Tenants::new(top, &config.tenants)
+            .map_err(|e| ("tenants".to_string(), e))?;
+    }
     let listen = &config.listen;
     if listen.max_header_bytes < MIN_HEADER_BYTES {
         return Err((

@@ -108,6 +108,7 @@ pub fn router(state: AppState, max_body_bytes: usize, serve_metrics: bool) -> Ro
             "/0.1/users/{user}/tokens/{client_id}",
             delete(wazo_api::revoke_refresh_token),
         )
+        .route("/0.1/tenants", get(wazo_api::list_tenants))
         .route("/0.1/sessions", get(wazo_api::list_sessions))
         .route("/0.1/sessions/{session}", delete(wazo_api::delete_session))
         .route(

@@ -39,6 +39,7 @@ use super::{oauth_api, token_api, uc_api, wazo_api};
         wazo_api::delete_session,
         wazo_api::list_user_sessions,
         wazo_api::delete_user_session,
+        wazo_api::list_tenants,
         uc_api::login,
         uc_api::check,
         uc_api::logout,

@@ -15,7 +15,7 @@ use super::wire::{
     TokenEnvelope,
 };
 
-use crate::login::{Credential, Lifetime, LoginRequest, Presented};
+use crate::login::{Credential, Lifetime, LoginRequest, Presented, TenantName};
 use crate::token::refresh::Offline;
 use crate::token::{TokenService, VerifiedToken};
 use sesame_backends::Password;
@@ -191,8 +191,14 @@ fn login_request(request: CreateRequest, headers: &HeaderMap) -> LoginRequest {
         (Some(token), Some(client_id)) => Credential::RefreshToken { token, client_id },
         _ => Credential::named(request.backend.as_deref(), presented(headers)),
     };
+    let tenant = match (request.tenant_id, request.domain_name) {
+        (Some(id), _) => Some(TenantName::Id(id)),
+        (None, Some(domain)) => Some(TenantName::Domain(domain)),
+        (None, None) => None,
+    };
     LoginRequest {
         offline,
+        tenant,
         mobile: mobile_session(headers),
         ..LoginRequest::new(credential, Lifetime::Requested(request.expiration))
     }

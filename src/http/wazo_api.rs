@@ -1,17 +1,23 @@
-//! wazo-auth's protected token routes: the refresh tokens and the sessions
-//! of a user, or of everyone, listed and revoked. Each needs a token
-//! granting its ACL (`X-Auth-Token` or `?token=`); a parameter inside an
-//! ACL has its dots written `_`, as wazo-auth does.
+//! wazo-auth's protected routes: the refresh tokens and the sessions of a
+//! user, or of everyone, listed and revoked, and the tenants. Each needs a
+//! token granting its ACL (`X-Auth-Token` or `?token=`); a parameter inside
+//! an ACL has its dots written `_`, as wazo-auth does. Each acts in a
+//! tenant: `Wazo-Tenant` if the token may act there, else the token's own;
+//! it sees that tenant (and the tenants below it with `recurse=true` on
+//! lists; always, on deletes), as wazo-auth does.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::AppState;
 use super::error::WazoError;
 use super::extract::{PresentedToken, query_param};
-use super::wire::{RefreshTokenItem, RefreshTokenList, SessionItem, SessionList};
+use super::wire::{
+    RefreshTokenItem, RefreshTokenList, SessionItem, SessionList, TenantAddress, TenantItem,
+    TenantList,
+};
 use crate::store::refresh::RefreshRecord;
 use crate::token::VerifiedToken;
 use crate::token::session::Session;
@@ -33,6 +39,44 @@ async fn authorized(
         .check(&token, Some(acl))
         .await
         .map_err(|e| WazoError::of(e, acl))
+}
+
+/// The tenants a request sees: its scoping tenant (`Wazo-Tenant`, or the
+/// token's), and those below it when `recurse`.
+fn visible(
+    state: &AppState,
+    verified: &VerifiedToken,
+    headers: &HeaderMap,
+    recurse: bool,
+) -> Result<Vec<String>, WazoError> {
+    let scope = scoping_tenant(state, verified, headers)?;
+    let tenants = &state.tokens.policy().tenants;
+    Ok(tenants
+        .visible(scope, recurse)
+        .iter()
+        .map(|t| t.uuid.to_string())
+        .collect())
+}
+
+/// `Wazo-Tenant` if the token may act there (401 `unauthorized-tenant`
+/// otherwise, as wazo-auth answers), else the token's own tenant.
+fn scoping_tenant(
+    state: &AppState,
+    verified: &VerifiedToken,
+    headers: &HeaderMap,
+) -> Result<uuid::Uuid, WazoError> {
+    let tokens = &state.tokens;
+    let own = tokens
+        .tenant_of(verified)
+        .ok_or_else(|| WazoError::unauthorized_tenant("(the token's)"))?;
+    let Some(header) = headers.get("wazo-tenant") else {
+        return Ok(own);
+    };
+    let named = header.to_str().unwrap_or_default().trim();
+    match uuid::Uuid::try_parse(named) {
+        Ok(tenant) if tokens.in_tenant(verified, named) => Ok(tenant),
+        _ => Err(WazoError::unauthorized_tenant(named)),
+    }
 }
 
 /// The user `me` stands for: the token's user.
@@ -156,6 +200,7 @@ fn page(mut records: Vec<RefreshRecord>, paging: &Paging) -> RefreshTokenList {
 #[utoipa::path(get, path = "/0.1/tokens", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
         ("order" = Option<String>, Query, description = "created_at (default), client_id or mobile"),
         ("direction" = Option<String>, Query, description = "asc (default) or desc"),
@@ -169,17 +214,18 @@ fn page(mut records: Vec<RefreshRecord>, paging: &Paging) -> RefreshTokenList {
     ))]
 pub async fn list_refresh_tokens(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RefreshTokenList>, WazoError> {
     let acl = "auth.tokens.read";
-    authorized(&state, token, acl).await?;
+    let verified = authorized(&state, token, acl).await?;
     let paging = paging(query.as_deref(), REFRESH_ORDERS)?;
+    let seen = visible(&state, &verified, &headers, paging.recurse)?;
     let records = state.tokens.refresh_tokens(None).await;
-    Ok(Json(page(
-        records.map_err(|e| WazoError::of(e, acl))?,
-        &paging,
-    )))
+    let mut records = records.map_err(|e| WazoError::of(e, acl))?;
+    records.retain(|r| seen.contains(&r.tenant_uuid));
+    Ok(Json(page(records, &paging)))
 }
 
 /// `GET /0.1/users/{user}/tokens`: a user's refresh tokens (ACL
@@ -188,6 +234,7 @@ pub async fn list_refresh_tokens(
 #[utoipa::path(get, path = "/0.1/users/{user}/tokens", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("user" = String, Path, description = "A user's UUID, or `me`"),
         ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
         ("order" = Option<String>, Query), ("direction" = Option<String>, Query),
@@ -201,6 +248,7 @@ pub async fn list_refresh_tokens(
     ))]
 pub async fn list_user_refresh_tokens(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     Path(user): Path<String>,
     RawQuery(query): RawQuery,
@@ -209,11 +257,11 @@ pub async fn list_user_refresh_tokens(
     let verified = authorized(&state, token, &acl).await?;
     let user = if user == "me" { me(&verified) } else { user };
     let paging = paging(query.as_deref(), REFRESH_ORDERS)?;
+    let seen = visible(&state, &verified, &headers, true)?;
     let records = state.tokens.refresh_tokens(Some(&user)).await;
-    Ok(Json(page(
-        records.map_err(|e| WazoError::of(e, &acl))?,
-        &paging,
-    )))
+    let mut records = records.map_err(|e| WazoError::of(e, &acl))?;
+    records.retain(|r| seen.contains(&r.tenant_uuid));
+    Ok(Json(page(records, &paging)))
 }
 
 /// `DELETE /0.1/users/{user}/tokens/{client_id}`: revoke a user's refresh
@@ -221,6 +269,7 @@ pub async fn list_user_refresh_tokens(
 #[utoipa::path(delete, path = "/0.1/users/{user}/tokens/{client_id}", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("user" = String, Path, description = "A user's UUID, or `me`"),
         ("client_id" = String, Path),
     ),
@@ -232,6 +281,7 @@ pub async fn list_user_refresh_tokens(
     ))]
 pub async fn revoke_refresh_token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     Path((user, client_id)): Path<(String, String)>,
 ) -> Result<StatusCode, WazoError> {
@@ -242,7 +292,16 @@ pub async fn revoke_refresh_token(
     );
     let verified = authorized(&state, token, &acl).await?;
     let user = if user == "me" { me(&verified) } else { user };
-    let revoked = state.tokens.revoke_refresh(&user, &client_id).await;
+    let seen = visible(&state, &verified, &headers, true)?;
+    let held = state.tokens.refresh_tokens(Some(&user)).await;
+    let in_sight = held
+        .map_err(|e| WazoError::of(e, &acl))?
+        .iter()
+        .any(|r| r.client_id == client_id && seen.contains(&r.tenant_uuid));
+    let revoked = match in_sight {
+        true => state.tokens.revoke_refresh(&user, &client_id).await,
+        false => Ok(false),
+    };
     if revoked.map_err(|e| WazoError::of(e, &acl))? {
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -304,6 +363,7 @@ fn no_such_user(user: &str) -> WazoError {
 #[utoipa::path(get, path = "/0.1/sessions", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
         ("order" = Option<String>, Query, description = "mobile (oldest first otherwise)"),
         ("direction" = Option<String>, Query, description = "asc (default) or desc"),
@@ -317,24 +377,27 @@ fn no_such_user(user: &str) -> WazoError {
     ))]
 pub async fn list_sessions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     RawQuery(query): RawQuery,
 ) -> Result<Json<SessionList>, WazoError> {
     let acl = "auth.sessions.read";
-    authorized(&state, token, acl).await?;
+    let verified = authorized(&state, token, acl).await?;
     let paging = paging(query.as_deref(), SESSION_ORDERS)?;
+    let seen = visible(&state, &verified, &headers, paging.recurse)?;
     let sessions = state.tokens.sessions(None).await;
-    Ok(Json(session_page(
-        sessions.map_err(|e| WazoError::of(e, acl))?,
-        &paging,
-    )))
+    let mut sessions = sessions.map_err(|e| WazoError::of(e, acl))?;
+    sessions.retain(|s| seen.contains(&s.tenant_uuid));
+    Ok(Json(session_page(sessions, &paging)))
 }
 
 /// `DELETE /0.1/sessions/{session}`: end a session, revoking its tokens
 /// (ACL `auth.sessions.{session}.delete`).
 #[utoipa::path(delete, path = "/0.1/sessions/{session}", tag = "token",
     security(("token" = []), ("token_query" = [])),
-    params(("session" = String, Path, description = "The session's UUID")),
+    params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
+        ("session" = String, Path, description = "The session's UUID")),
     responses(
         (status = 204, description = "There is no such session any more (also when there was none)"),
         (status = 401, description = "No token, or one without the ACL", body = super::wire::WazoErrorBody),
@@ -342,24 +405,35 @@ pub async fn list_sessions(
     ))]
 pub async fn delete_session(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     Path(session): Path<String>,
 ) -> Result<StatusCode, WazoError> {
     let acl = format!("auth.sessions.{}.delete", acl_part(&session));
-    authorized(&state, token, &acl).await?;
-    end_session(&state, &session, None, &acl).await
+    let verified = authorized(&state, token, &acl).await?;
+    let seen = visible(&state, &verified, &headers, true)?;
+    end_session(&state, &session, None, &seen, &acl).await
 }
 
-/// End `session` (of `user` only, when given); 204 whether or not it was
-/// there, as wazo-auth answers.
+/// End `session` (of `user` only, when given) if it is in a tenant of
+/// `seen`; 204 whether or not it was there, as wazo-auth answers.
 async fn end_session(
     state: &AppState,
     session: &str,
     user: Option<&str>,
+    seen: &[String],
     acl: &str,
 ) -> Result<StatusCode, WazoError> {
-    if let Ok(uuid) = uuid::Uuid::try_parse(session) {
-        let ended = state.tokens.end_session(uuid, user).await;
+    let Ok(uuid) = uuid::Uuid::try_parse(session) else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let sessions = state.tokens.sessions(user).await;
+    let found = sessions
+        .map_err(|e| WazoError::of(e, acl))?
+        .into_iter()
+        .find(|s| s.uuid == uuid && seen.contains(&s.tenant_uuid));
+    if let Some(found) = found {
+        let ended = state.tokens.end(&found, "session ended").await;
         ended.map_err(|e| WazoError::of(e, acl))?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -370,6 +444,7 @@ async fn end_session(
 #[utoipa::path(get, path = "/0.1/users/{user}/sessions", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("user" = String, Path, description = "A user's UUID, or `me`"),
         ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
         ("order" = Option<String>, Query), ("direction" = Option<String>, Query),
@@ -383,6 +458,7 @@ async fn end_session(
     ))]
 pub async fn list_user_sessions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     Path(user): Path<String>,
     RawQuery(query): RawQuery,
@@ -391,11 +467,11 @@ pub async fn list_user_sessions(
     let verified = authorized(&state, token, &acl).await?;
     let user = session_user(&user, &verified)?;
     let paging = paging(query.as_deref(), SESSION_ORDERS)?;
+    let seen = visible(&state, &verified, &headers, true)?;
     let sessions = state.tokens.sessions(Some(&user)).await;
-    Ok(Json(session_page(
-        sessions.map_err(|e| WazoError::of(e, &acl))?,
-        &paging,
-    )))
+    let mut sessions = sessions.map_err(|e| WazoError::of(e, &acl))?;
+    sessions.retain(|s| seen.contains(&s.tenant_uuid));
+    Ok(Json(session_page(sessions, &paging)))
 }
 
 /// `DELETE /0.1/users/{user}/sessions/{session}`: end one of a user's
@@ -405,6 +481,7 @@ pub async fn list_user_sessions(
 #[utoipa::path(delete, path = "/0.1/users/{user}/sessions/{session}", tag = "token",
     security(("token" = []), ("token_query" = [])),
     params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to act in (the token's, or one below it)"),
         ("user" = String, Path, description = "A user's UUID, or `me`"),
         ("session" = String, Path, description = "The session's UUID"),
     ),
@@ -416,6 +493,7 @@ pub async fn list_user_sessions(
     ))]
 pub async fn delete_user_session(
     State(state): State<AppState>,
+    headers: HeaderMap,
     token: PresentedToken,
     Path((user, session)): Path<(String, String)>,
 ) -> Result<StatusCode, WazoError> {
@@ -426,7 +504,80 @@ pub async fn delete_user_session(
     );
     let verified = authorized(&state, token, &acl).await?;
     let user = session_user(&user, &verified)?;
-    end_session(&state, &session, Some(&user), &acl).await
+    let seen = visible(&state, &verified, &headers, true)?;
+    end_session(&state, &session, Some(&user), &seen, &acl).await
+}
+
+/// The columns tenants may be ordered by (the first is the default).
+const TENANT_ORDERS: &[&str] = &["name", "slug"];
+
+/// `GET /0.1/tenants`: the request's tenant and those below it (ACL
+/// `auth.tenants.read`), read-only: they are declared in the configuration.
+#[utoipa::path(get, path = "/0.1/tenants", tag = "token",
+    security(("token" = []), ("token_query" = [])),
+    params(
+        ("Wazo-Tenant" = Option<String>, Header, description = "The tenant to list from (the token's, or one below it)"),
+        ("limit" = Option<usize>, Query), ("offset" = Option<usize>, Query),
+        ("order" = Option<String>, Query, description = "name (default) or slug"),
+        ("direction" = Option<String>, Query, description = "asc (default) or desc"),
+        ("search" = Option<String>, Query, description = "part of the uuid, name, slug or a domain name"),
+    ),
+    responses(
+        (status = 200, description = "A page of tenants", body = super::wire::TenantList),
+        (status = 400, description = "Bad paging parameters", body = super::wire::WazoErrorBody),
+        (status = 401, description = "No token, one without the ACL, or a tenant it may not see", body = super::wire::WazoErrorBody),
+        (status = 503, description = "The token store is unavailable", body = super::wire::WazoErrorBody),
+    ))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    token: PresentedToken,
+    RawQuery(query): RawQuery,
+) -> Result<Json<TenantList>, WazoError> {
+    let verified = authorized(&state, token, "auth.tenants.read").await?;
+    let paging = paging(query.as_deref(), TENANT_ORDERS)?;
+    let scope = scoping_tenant(&state, &verified, &headers)?;
+    let mut tenants = state.tokens.policy().tenants.visible(scope, true);
+    let total = tenants.len();
+    if let Some(search) = &paging.search {
+        let search = search.to_lowercase();
+        tenants.retain(|t| {
+            [
+                t.uuid.to_string(),
+                t.name.to_lowercase(),
+                t.slug.to_lowercase(),
+            ]
+            .iter()
+            .chain(&t.domain_names)
+            .any(|field| field.contains(&search))
+        });
+    }
+    let filtered = tenants.len();
+    if paging.order == Some("slug") {
+        tenants.sort_by(|a, b| a.slug.cmp(&b.slug));
+    }
+    if paging.descending {
+        tenants.reverse();
+    }
+    let items = window(tenants, &paging)
+        .into_iter()
+        .map(|t| TenantItem {
+            uuid: t.uuid.to_string(),
+            name: t.name.clone(),
+            slug: t.slug.clone(),
+            parent_uuid: t.parent_uuid.to_string(),
+            domain_names: t.domain_names.clone(),
+            contact: None,
+            phone: None,
+            address: TenantAddress::default(),
+            default_authentication_method: "native",
+        })
+        .collect();
+    Ok(Json(TenantList {
+        total,
+        filtered,
+        items,
+    }))
 }
 
 #[cfg(test)]

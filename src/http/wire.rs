@@ -302,3 +302,40 @@ pub struct SessionList {
     pub filtered: usize,
     pub items: Vec<SessionItem>,
 }
+
+/// A tenant's postal address: wazo-auth's fields, empty (Sesame keeps none).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct TenantAddress {
+    pub line_1: Option<String>,
+    pub line_2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub zip_code: Option<String>,
+}
+
+/// A tenant, as wazo-auth lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantItem {
+    pub uuid: String,
+    pub name: String,
+    pub slug: String,
+    /// The top tenant is its own parent.
+    pub parent_uuid: String,
+    pub domain_names: Vec<String>,
+    pub contact: Option<String>,
+    pub phone: Option<String>,
+    pub address: TenantAddress,
+    /// Always `native`: how a tenant's users log in is Sesame's configuration.
+    pub default_authentication_method: &'static str,
+}
+
+/// A page of tenants.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantList {
+    /// The tenants the request may see.
+    pub total: usize,
+    /// Those that match `search`.
+    pub filtered: usize,
+    pub items: Vec<TenantItem>,
+}

@@ -147,6 +147,7 @@ mod tests {
             enabled: true,
             acl: vec!["own.acl".into()],
             metadata: Default::default(),
+            tenant_uuid: None,
         };
         directory
             .replace(&UsersFile {

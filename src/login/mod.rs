@@ -171,6 +171,18 @@ pub struct LoginRequest {
     pub offline: Option<crate::token::refresh::Offline>,
     /// `Wazo-Session-Type: mobile`.
     pub mobile: bool,
+    /// The tenant the login is for (`tenant_id` or `domain_name`): the
+    /// identity must be in it.
+    pub tenant: Option<TenantName>,
+}
+
+/// How a login names its tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TenantName {
+    /// `tenant_id`: a uuid or a slug.
+    Id(String),
+    /// `domain_name`: one of a tenant's domain names.
+    Domain(String),
 }
 
 impl LoginRequest {
@@ -181,6 +193,7 @@ impl LoginRequest {
             scope: None,
             offline: None,
             mobile: false,
+            tenant: None,
         }
     }
 
@@ -298,8 +311,27 @@ impl Broker {
             Lifetime::Uc => self.uc_lifetime,
             Lifetime::Default => self.tokens.policy().default_lifetime,
         };
+        let tenant = match &request.tenant {
+            Some(name) => Some(self.tenant_named(via, name)?),
+            None => None,
+        };
         let address = client.remote_addr.clone();
         let mut checked = self.check(request.credential, address.as_deref()).await?;
+        if let Some(tenant) = tenant {
+            let own = checked
+                .identity
+                .metadata
+                .get("tenant_uuid")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| uuid::Uuid::try_parse(t).ok())
+                .unwrap_or_else(|| self.tokens.policy().tenants.top());
+            if own != tenant {
+                return Err(LoginError::refused(
+                    via,
+                    format!("the account is not in tenant {tenant}"),
+                ));
+            }
+        }
         if let Some(scope) = request.scope.as_deref() {
             crate::oauth::narrow_identity(&mut checked.identity, scope)
                 .map_err(|why| LoginError::new(via, Failure::Scope(why)))?;
@@ -337,6 +369,19 @@ impl Broker {
             sessions_ended: grant.as_ref().map_or(0, |g| g.sessions_ended),
             refresh_token: grant.map(|g| g.token),
         })
+    }
+
+    /// The tenant a login names; an unknown one is refused (401, as a
+    /// wrong password: it says nothing of the accounts).
+    fn tenant_named(&self, via: Via, name: &TenantName) -> Result<uuid::Uuid, LoginError> {
+        let tenants = &self.tokens.policy().tenants;
+        let found = match name {
+            TenantName::Id(id) => tenants.by_id(id),
+            TenantName::Domain(domain) => tenants.by_domain(domain),
+        };
+        found
+            .map(|t| t.uuid)
+            .ok_or_else(|| LoginError::refused(via, format!("no such tenant: {name:?}")))
     }
 
     /// The identity a credential proves. Password checks are throttled and

@@ -155,8 +155,9 @@ pub struct TokenPolicy {
     pub max_session_age: u64,
     /// The platform's UUID, reported in every token (`xivo_uuid`).
     pub platform_uuid: Uuid,
-    /// The tenant of every account (`tenant_uuid` in the metadata).
-    pub tenant_uuid: Uuid,
+    /// The tenant tree; a token names no other tenant than its top one
+    /// (`tenant_uuid` in the metadata) unless its identity does.
+    pub tenants: Arc<crate::tenants::Tenants>,
     /// Most live tokens one user (`auth_id`) may hold; `None`: no cap.
     pub max_tokens_per_user: Option<usize>,
 }
@@ -327,7 +328,11 @@ impl TokenService {
             created_at: now,
             expires_at: self.refresh_lifetime.map(|secs| now.plus_secs(secs)),
             mobile,
-            tenant_uuid: self.policy.tenant_uuid.to_string(),
+            tenant_uuid: identity
+                .metadata
+                .get("tenant_uuid")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| self.policy.tenants.top().to_string(), str::to_owned),
             auth_id: identity.auth_id.clone(),
             xivo_user_uuid: identity.user_uuid.clone(),
             login: identity.login.clone(),
@@ -573,7 +578,7 @@ impl TokenService {
         let string = serde_json::Value::String;
         let defaults = [
             ("xivo_uuid", string(self.policy.platform_uuid.to_string())),
-            ("tenant_uuid", string(self.policy.tenant_uuid.to_string())),
+            ("tenant_uuid", string(self.policy.tenants.top().to_string())),
             ("auth_id", string(identity.auth_id.clone())),
             (
                 "pbx_user_uuid",
@@ -733,20 +738,38 @@ impl TokenService {
         checked
     }
 
-    /// Whether `verified` may act in `tenant`.
-    fn in_tenant(&self, verified: &VerifiedToken, tenant: &str) -> bool {
+    /// Whether `verified` may act in `tenant` (wazo-auth's rule): the
+    /// tenant is declared and is the token's own or below it. The shared
+    /// secret and static tokens (the platform's own) act in any.
+    pub fn in_tenant(&self, verified: &VerifiedToken, tenant: &str) -> bool {
         if verified.kind != TokenKind::Session {
             return true;
         }
-        let own = verified
+        let Ok(tenant) = Uuid::try_parse(tenant) else {
+            return false;
+        };
+        self.tenant_of(verified)
+            .is_some_and(|own| self.policy.tenants.within(tenant, own))
+    }
+
+    /// The tenant a token acts in: its own (the top tenant for tokens
+    /// issued before tokens carried one, and for the shared secret and
+    /// static tokens). `None` for a tenant that is not declared (any more).
+    pub fn tenant_of(&self, verified: &VerifiedToken) -> Option<Uuid> {
+        let tenants = &self.policy.tenants;
+        if verified.kind != TokenKind::Session {
+            return Some(tenants.top());
+        }
+        match verified
             .record()
             .metadata
             .get("tenant_uuid")
-            .and_then(serde_json::Value::as_str);
-        match own {
-            Some(own) => own.eq_ignore_ascii_case(tenant),
-            // Issued before tokens carried their tenant: the default one.
-            None => uuid::Uuid::try_parse(tenant).is_ok_and(|t| t == self.policy.tenant_uuid),
+            .and_then(serde_json::Value::as_str)
+        {
+            None => Some(tenants.top()),
+            Some(own) => Uuid::try_parse(own)
+                .ok()
+                .filter(|own| tenants.get(*own).is_some()),
         }
     }
 
@@ -867,7 +890,7 @@ mod tests {
                 max_lifetime: 36_000,
                 max_session_age: 10_000,
                 platform_uuid: platform,
-                tenant_uuid: platform,
+                tenants: Arc::new(crate::tenants::Tenants::single(platform)),
                 max_tokens_per_user: None,
             },
         )

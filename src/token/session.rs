@@ -91,22 +91,7 @@ impl TokenService {
     /// The live sessions of `auth_id`, or everyone's, oldest first.
     pub async fn sessions(&self, auth_id: Option<&str>) -> Result<Vec<Session>, TokenError> {
         let tokens = self.store.live_tokens(auth_id, self.clock.now()).await?;
-        Ok(sessions_of(tokens, &self.policy.tenant_uuid.to_string()))
-    }
-
-    /// End session `uuid` (only if it is `auth_id`'s, when given): revoke
-    /// its tokens. `Ok(false)` when there is no such session.
-    pub async fn end_session(&self, uuid: Uuid, auth_id: Option<&str>) -> Result<bool, TokenError> {
-        let found = self
-            .sessions(auth_id)
-            .await?
-            .into_iter()
-            .find(|s| s.uuid == uuid);
-        let Some(session) = found else {
-            return Ok(false);
-        };
-        self.end(&session, "session ended").await?;
-        Ok(true)
+        Ok(sessions_of(tokens, &self.policy.tenants.top().to_string()))
     }
 
     /// End the sessions of `auth_id` that refresh token `refresh_id` made
@@ -127,7 +112,8 @@ impl TokenService {
         Ok(ended)
     }
 
-    async fn end(&self, session: &Session, why: &str) -> Result<(), TokenError> {
+    /// Revoke the tokens of `session`.
+    pub async fn end(&self, session: &Session, why: &str) -> Result<(), TokenError> {
         for key in &session.tokens {
             if self.store.remove(key).await? {
                 crate::audit::token_revoked(key, why);
@@ -146,6 +132,9 @@ impl TokenService {
         session: Option<Uuid>,
         now: Timestamp,
     ) -> Result<(), TokenError> {
+        if session.is_none() && self.policy.max_tokens_per_user.is_none() {
+            return Ok(());
+        }
         let tokens = without_orphans(self.store.live_tokens(Some(auth_id), now).await?);
         match session {
             None => {

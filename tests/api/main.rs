@@ -15,6 +15,7 @@ mod redis_store;
 mod schema;
 mod slow_clients;
 mod standins;
+mod tenants;
 mod throttle;
 mod token_api;
 mod token_cap;

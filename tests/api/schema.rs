@@ -215,6 +215,8 @@ async fn real_answers_conform_to_the_document() {
         |r| r
     );
     call!(GET, "/0.1/backends", "/0.1/backends", |r| r);
+    call!(GET, "/0.1/tenants", "/0.1/tenants", |r| r
+        .header("X-Auth-Token", SHARED));
     let sessions = call!(GET, "/0.1/sessions", "/0.1/sessions", |r| r
         .header("X-Auth-Token", SHARED));
     assert!(sessions["total"].as_u64() >= Some(1), "{sessions}");

@@ -74,7 +74,7 @@ async fn logins_without_a_backend_try_the_default_backends() {
     }
 }
 
-async fn alice_token(s: &Server) -> String {
+pub(crate) async fn alice_token(s: &Server) -> String {
     let (_, answer) = post_token(s, "alice", "s3cre7", json!({})).await;
     answer["data"]["token"].as_str().unwrap().to_owned()
 }

@@ -46,6 +46,17 @@ impl WazoError {
         )
     }
 
+    /// `Wazo-Tenant` names a tenant the token may not act in (the answer of
+    /// wazo-auth's tenant helper).
+    pub fn unauthorized_tenant(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized tenant",
+            "unauthorized-tenant",
+            json!({"tenant_uuid": tenant}),
+        )
+    }
+
     /// Bad paging parameters.
     pub fn invalid_list(details: Value) -> Self {
         Self::new(
