@@ -205,7 +205,7 @@ fn login_request(request: CreateRequest, headers: &HeaderMap) -> LoginRequest {
 }
 
 /// `Wazo-Session-Type: mobile`.
-fn mobile_session(headers: &HeaderMap) -> bool {
+pub(super) fn mobile_session(headers: &HeaderMap) -> bool {
     headers
         .get("wazo-session-type")
         .and_then(|v| v.to_str().ok())

@@ -26,6 +26,7 @@ fn credentials_answer(state: &AppState, token: &str, verified: &VerifiedToken) -
         login: verified.record().login.clone(),
         token: token.to_owned(),
         ttl: state.tokens.ttl(verified),
+        refresh_token: None,
     })
 }
 
@@ -35,33 +36,87 @@ async fn session(
     credential: Credential,
     client: ClientInfo,
 ) -> Result<Response, UcError> {
-    let login = state
-        .broker
-        .login(LoginRequest::new(credential, Lifetime::Uc), client)
-        .await?;
-    let mut response = credentials_answer(state, &login.token, &login.verified).into_response();
+    open(state, LoginRequest::new(credential, Lifetime::Uc), client).await
+}
+
+/// A UC session for `request`, with its refresh token if it is offline.
+async fn open(
+    state: &AppState,
+    request: LoginRequest,
+    client: ClientInfo,
+) -> Result<Response, UcError> {
+    let login = state.broker.login(request, client).await?;
+    let mut answer = credentials_answer(state, &login.token, &login.verified);
+    answer.refresh_token = login.refresh_token;
+    let mut response = answer.into_response();
     mutual_auth(&mut response, login.mutual_auth);
     Ok(response)
 }
 
+/// The UC login's body: a login and password, or a refresh token with its
+/// client id; `access_type: offline` with a client id asks for a refresh
+/// token too.
+#[derive(Debug, PartialEq)]
+pub struct UcLogin {
+    pub credential: UcCredential,
+    /// The client id of an offline login.
+    pub offline: Option<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum UcCredential {
+    Password { login: String, password: String },
+    RefreshToken { token: String, client_id: String },
+}
+
 /// Read the body of the UC login (also driven by the fuzz target `api`).
-pub fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| UcError::new(UcCode::InvalidJson, format!("invalid JSON: {e}")))?;
-    let field = |name: &str| -> Result<String, UcError> {
+pub fn parse_login(body: &[u8]) -> Result<UcLogin, UcError> {
+    let invalid = |m: String| UcError::new(UcCode::InvalidJson, m);
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
+    let optional = |name: &str, max: usize| -> Result<Option<String>, UcError> {
         match value.get(name) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(UcError::new(
-                UcCode::InvalidJson,
-                format!("{name} must be a string"),
-            )),
-            None => Err(UcError::new(
-                UcCode::InvalidJson,
-                format!("{name} is required"),
-            )),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+            Some(Value::String(_)) => Err(invalid(format!("{name} is longer than {max}"))),
+            Some(_) => Err(invalid(format!("{name} must be a string"))),
         }
     };
-    Ok((field("login")?, field("password")?))
+    let field = |name: &str| -> Result<String, UcError> {
+        optional(name, usize::MAX)?.ok_or_else(|| invalid(format!("{name} is required")))
+    };
+    let client_id = optional("client_id", 1024)?.filter(|c| !c.is_empty());
+    let offline = match optional("access_type", 16)?.as_deref() {
+        None | Some("online") => false,
+        Some("offline") => true,
+        Some(_) => {
+            return Err(invalid(
+                "access_type must be \"online\" or \"offline\"".into(),
+            ));
+        }
+    };
+    let refresh = optional("refresh_token", 1024)?;
+    if (offline || refresh.is_some()) && client_id.is_none() {
+        return Err(invalid(
+            "client_id is required with access_type offline and with refresh_token".into(),
+        ));
+    }
+    let credential = match (refresh, client_id.clone()) {
+        (Some(_), _) if offline => {
+            return Err(invalid(
+                "access_type offline cannot come with a refresh_token".into(),
+            ));
+        }
+        (Some(token), Some(client_id)) => UcCredential::RefreshToken { token, client_id },
+        _ => UcCredential::Password {
+            login: field("login")?,
+            password: field("password")?,
+        },
+    };
+    Ok(UcLogin {
+        credential,
+        offline: client_id.filter(|_| offline),
+    })
 }
 
 /// Log in with a login and a password.
@@ -78,15 +133,28 @@ pub fn parse_login(body: &[u8]) -> Result<(String, String), UcError> {
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Client(client): Client,
     body: Bytes,
 ) -> Result<Response, UcError> {
-    let (login, password) = parse_login(&body)?;
-    let credential = Credential::Password {
-        backends: BackendChoice::Uc,
-        login: Some((login, Password::new(password))),
+    let body = parse_login(&body)?;
+    let credential = match body.credential {
+        UcCredential::Password { login, password } => Credential::Password {
+            backends: BackendChoice::Uc,
+            login: Some((login, Password::new(password))),
+        },
+        UcCredential::RefreshToken { token, client_id } => {
+            Credential::RefreshToken { token, client_id }
+        }
     };
-    session(&state, credential, client).await
+    let request = LoginRequest {
+        offline: body
+            .offline
+            .map(|client_id| crate::token::refresh::Offline { client_id }),
+        mobile: super::token_api::mobile_session(&headers),
+        ..LoginRequest::new(credential, Lifetime::Uc)
+    };
+    open(&state, request, client).await
 }
 
 /// The OpenID token of `POST /xuc/api/2.0/auth/oidc`: `Authorization:
@@ -484,15 +552,44 @@ mod tests {
 
     #[test]
     fn login_body_validation() {
+        let password = |login: &str, password: &str| UcCredential::Password {
+            login: login.into(),
+            password: password.into(),
+        };
         assert_eq!(
             parse_login(br#"{"login":"a","password":"b"}"#).unwrap(),
-            ("a".into(), "b".into())
+            UcLogin {
+                credential: password("a", "b"),
+                offline: None
+            }
+        );
+        assert_eq!(
+            parse_login(
+                br#"{"login":"a","password":"b","access_type":"offline","client_id":"app"}"#
+            )
+            .unwrap()
+            .offline
+            .as_deref(),
+            Some("app")
+        );
+        assert_eq!(
+            parse_login(br#"{"refresh_token":"rt","client_id":"app"}"#)
+                .unwrap()
+                .credential,
+            UcCredential::RefreshToken {
+                token: "rt".into(),
+                client_id: "app".into()
+            }
         );
         for bad in [
             &b""[..],
             b"{",
             br#"{"login":"a"}"#,
             br#"{"login":1,"password":"b"}"#,
+            br#"{"login":"a","password":"b","access_type":"offline"}"#,
+            br#"{"login":"a","password":"b","access_type":"forever","client_id":"x"}"#,
+            br#"{"refresh_token":"rt"}"#,
+            br#"{"refresh_token":"rt","client_id":"app","access_type":"offline"}"#,
         ] {
             assert_eq!(parse_login(bad).unwrap_err().code, UcCode::InvalidJson);
         }

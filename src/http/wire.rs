@@ -102,8 +102,14 @@ pub struct BackendsEnvelope {
 /// The body of `POST /xuc/api/2.0/auth/login`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UcLoginRequest {
-    pub login: String,
-    pub password: String,
+    /// Required unless `refresh_token` is given.
+    pub login: Option<String>,
+    pub password: Option<String>,
+    /// `offline` (with `client_id`): the answer holds a `refresh_token` too.
+    pub access_type: Option<String>,
+    pub client_id: Option<String>,
+    /// With `client_id`, in place of `login` and `password`.
+    pub refresh_token: Option<String>,
 }
 
 /// A UC session.
@@ -115,6 +121,9 @@ pub struct UcSession {
     #[serde(rename = "TTL")]
     #[schema(rename = "TTL")]
     pub ttl: Option<u64>,
+    /// An offline login's refresh token (`access_type: offline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// The body of `POST /xuc/api/2.0/auth/oidc` when the token is not in

@@ -175,3 +175,62 @@ async fn kerberos_routes_without_a_kerberos_section() {
             .contains(&json!("kerberos"))
     );
 }
+
+/// A UC login, body as given.
+async fn uc_post(s: &Server, body: Value) -> (StatusCode, Value) {
+    let r = client()
+        .post(s.url("/xuc/api/2.0/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or_default())
+}
+
+/// Offline access on the UC API: the same refresh tokens as `/0.1/token`.
+#[tokio::test]
+async fn a_uc_login_may_ask_for_offline_access() {
+    let s = Server::standard();
+    let (status, online) = uc_login(&s, "alice", "s3cre7").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(online.get("refresh_token").is_none(), "{online}");
+    let offline = json!({"login": "alice", "password": "s3cre7", "access_type": "offline", "client_id": "cc-agent"});
+    let (status, first) = uc_post(&s, offline.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let rt = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(rt.len(), 36);
+    let (_, again) = uc_post(&s, offline).await;
+    assert_eq!(
+        again["refresh_token"],
+        rt.as_str(),
+        "one per user and client"
+    );
+
+    let (status, minted) = uc_post(&s, json!({"refresh_token": rt, "client_id": "cc-agent"})).await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    assert_eq!(minted["login"], "alice");
+    assert!(minted.get("refresh_token").is_none());
+    assert_ne!(minted["token"], first["token"]);
+    // The same refresh token works on the xivo-auth API: one store.
+    let r = client()
+        .post(s.url("/0.1/token"))
+        .json(&json!({"refresh_token": rt, "client_id": "cc-agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (status, body) = uc_post(&s, json!({"refresh_token": rt, "client_id": "other"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_uc_error(&body, "InvalidCredentials");
+    for bad in [
+        json!({"login": "alice", "password": "s3cre7", "access_type": "offline"}),
+        json!({"refresh_token": rt}),
+        json!({"refresh_token": rt, "client_id": "cc-agent", "access_type": "offline"}),
+        json!({"login": "alice", "password": "s3cre7", "access_type": 1, "client_id": "x"}),
+    ] {
+        let (status, body) = uc_post(&s, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_uc_error(&body, "InvalidJson");
+    }
+}
