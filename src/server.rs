@@ -177,8 +177,11 @@ impl Sesame {
             .with_refresh(
                 crate::token::refresh::RefreshKey::load_or_create(&config.refresh_key_file())
                     .map_err(|e| anyhow::anyhow!("refresh_tokens.key_file: {e}"))?,
-                c.refresh_tokens.lifetime_secs,
-                c.refresh_tokens.max_per_user,
+                crate::token::refresh::Settings {
+                    lifetime: c.refresh_tokens.lifetime_secs,
+                    per_user: c.refresh_tokens.max_per_user,
+                    rotate: c.refresh_tokens.rotate,
+                },
             ),
         );
         let callers = Arc::new(Callers::new(tokens.clone(), auth.clone()));

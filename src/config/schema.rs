@@ -439,6 +439,12 @@ pub struct RefreshTokensConfig {
     /// offline login for yet another client past it is answered 429.
     #[serde(default = "default_max_refresh_per_user")]
     pub max_per_user: usize,
+    /// Each login by refresh token answers a new refresh token and retires
+    /// the one presented; a retired one presented again revokes the client's
+    /// refresh token and its sessions. Off by default: wazo-auth's clients
+    /// keep their first refresh token.
+    #[serde(default)]
+    pub rotate: bool,
 }
 
 fn default_max_refresh_per_user() -> usize {
@@ -451,6 +457,7 @@ impl Default for RefreshTokensConfig {
             key_file: None,
             lifetime_secs: None,
             max_per_user: default_max_refresh_per_user(),
+            rotate: false,
         }
     }
 }

@@ -233,6 +233,8 @@ struct Checked {
     cas_ticket: Option<String>,
     /// The refresh token a refresh-token login used.
     refresh_id: Option<uuid::Uuid>,
+    /// The token that replaces it, under rotation.
+    rotated: Option<String>,
 }
 
 impl Checked {
@@ -243,6 +245,7 @@ impl Checked {
             redirect: None,
             cas_ticket: None,
             refresh_id: None,
+            rotated: None,
         }
     }
 }
@@ -367,7 +370,7 @@ impl Broker {
             mutual_auth: checked.mutual_auth,
             redirect: checked.redirect,
             sessions_ended: grant.as_ref().map_or(0, |g| g.sessions_ended),
-            refresh_token: grant.map(|g| g.token),
+            refresh_token: grant.map(|g| g.token).or(checked.rotated),
         })
     }
 
@@ -520,7 +523,7 @@ impl Broker {
     /// log in.
     async fn redeem(&self, token: &str, client_id: &str) -> Result<Checked, LoginError> {
         let via = Via::Password;
-        let record = self
+        let redeemed = self
             .tokens
             .redeem(token, client_id)
             .await
@@ -531,6 +534,7 @@ impl Broker {
                 ),
                 e => LoginError::new(via, Failure::Token(e)),
             })?;
+        let record = redeemed.record;
         if !self.mapper.still_allowed(&record.backend, &record.login) {
             return Err(LoginError::refused(
                 via,
@@ -546,6 +550,7 @@ impl Broker {
             metadata: record.metadata,
         });
         checked.refresh_id = Some(record.id);
+        checked.rotated = redeemed.rotated;
         Ok(checked)
     }
 

@@ -448,10 +448,14 @@ impl TokenStore for EmbeddedStore {
                 if !replace {
                     return Ok(kept);
                 }
-                keys.remove(kept.key.0.as_slice())?;
+                for key in std::iter::once(&kept.key).chain(&kept.retired) {
+                    keys.remove(key.0.as_slice())?;
+                }
             }
             table.insert(name.as_str(), refresh_json(&record)?.as_slice())?;
-            keys.insert(record.key.0.as_slice(), name.as_str())?;
+            for key in std::iter::once(&record.key).chain(&record.retired) {
+                keys.insert(key.0.as_slice(), name.as_str())?;
+            }
             Ok(record)
         })
         .await
@@ -466,7 +470,7 @@ impl TokenStore for EmbeddedStore {
             };
             let table = txn.open_table(REFRESH)?;
             match table.get(name.value())? {
-                Some(bytes) => Ok(Some(refresh_of(bytes.value())?)),
+                Some(bytes) => Ok(Some(refresh_of(bytes.value())?).filter(|r| r.answers_to(key))),
                 None => Ok(None),
             }
         };
@@ -512,8 +516,10 @@ impl TokenStore for EmbeddedStore {
                 None => None,
             };
             if let Some(record) = &removed {
-                txn.open_table(REFRESH_KEYS)?
-                    .remove(record.key.0.as_slice())?;
+                let mut keys = txn.open_table(REFRESH_KEYS)?;
+                for key in std::iter::once(&record.key).chain(&record.retired) {
+                    keys.remove(key.0.as_slice())?;
+                }
             }
             Ok(removed)
         })

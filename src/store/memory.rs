@@ -110,7 +110,7 @@ impl TokenStore for MemoryStore {
             .refresh
             .read()
             .values()
-            .find(|r| r.key == *key)
+            .find(|r| r.answers_to(key))
             .cloned())
     }
 

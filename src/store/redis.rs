@@ -422,10 +422,18 @@ const REFRESH_PUT: &str = r#"
 local kept = redis.call('HGET', KEYS[1], ARGV[1])
 if kept and ARGV[3] == '0' then return kept end
 if kept then
-  redis.call('DEL', ARGV[5] .. cjson.decode(kept).key)
+  local old = cjson.decode(kept)
+  redis.call('DEL', ARGV[5] .. old.key)
+  if type(old.retired) == 'table' then
+    for _, key in ipairs(old.retired) do redis.call('DEL', ARGV[5] .. key) end
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[4])
+local new = cjson.decode(ARGV[2])
+if type(new.retired) == 'table' then
+  for _, key in ipairs(new.retired) do redis.call('SET', ARGV[5] .. key, ARGV[4]) end
+end
 return ARGV[2]
 "#;
 
@@ -606,7 +614,7 @@ impl TokenStore for RedisStore {
         match stored {
             Some(bytes) => {
                 let record = decode_refresh(&bytes)?;
-                Ok((record.key == *key).then_some(record))
+                Ok(record.answers_to(key).then_some(record))
             }
             None => Ok(None),
         }
@@ -644,7 +652,11 @@ impl TokenStore for RedisStore {
         };
         let record = decode_refresh(&bytes)?;
         let removed: usize = self.run(conn.hdel(&hash, client_id)).await?;
-        let _: usize = self.run(conn.del(self.refresh_index(&record.key))).await?;
+        let indexes: Vec<String> = std::iter::once(&record.key)
+            .chain(&record.retired)
+            .map(|k| self.refresh_index(k))
+            .collect();
+        let _: usize = self.run(conn.del(indexes)).await?;
         Ok((removed > 0).then_some(record))
     }
 

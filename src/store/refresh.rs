@@ -38,9 +38,28 @@ pub struct RefreshRecord {
     pub acl: Vec<String>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// Times it was rotated: its token is derived from `id` and this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// The SHA-256 of the tokens it replaced, newest first (at most
+    /// [`MAX_RETIRED`]): one presented again means the family was copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<TokenKey>,
+}
+
+/// Most retired tokens a record remembers.
+pub const MAX_RETIRED: usize = 32;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RefreshRecord {
+    /// Whether `key` is this record's token now, or one it replaced.
+    pub fn answers_to(&self, key: &TokenKey) -> bool {
+        self.key == *key || self.retired.contains(key)
+    }
+
     pub fn is_expired(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
@@ -75,6 +94,8 @@ pub(crate) mod contract {
             backend: "xivo_user".into(),
             acl: vec!["a.b".into()],
             metadata: Map::new(),
+            generation: 0,
+            retired: Vec::new(),
         }
     }
 
@@ -114,5 +135,37 @@ pub(crate) mod contract {
         assert_eq!(store.refresh_remove(&user, "app").await.unwrap(), None);
         assert_eq!(store.refresh_get(&second.key).await.unwrap(), None);
         assert_eq!(store.refresh_list(Some(&user)).await.unwrap(), vec![other]);
+        rotation(store).await;
+    }
+
+    /// A rotated record is found by its token and by the ones it replaced,
+    /// until it is replaced or removed.
+    async fn rotation(store: &dyn TokenStore) {
+        let user = Uuid::new_v4().to_string();
+        let first = record(&user, "app");
+        store.refresh_put(first.clone(), false).await.unwrap();
+        let mut rotated = first.clone();
+        rotated.generation = 1;
+        rotated.key = TokenKey::of("generation 1");
+        rotated.retired = vec![first.key];
+        store.refresh_put(rotated.clone(), true).await.unwrap();
+        for key in [&first.key, &rotated.key] {
+            assert_eq!(
+                store.refresh_get(key).await.unwrap().as_ref(),
+                Some(&rotated)
+            );
+        }
+        // A new family (a mobile login) forgets the old one's tokens.
+        let fresh = record(&user, "app");
+        store.refresh_put(fresh.clone(), true).await.unwrap();
+        for key in [&first.key, &rotated.key] {
+            assert_eq!(store.refresh_get(key).await.unwrap(), None);
+        }
+        let mut again = fresh.clone();
+        again.retired = vec![TokenKey::of("old")];
+        store.refresh_put(again, true).await.unwrap();
+        store.refresh_remove(&user, "app").await.unwrap();
+        assert_eq!(store.refresh_get(&TokenKey::of("old")).await.unwrap(), None);
+        assert_eq!(store.refresh_get(&fresh.key).await.unwrap(), None);
     }
 }

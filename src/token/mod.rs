@@ -10,6 +10,7 @@
 //! 3. a session token from the store.
 
 pub mod acl;
+mod offline;
 pub mod refresh;
 pub mod session;
 pub mod statics;
@@ -261,6 +262,9 @@ pub struct TokenService {
     refresh_key: refresh::RefreshKey,
     /// How long a refresh token mints tokens; `None`: until revoked.
     refresh_lifetime: Option<u64>,
+    /// Each use of a refresh token gives a new one, and a used one
+    /// presented again revokes them all (`refresh_tokens.rotate`).
+    refresh_rotate: bool,
     /// Most refresh tokens (client ids) per user.
     refresh_per_user: usize,
 }
@@ -284,186 +288,20 @@ impl TokenService {
                 refresh::RefreshKey::from_seed(&Uuid::new_v4())
             }),
             refresh_lifetime: None,
+            refresh_rotate: false,
             refresh_per_user: DEFAULT_REFRESH_PER_USER,
         }
     }
 
-    /// The same service with the refresh-token key and lifetime of the
-    /// configuration.
-    pub fn with_refresh(
-        self,
-        key: refresh::RefreshKey,
-        lifetime: Option<u64>,
-        per_user: usize,
-    ) -> Self {
+    /// The same service with the refresh-token settings of the configuration.
+    pub fn with_refresh(self, key: refresh::RefreshKey, settings: refresh::Settings) -> Self {
         TokenService {
             refresh_key: key,
-            refresh_lifetime: lifetime,
-            refresh_per_user: per_user,
+            refresh_lifetime: settings.lifetime,
+            refresh_rotate: settings.rotate,
+            refresh_per_user: settings.per_user,
             ..self
         }
-    }
-
-    /// The refresh token of `identity` for an offline login: the client's
-    /// existing one, or a new one. A mobile login always gets a new one, and
-    /// ends the sessions of the one it replaces and of the user's other
-    /// mobile clients (one mobile client per user, as wazo-auth 26.04).
-    pub async fn refresh_token_for(
-        &self,
-        identity: &Identity,
-        offline: &refresh::Offline,
-        mobile: bool,
-    ) -> Result<refresh::Grant, TokenError> {
-        let now = self.clock.now();
-        let id = Uuid::new_v4();
-        let token = self.refresh_key.token_of(&id);
-        let record = crate::store::refresh::RefreshRecord {
-            id,
-            key: TokenKey::of(&token),
-            client_id: offline.client_id.clone(),
-            user_uuid: identity
-                .user_uuid
-                .clone()
-                .unwrap_or_else(|| identity.auth_id.clone()),
-            created_at: now,
-            expires_at: self.refresh_lifetime.map(|secs| now.plus_secs(secs)),
-            mobile,
-            tenant_uuid: identity
-                .metadata
-                .get("tenant_uuid")
-                .and_then(serde_json::Value::as_str)
-                .map_or_else(|| self.policy.tenants.top().to_string(), str::to_owned),
-            auth_id: identity.auth_id.clone(),
-            xivo_user_uuid: identity.user_uuid.clone(),
-            login: identity.login.clone(),
-            backend: identity.backend.clone(),
-            acl: identity.acl.clone(),
-            metadata: identity.metadata.clone(),
-        };
-        // A user names the client ids: without a cap, one account could
-        // fill the store. (Two offline logins at once for two new clients
-        // may pass at cap - 1.)
-        let held = self.store.refresh_list(Some(&record.user_uuid)).await?;
-        if held.len() >= self.refresh_per_user
-            && !held.iter().any(|r| r.client_id == record.client_id)
-        {
-            tracing::warn!(
-                login = %crate::audit::loggable(&record.login),
-                cap = self.refresh_per_user,
-                "refresh token refused: the user holds the most refresh tokens allowed"
-            );
-            return Err(TokenError::TooManyRefreshTokens(self.refresh_per_user));
-        }
-        if mobile {
-            let mut ended = 0;
-            for old in held
-                .iter()
-                .filter(|r| r.client_id == record.client_id || r.mobile)
-            {
-                if old.client_id != record.client_id {
-                    self.store
-                        .refresh_remove(&old.user_uuid, &old.client_id)
-                        .await?;
-                }
-                ended += self
-                    .end_refresh_sessions(&old.auth_id, old.id, "replaced by a mobile login")
-                    .await?;
-            }
-            let kept = self.store.refresh_put(record, true).await?;
-            return Ok(refresh::Grant {
-                token,
-                id: kept.id,
-                sessions_ended: ended,
-            });
-        }
-        let snapshot = record.clone();
-        let kept = self.store.refresh_put(record, false).await?;
-        if kept.id != snapshot.id && !kept.is_expired(now) {
-            // The client's token stays; what it mints follows this login
-            // (the user's ACLs and metadata now).
-            let updated = crate::store::refresh::RefreshRecord {
-                id: kept.id,
-                key: kept.key,
-                created_at: kept.created_at,
-                expires_at: kept.expires_at,
-                ..snapshot
-            };
-            if updated != kept {
-                self.store.refresh_put(updated, true).await?;
-            }
-            return Ok(self.grant(kept.id));
-        }
-        if kept.is_expired(now) {
-            // The client's token ran out: a new one takes its place.
-            let mut fresh = kept;
-            fresh.id = Uuid::new_v4();
-            let token = self.refresh_key.token_of(&fresh.id);
-            fresh.key = TokenKey::of(&token);
-            fresh.created_at = now;
-            fresh.expires_at = self.refresh_lifetime.map(|secs| now.plus_secs(secs));
-            let id = fresh.id;
-            self.store.refresh_put(fresh, true).await?;
-            return Ok(self.grant(id));
-        }
-        Ok(self.grant(kept.id))
-    }
-
-    fn grant(&self, id: Uuid) -> refresh::Grant {
-        refresh::Grant {
-            token: self.refresh_key.token_of(&id),
-            id,
-            sessions_ended: 0,
-        }
-    }
-
-    /// The refresh token `token` of `client_id`, if it is one and still
-    /// mints tokens; `NotFound` otherwise (also for another client's).
-    pub async fn redeem(
-        &self,
-        token: &str,
-        client_id: &str,
-    ) -> Result<crate::store::refresh::RefreshRecord, TokenError> {
-        let record = self
-            .store
-            .refresh_get(&TokenKey::of(token))
-            .await?
-            .filter(|r| r.client_id == client_id && !r.is_expired(self.clock.now()));
-        record.ok_or(TokenError::NotFound)
-    }
-
-    /// A user's refresh tokens, or everyone's.
-    pub async fn refresh_tokens(
-        &self,
-        user_uuid: Option<&str>,
-    ) -> Result<Vec<crate::store::refresh::RefreshRecord>, TokenError> {
-        Ok(self.store.refresh_list(user_uuid).await?)
-    }
-
-    /// Revoke the refresh token of `user_uuid` for `client_id`: it mints
-    /// nothing more, and the sessions it made end (wazo-auth deletes their
-    /// tokens too). `Ok(false)` when there was none.
-    pub async fn revoke_refresh(
-        &self,
-        user_uuid: &str,
-        client_id: &str,
-    ) -> Result<bool, TokenError> {
-        let Some(removed) = self.store.refresh_remove(user_uuid, client_id).await? else {
-            return Ok(false);
-        };
-        let ended = self
-            .end_refresh_sessions(
-                &removed.auth_id,
-                removed.id,
-                "its refresh token was revoked",
-            )
-            .await?;
-        tracing::info!(
-            user_uuid,
-            client_id,
-            sessions = ended,
-            "refresh token revoked"
-        );
-        Ok(true)
     }
 
     pub fn policy(&self) -> &TokenPolicy {

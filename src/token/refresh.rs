@@ -68,9 +68,21 @@ impl RefreshKey {
         }
     }
 
-    /// The refresh token of the record `id`.
+    /// The refresh token of the record `id`, as first made.
     pub fn token_of(&self, id: &Uuid) -> String {
-        let tag = hmac::sign(&self.0, id.as_bytes());
+        self.token_at(id, 0)
+    }
+
+    /// The refresh token of the record `id` after `generation` rotations
+    /// (the first one is generation 0, as before rotation existed).
+    pub fn token_at(&self, id: &Uuid, generation: u32) -> String {
+        let tag = if generation == 0 {
+            hmac::sign(&self.0, id.as_bytes())
+        } else {
+            let mut input = id.as_bytes().to_vec();
+            input.extend_from_slice(&generation.to_be_bytes());
+            hmac::sign(&self.0, &input)
+        };
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&tag.as_ref()[..16]);
         Uuid::from_bytes(bytes).to_string()
@@ -90,6 +102,25 @@ fn random_bytes() -> Result<[u8; KEY_BYTES], String> {
 #[derive(Debug, Clone)]
 pub struct Offline {
     pub client_id: String,
+}
+
+/// The `refresh_tokens` settings the service follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a refresh token mints tokens; `None`: until revoked.
+    pub lifetime: Option<u64>,
+    /// Most refresh tokens (client ids) per user.
+    pub per_user: usize,
+    /// Rotation with reuse detection.
+    pub rotate: bool,
+}
+
+/// A refresh token redeemed: the record, and under rotation, the token
+/// that replaces the one presented.
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    pub record: crate::store::refresh::RefreshRecord,
+    pub rotated: Option<String>,
 }
 
 /// The refresh token an offline login gets.
@@ -117,6 +148,9 @@ mod tests {
             RefreshKey::random().unwrap().token_of(&id)
         );
         assert!(Uuid::try_parse(&key.token_of(&id)).is_ok());
+        assert_eq!(key.token_at(&id, 0), key.token_of(&id));
+        assert_ne!(key.token_at(&id, 1), key.token_of(&id));
+        assert_ne!(key.token_at(&id, 1), key.token_at(&id, 2));
     }
 
     #[test]

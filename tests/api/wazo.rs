@@ -485,3 +485,60 @@ async fn a_refresh_token_mints_the_acls_of_the_last_offline_login() {
         "{minted}"
     );
 }
+
+/// `refresh_tokens.rotate`: each login by refresh token answers a new one;
+/// a replaced one presented again revokes the client's refresh token and
+/// ends its sessions.
+#[tokio::test]
+async fn rotation_detects_a_replayed_refresh_token() {
+    let s = Server::start(
+        |port| {
+            base_config(port, &format!("default_tenant_uuid: {TENANT}\n"))
+                + "refresh_tokens: {rotate: true}\n"
+        },
+        &users_yaml(""),
+        &[],
+    );
+    let (_, offline) = offline_login(&s, "app", false).await;
+    let rt0 = refresh_of(&offline);
+    let (status, first) = refresh_login(&s, &rt0, "app").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let rt1 = refresh_of(&first);
+    assert!(rt1.len() == 36 && rt1 != rt0, "{first}");
+    let (_, second) = refresh_login(&s, &rt1, "app").await;
+    let rt2 = refresh_of(&second);
+    assert!(rt2.len() == 36 && rt2 != rt1);
+    // The client's next offline login gets the current one.
+    let (_, again) = offline_login(&s, "app", false).await;
+    assert_eq!(refresh_of(&again), rt2);
+    let tokens: Vec<String> = [&offline, &first, &second, &again]
+        .iter()
+        .map(|a| a["data"]["token"].as_str().unwrap().to_owned())
+        .collect();
+
+    // A replay of a replaced token: refused, and the family is revoked.
+    assert_eq!(
+        refresh_login(&s, &rt0, "app").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh_login(&s, &rt2, "app").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    for token in &tokens {
+        let r = client()
+            .head(s.url(&format!("/0.1/token/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "the family's sessions ended"
+        );
+    }
+    assert!(
+        s.log()
+            .contains("a replaced refresh token was presented again")
+    );
+}
