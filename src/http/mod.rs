@@ -204,6 +204,21 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// What Sesame depends on, as seen now: the token store (without which it
+/// cannot serve) and the upstreams (without which some logins fail).
+pub(crate) struct Health {
+    pub store: Result<(), crate::store::StoreError>,
+    /// Upstream name → "ok" or what is wrong.
+    pub upstreams: std::collections::BTreeMap<String, String>,
+}
+
+/// Ask the store and probe the upstreams, at once.
+pub(crate) async fn health(state: &AppState) -> Health {
+    let store = state.tokens.store();
+    let (store, upstreams) = tokio::join!(store.ping(), state.upstreams.status());
+    Health { store, upstreams }
+}
+
 /// Ready to serve: the token store answers. 503 otherwise, so that a load
 /// balancer sends the traffic elsewhere. The upstreams are reported too; one
 /// out of reach makes Sesame "degraded" (still 200: see `upstreams`).
@@ -213,8 +228,11 @@ async fn healthz() -> &'static str {
         (status = 503, description = "The token store does not answer", body = super::http::wire::Readiness),
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<wire::Readiness>) {
+    let Health {
+        store: ping,
+        upstreams,
+    } = health(&state).await;
     let store = state.tokens.store();
-    let (ping, upstreams) = tokio::join!(store.ping(), state.upstreams.status());
     let all_ok = upstreams.values().all(|s| s == "ok");
     let (status, word) = match ping {
         Ok(()) if all_ok => (StatusCode::OK, "ready"),

@@ -365,8 +365,10 @@ pub async fn check_scopes(
         (status = 503, description = "A component Sesame cannot serve without is failing", body = super::wire::Status),
     ))]
 pub async fn status(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
-    let store = state.tokens.store();
-    let (ping, upstreams) = tokio::join!(store.ping(), state.upstreams.status());
+    let super::Health {
+        store: ping,
+        upstreams,
+    } = super::health(&state).await;
     let mut components = std::collections::BTreeMap::new();
     components.insert("rest_api".to_owned(), Component::ok());
     let stored = match ping {
