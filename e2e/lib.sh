@@ -6,6 +6,7 @@ E2E_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_PIDS=()
+E2E_PG_DIRS=()
 
 e2e_setup() {
     E2E_NAME="$1"
@@ -20,6 +21,11 @@ e2e_cleanup() {
     done
     for pid in "${E2E_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
+    done
+    local dir
+    for dir in "${E2E_PG_DIRS[@]}"; do
+        pg_ctl_as "$dir" stop -m immediate >/dev/null 2>&1 || true
+        [ "$E2E_FAILED" -gt 0 ] || [ -n "${E2E_KEEP:-}" ] || rm -rf "$dir"
     done
     if [ "$E2E_FAILED" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
         echo "   (work directory kept: $E2E_WORK)"
@@ -53,6 +59,50 @@ start_redis() {
     wait_port "$port" || { echo "redis-server did not start" >&2; return 1; }
     printf -v "$var" '%s' "$port"
     printf -v "${var}_PID" '%s' "$pid"
+}
+
+# PostgreSQL's binaries (Debian installs them per major version).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+# pg_ctl_as DIR ARGS...: pg_ctl on the cluster in DIR, as the user that owns
+# it (postgres when the tests run as root: initdb refuses root).
+pg_ctl_as() {
+    local dir="$1"
+    shift
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$dir/data" "$@"
+    else
+        "$(pg_bin)/pg_ctl" -D "$dir/data" "$@"
+    fi
+}
+
+# start_postgres VAR PASSWORD: a PostgreSQL server of its own (initdb in a
+# temporary directory, loopback only, a free port), superuser `postgres`
+# with PASSWORD (scram-sha-256 over TCP). Sets VAR to its port and VAR_DIR
+# to its directory; pg_ctl_as DIR stop|start drives it.
+start_postgres() {
+    local var="$1" password="$2" port bin dir
+    port=$(free_port)
+    bin=$(pg_bin)
+    [ -x "$bin/initdb" ] || { echo "PostgreSQL is not installed (no initdb)" >&2; return 1; }
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/sesame-pg.XXXXXX")
+    E2E_PG_DIRS+=("$dir")
+    printf '%s\n' "$password" >"$dir/pwfile"
+    local run=()
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres "$dir"
+        run=(runuser -u postgres --)
+    fi
+    "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; return 1; }
+    echo "port = $port" >>"$dir/data/postgresql.conf"
+    echo "listen_addresses = '127.0.0.1'" >>"$dir/data/postgresql.conf"
+    echo "unix_socket_directories = '$dir'" >>"$dir/data/postgresql.conf"
+    pg_ctl_as "$dir" -l "$dir/postgres.log" -w start >/dev/null ||
+        { cat "$dir/postgres.log" >&2; return 1; }
+    printf -v "$var" '%s' "$port"
+    printf -v "${var}_DIR" '%s' "$dir"
 }
 
 # start_sesame VAR CONFIG PORT [ENV=VALUE...]: the Sesame binary, logging to

@@ -72,6 +72,22 @@ pub enum Command {
     /// the configured `web_session.permission_map` (a dry run: nothing is
     /// asked of the web application).
     WebSessionAcl(WebSessionAclArgs),
+    /// Check a configured password backend against its real source.
+    #[command(subcommand)]
+    Backend(BackendCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackendCommand {
+    /// Run the lookup of the `sql` backend NAME for LOGIN and print what it
+    /// found (never the password): how an operator checks a preset or a
+    /// query against the real database before going live.
+    Test {
+        /// The backend's name (a key of the `sql` section).
+        name: String,
+        /// The login to look up.
+        login: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -118,6 +118,15 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 sesame::users::read(&path).map_err(anyhow::Error::msg)?;
             }
             StaticTokensFile::load(&config.static_tokens_file()).map_err(anyhow::Error::msg)?;
+            // The sql backends' settings (their queries meet the database
+            // only when Sesame starts, or with `sesame backend test`).
+            let hasher = sesame_backends::PasswordHasher::new(1).map_err(anyhow::Error::msg)?;
+            for name in config.config.sql.keys() {
+                if let Some(sql) = config.sql(name) {
+                    sesame_backends::sql::SqlBackend::new(name, &sql, Vec::new(), hasher.clone())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+            }
             println!("{}: OK", cli.config.display());
             Ok(())
         }
@@ -129,6 +138,16 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(command)) => user_command(&load(&cli)?, command),
         Some(Command::Token(command)) => token_command(&load(&cli)?, command),
         Some(Command::WebSessionAcl(args)) => web_session_acl(&load(&cli)?, &args),
+        Some(Command::Backend(sesame::cli::BackendCommand::Test { name, login })) => {
+            let config = load(&cli)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let report = runtime.block_on(sesame::server::backend_test(&config, &name, &login))?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use sesame_backends::ldap::LdapBackend;
 use sesame_backends::local::{AccountKind, LocalBackend, LocalDirectory};
+use sesame_backends::sql::SqlBackend;
 use sesame_backends::{Backend, PasswordHasher};
 use uuid::Uuid;
 
@@ -120,6 +121,7 @@ impl Sesame {
         let hasher = PasswordHasher::new(config.config.password_hashing.concurrency)
             .map_err(anyhow::Error::msg)?;
         let backends = password_backends(&config, &directory, &hasher)?;
+        check_sql_backends(&config, &hasher).await?;
         let auth = Arc::new(Authenticator::new(
             backends,
             crate::auth::LoginOrder {
@@ -321,6 +323,7 @@ impl Sesame {
             "backend_policies",
             "policies",
             "ldap",
+            "sql",
         ]) {
             ldap_tenant_declared(new, &self.state.tokens.policy().tenants)?;
             Some(password_backends(new, &self.directory, &self.hasher)?)
@@ -367,6 +370,13 @@ fn password_backends(
 ) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
     for name in config.enabled_backends() {
+        if let Some(sql) = config.sql(&name) {
+            let backend =
+                SqlBackend::new(&name, &sql, config.backend_policy(&name), hasher.clone())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            backends.push(Arc::new(backend));
+            continue;
+        }
         if name == sesame_backends::LDAP_USER {
             let Some(ldap) = config.ldap() else {
                 bail!("the ldap_user backend is enabled without an `ldap` section");
@@ -392,6 +402,85 @@ fn password_backends(
     Ok(backends)
 }
 
+/// Connect to each enabled `sql` backend's database and prepare its query:
+/// a query that does not fit stops start-up; a database out of reach is
+/// logged (its logins answer 503 until it is back).
+async fn check_sql_backends(config: &LoadedConfig, hasher: &PasswordHasher) -> anyhow::Result<()> {
+    for name in config.enabled_backends() {
+        let Some(sql) = config.sql(&name) else {
+            continue;
+        };
+        let backend = SqlBackend::new(&name, &sql, Vec::new(), hasher.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match backend.check().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            Ok(()) => tracing::info!(backend = %name, "sql backend: the query fits the database"),
+            Err(down) => tracing::warn!(
+                backend = %name,
+                error = %down,
+                "sql backend: the database cannot be reached now; its logins answer 503 until it can"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `sesame backend test NAME LOGIN`: what the `sql` backend NAME finds for
+/// LOGIN, as text (never the password).
+pub async fn backend_test(
+    config: &LoadedConfig,
+    name: &str,
+    login: &str,
+) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let Some(sql) = config.sql(name) else {
+        bail!("no `sql.{name}` section in the configuration");
+    };
+    let hasher = PasswordHasher::new(1).map_err(anyhow::Error::msg)?;
+    let backend = SqlBackend::new(name, &sql, config.backend_policy(name), hasher)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Err(down) = backend.check().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        bail!("sql.{name}: the database cannot be reached: {down}");
+    }
+    let mut out = String::new();
+    let Some(found) = backend.lookup(login).await.map_err(anyhow::Error::msg)? else {
+        writeln!(out, "sql.{name}: no account for {login:?}")?;
+        return Ok(out);
+    };
+    let account = &found.account;
+    writeln!(out, "sql.{name}: one account for {login:?}")?;
+    writeln!(out, "uuid: {}", account.uuid)?;
+    writeln!(
+        out,
+        "login: {}",
+        account.login.as_deref().unwrap_or("(none)")
+    )?;
+    writeln!(out, "enabled: {}", account.enabled)?;
+    writeln!(
+        out,
+        "email: {}",
+        account.email.as_deref().unwrap_or("(none)")
+    )?;
+    writeln!(
+        out,
+        "tenant_uuid: {}",
+        account.tenant_uuid.as_deref().unwrap_or("(the top tenant)")
+    )?;
+    writeln!(
+        out,
+        "purpose: {}",
+        account.purpose.as_deref().unwrap_or("(the backend's)")
+    )?;
+    writeln!(out, "acl: {}", account.acl.join(", "))?;
+    for (key, value) in &account.metadata {
+        writeln!(out, "metadata.{key}: {value}")?;
+    }
+    match &found.stored {
+        Ok(stored) => writeln!(out, "password: stored as {}", stored.kind())?,
+        Err(why) => writeln!(out, "password: UNUSABLE: {why}")?,
+    }
+    Ok(out)
+}
+
 /// What `/readyz` checks of each configured upstream.
 fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Probe)> {
     use crate::upstreams::Probe;
@@ -403,6 +492,11 @@ fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Prob
     };
     if let Some(ldap) = config.ldap() {
         by_url("ldap".into(), &ldap.uri);
+    }
+    for name in config.enabled_backends() {
+        if let Some(sql) = config.sql(&name) {
+            by_url(format!("sql.{name}"), &sql.url);
+        }
     }
     if let Some(cas) = config.cas() {
         by_url("cas".into(), &cas.server_url);

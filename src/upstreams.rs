@@ -35,6 +35,7 @@ impl Probe {
         let default_port = match parsed.scheme() {
             "ldap" => Some(389),
             "ldaps" => Some(636),
+            "postgresql" | "postgres" => Some(5432),
             _ => None,
         };
         let port = parsed.port_or_known_default().or(default_port)?;

@@ -725,29 +725,11 @@ impl Backend for LdapBackend {
 }
 
 /// A rustls client configuration trusting only the CAs of `path`.
-fn tls_config(path: &PathBuf) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let error = |message: String| LdapSetupError::CaFile {
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
+    crate::tls::client_config(Some(path)).map_err(|message| LdapSetupError::CaFile {
         path: path.display().to_string(),
         message,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| error(e.to_string()))?;
-        roots.add(cert).map_err(|e| error(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(error("holds no PEM certificate".into()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| error(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    })
 }
 
 #[cfg(test)]

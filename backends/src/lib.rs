@@ -8,6 +8,8 @@
 pub mod ldap;
 pub mod local;
 pub mod password;
+pub mod sql;
+mod tls;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

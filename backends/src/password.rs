@@ -85,9 +85,16 @@ pub fn validate_hash(phc: &str) -> Result<(), String> {
 
 /// A verification waiting for a worker.
 struct Job {
-    password: Password,
-    phc: Arc<str>,
+    work: Work,
     reply: oneshot::Sender<Result<bool, BackendError>>,
+}
+
+/// A check a worker runs.
+enum Work {
+    /// An argon2 PHC string, hashed in the worker's reused memory.
+    Argon2 { password: Password, phc: Arc<str> },
+    /// Any other costly check (PBKDF2, bcrypt, crypt), as a closure.
+    Other(Box<dyn FnOnce() -> Result<bool, BackendError> + Send>),
 }
 
 /// Verifies passwords on a few dedicated threads (one per allowed
@@ -149,12 +156,26 @@ impl PasswordHasher {
         phc: Option<&str>,
     ) -> Result<bool, BackendError> {
         let known = phc.is_some();
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let work = Work::Argon2 {
             password: password.clone(),
             phc: phc.map(Arc::from).unwrap_or_else(|| self.decoy.clone()),
-            reply,
         };
+        let matched = self.submit(work).await?;
+        Ok(known && matched)
+    }
+
+    /// Run a costly check on the workers (so that it counts against the
+    /// same concurrency as argon2's, and never on the async runtime).
+    pub async fn run(
+        &self,
+        check: impl FnOnce() -> Result<bool, BackendError> + Send + 'static,
+    ) -> Result<bool, BackendError> {
+        self.submit(Work::Other(Box::new(check))).await
+    }
+
+    async fn submit(&self, work: Work) -> Result<bool, BackendError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { work, reply };
         self.jobs.try_send(job).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => {
                 BackendError::Unavailable("too many password checks waiting".into())
@@ -163,10 +184,9 @@ impl PasswordHasher {
                 BackendError::Internal("password workers stopped".into())
             }
         })?;
-        let matched = answer
+        answer
             .await
-            .map_err(|_| BackendError::Internal("password worker stopped".into()))??;
-        Ok(known && matched)
+            .map_err(|_| BackendError::Internal("password worker stopped".into()))?
     }
 }
 
@@ -182,7 +202,12 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
         let Ok(job) = job else {
             return;
         };
-        let outcome = verify_with(&mut memory, job.password.expose().as_bytes(), &job.phc);
+        let outcome = match job.work {
+            Work::Argon2 { password, phc } => {
+                verify_with(&mut memory, password.expose().as_bytes(), &phc)
+            }
+            Work::Other(check) => check(),
+        };
         // The caller may have gone away (request cancelled): nothing to do.
         let _ = job.reply.send(outcome);
     }

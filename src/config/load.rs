@@ -35,11 +35,12 @@ pub struct LoadedConfig {
 }
 
 /// The top-level keys a reload applies; any other key needs a restart.
-pub const RELOADABLE_KEYS: [&str; 5] = [
+pub const RELOADABLE_KEYS: [&str; 6] = [
     "enabled_backend_plugins",
     "backend_policies",
     "policies",
     "ldap",
+    "sql",
     "web_session",
 ];
 
@@ -131,6 +132,16 @@ impl LoadedConfig {
                 .into_iter()
                 .filter(|b| enabled.iter().any(|e| e == b))
                 .map(str::to_owned)
+                // Then the backends only the `sql` section defines.
+                .chain(
+                    enabled
+                        .iter()
+                        .filter(|e| {
+                            !super::KNOWN_BACKENDS.contains(&e.as_str())
+                                && self.config.sql.contains_key(*e)
+                        })
+                        .cloned(),
+                )
                 .collect()
             }
         }
@@ -187,6 +198,15 @@ impl LoadedConfig {
     }
 
     /// The LDAP section, its paths resolved against the config file's directory.
+    /// The `sql` backend `name`, its files resolved.
+    pub fn sql(&self, name: &str) -> Option<sesame_backends::sql::SqlConfig> {
+        self.config.sql.get(name).cloned().map(|mut sql| {
+            sql.password_file = sql.password_file.map(|p| self.resolve(&p));
+            sql.tls.ca_file = sql.tls.ca_file.map(|p| self.resolve(&p));
+            sql
+        })
+    }
+
     pub fn ldap(&self) -> Option<LdapConfig> {
         self.config.ldap.clone().map(|mut ldap| {
             ldap.ca_file = ldap.ca_file.map(|p| self.resolve(&p));

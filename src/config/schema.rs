@@ -117,6 +117,11 @@ pub struct Config {
     /// The `ldap_user` backend's directory (see docs/ldap.md).
     #[serde(default)]
     pub ldap: Option<LdapConfig>,
+    /// Backends read from PostgreSQL, by backend name (see docs/sql.md): a
+    /// stock name (`xivo_user`, ...) is then read there instead of the
+    /// users file.
+    #[serde(default)]
+    pub sql: BTreeMap<String, sesame_backends::sql::SqlConfig>,
 }
 
 fn default_reload_interval() -> u64 {

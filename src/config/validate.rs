@@ -57,10 +57,29 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
         ));
     }
     for name in config.enabled_backend_plugins.keys() {
-        if !KNOWN_BACKENDS.contains(&name.as_str()) {
+        if !KNOWN_BACKENDS.contains(&name.as_str()) && !config.sql.contains_key(name) {
             return Err((
                 format!("enabled_backend_plugins.{name}"),
-                format!("unknown backend; known: {}", KNOWN_BACKENDS.join(", ")),
+                format!(
+                    "unknown backend; known: {}, or a name of the `sql` section",
+                    KNOWN_BACKENDS.join(", ")
+                ),
+            ));
+        }
+    }
+    for name in config.sql.keys() {
+        if name == "wazo_user" || name == sesame_backends::LDAP_USER {
+            return Err((
+                format!("sql.{name}"),
+                "this name is taken (wazo_user is how Wazo clients ask for the default \
+                 backends): name it e.g. wazo_db, and list it in default_backends"
+                    .into(),
+            ));
+        }
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err((
+                format!("sql.{name}"),
+                "a backend name is letters, digits and _".into(),
             ));
         }
     }

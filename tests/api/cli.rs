@@ -113,3 +113,53 @@ fn xivo_auth_flags_are_accepted() {
         assert!(out.contains(flag), "{flag} in help:\n{out}");
     }
 }
+
+/// `sql` sections are checked by `check-config` without a database: names,
+/// the URL (never with a password in it), the preset or query.
+#[test]
+fn sql_backends_are_checked_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    // `plugins: {name: true}` lines go into base_config's own section.
+    let check = |extra: &str| {
+        let (plugins, rest) = match extra.strip_prefix("plugins:") {
+            Some(tail) => tail.split_once('\n').unwrap_or((tail, "")),
+            None => ("", extra),
+        };
+        let text = base_config(free_port(), rest).replace(
+            "enabled_backend_plugins:\n",
+            &format!("enabled_backend_plugins:\n{plugins}\n"),
+        );
+        std::fs::write(&config, text).unwrap();
+        cli(&["check-config", "-c", config.to_str().unwrap()], "")
+    };
+    let good = "plugins:  wazo_db: true\n\
+                sql:\n  xivo_user: {url: 'postgresql://sesame@127.0.0.1:1/asterisk', preset: xivo}\n  \
+                wazo_db: {url: 'postgresql://sesame@127.0.0.1:1/wazo', preset: wazo}\n";
+    let (ok, out, err) = check(good);
+    assert!(ok, "{err}");
+    assert!(out.contains("OK"));
+    for (extra, why) in [
+        (
+            "sql:\n  wazo_user: {url: 'postgresql://s@127.0.0.1/w', preset: wazo}\n",
+            "wazo_user is how Wazo clients ask",
+        ),
+        ("plugins:  elsewhere: true\n", "unknown backend"),
+        (
+            "sql:\n  mine: {url: 'postgresql://s:hunter2@127.0.0.1/w', preset: wazo}\n",
+            "password_env or password_file",
+        ),
+        (
+            "sql:\n  mine: {url: 'postgresql://s@127.0.0.1/w', preset: xivo}\n",
+            "xivo_user, xivo_service and xivo_admin",
+        ),
+        (
+            "sql:\n  mine: {url: 'postgresql://s@127.0.0.1/w', by_login: 'SELECT 1'}\n",
+            "$1",
+        ),
+    ] {
+        let (ok, _, err) = check(extra);
+        assert!(!ok && err.contains(why), "{extra}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
