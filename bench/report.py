@@ -180,6 +180,9 @@ ratios = {
     "uc_check_vs_ceiling_redis": ratio("D_uc_check_redis", "A_ceiling_redis"),
     "login_cheap_hash_vs_ceiling": ratio("E_login_cheap_hash", "A_ceiling"),
     "login_default_hash_vs_ceiling": ratio("E_login_default_hash", "A_ceiling"),
+    # A login through an sql backend (PostgreSQL on loopback, the same cheap
+    # argon2 hash) against the same login from the users file.
+    "login_cheap_hash_sql_vs_users_file": ratio("E_login_cheap_hash_sql", "E_login_cheap_hash"),
     "check_100k_vs_10_tokens": ratio("B_check_100k_tokens", "B_check_10_tokens"),
     # The access log's cost to a passing check (log level info, lines to
     # standard error): log.access all and errors (the default) against off.
@@ -202,6 +205,7 @@ cpu_vs_ceiling = {
     "uc_check_embedded": cpu_ratio("D_uc_check", "A_ceiling"),
     "login_cheap_hash": cpu_ratio("E_login_cheap_hash", "A_ceiling"),
     "login_default_hash": cpu_ratio("E_login_default_hash", "A_ceiling"),
+    "login_cheap_hash_sql": cpu_ratio("E_login_cheap_hash_sql", "A_ceiling"),
     "check_redis": cpu_ratio("B_check_redis", "A_ceiling_redis"),
     "scoped_check_redis": cpu_ratio("C_scoped_check_redis", "A_ceiling_redis"),
     "uc_check_redis": cpu_ratio("D_uc_check_redis", "A_ceiling_redis"),

@@ -11,6 +11,7 @@ set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 e2e_setup sql
 W="$E2E_WORK"
+LOADERS=()
 PGPASS_ADMIN=pg-admin-pw
 start_postgres PG "$PGPASS_ADMIN" || { fail "PostgreSQL starts (initdb, pg_ctl)"; finish; exit; }
 pass "PostgreSQL runs on 127.0.0.1:$PG"
@@ -146,7 +147,16 @@ expect "8 logins at once on a slow database hold at most pool_size (2) connectio
 expect "  and each is answered 503" "503 503 503 503 503 503 503 503" "$(for f in "$W"/slow-*.code; do printf '%s ' "$(cat "$f")"; done | sed 's/ $//')"
 expect "meanwhile the fast backends still serve" 200 "$(login xivo_user alice cti-s3cre7)"
 
-# The database stopped: 503, never 401; /readyz says so; back without a restart.
+# The database stopped under load: 503, never 401; /readyz says so; back
+# without a restart. Two workers log in without pause meanwhile.
+for w in 1 2; do
+    (while [ ! -e "$W/load-stop" ]; do
+        E2E_OUT="$W/load-$w.json" login xivo_user alice cti-s3cre7 >>"$W/load-$w.codes"
+        echo >>"$W/load-$w.codes"
+    done) &
+    LOADERS+=("$!")
+done
+sleep 1
 pg_ctl_as "$PG_DIR" stop -m fast >/dev/null || fail "PostgreSQL stops"
 expect "database down: a login is 503, not 401" 503 "$(login xivo_user alice cti-s3cre7)"
 expect "database down: the body says the backend is unavailable" true \
@@ -161,4 +171,13 @@ for _ in $(seq 1 20); do
     sleep 0.5
 done
 expect "database back: logins served again without restarting Sesame" yes "$ok"
+sleep 1
+touch "$W/load-stop"
+wait "${LOADERS[@]}"
+CODES=$(cat "$W"/load-*.codes | grep -v '^$' | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
+BAD=$(cat "$W"/load-*.codes | grep -v -e '^$' -e '^200$' -e '^503$' | sort -u | tr '\n' ' ')
+expect "under load through the outage, every answer was 200 or 503 ($CODES)" "" "$BAD"
+grep -qx 503 "$W"/load-*.codes && grep -qx 200 "$W"/load-1.codes &&
+    [ "$(tail -n 2 "$W/load-1.codes" | grep -v '^$' | tail -1)" = 200 ] &&
+    pass "  503 while it was down, 200 again after" || fail "  503 while it was down, 200 again after: $CODES"
 finish

@@ -14,6 +14,7 @@ mod openapi;
 mod redis_store;
 mod schema;
 mod slow_clients;
+mod sql;
 mod standins;
 mod tenants;
 mod throttle;

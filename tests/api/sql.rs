@@ -1,0 +1,259 @@
+//! The `sql` backends against a real PostgreSQL: the test command starts one
+//! (initdb in a temporary directory, a free loopback port) and exports
+//! `SESAME_TEST_PG` (host:port) and `SESAME_TEST_PG_PASSWORD` (its
+//! superuser's); a test without them fails, never skips. Each test makes a
+//! database of its own, with the schemas of `e2e/sql/`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{ALICE_UUID, Server, base_config, client, create_token, users_yaml};
+
+fn pg() -> (String, String) {
+    let address = std::env::var("SESAME_TEST_PG").unwrap_or_else(|_| {
+        panic!("SESAME_TEST_PG is not set: run the tests with scripts/test-all, which starts PostgreSQL")
+    });
+    let password = std::env::var("SESAME_TEST_PG_PASSWORD").unwrap_or_default();
+    (address, password)
+}
+
+/// A new database holding `schema` (SQL), and its URL (no password).
+async fn database(schema: &str) -> String {
+    let (address, password) = pg();
+    let (host, port) = address.split_once(':').unwrap();
+    let connect = |db: String| {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(host)
+            .port(port.parse().unwrap())
+            .user("postgres")
+            .password(password.as_str())
+            .dbname(&db);
+        config
+    };
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let (admin, connection) = connect("postgres".into())
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (db, connection) = connect(name.clone())
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(schema).await.unwrap();
+    format!("postgresql://postgres@{address}/{name}")
+}
+
+fn xivo_schema() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/sql/xivo.sql")).unwrap()
+}
+
+/// Sesame with the `sql` section `sql` (and `plugins` enabled).
+fn server(plugins: &[&str], sql: &str) -> Server {
+    let (_, password) = pg();
+    // base_config has xivo_user and xivo_admin on, xivo_service off.
+    let enabled: String = plugins
+        .iter()
+        .filter(|p| !["xivo_user", "xivo_admin", "xivo_service"].contains(p))
+        .map(|p| format!("  {p}: true\n"))
+        .collect();
+    let service = plugins.contains(&"xivo_service");
+    let sql = sql.to_owned();
+    Server::start(
+        move |port| {
+            let config = base_config(port, &sql).replace(
+                "enabled_backend_plugins:\n",
+                &format!("enabled_backend_plugins:\n{enabled}"),
+            );
+            if service {
+                config.replace("xivo_service: false", "xivo_service: true")
+            } else {
+                config
+            }
+        },
+        &users_yaml(""),
+        &[("SESAME_TEST_DB_PW", password.as_str())],
+    )
+}
+
+#[tokio::test]
+async fn the_seed_session_with_alice_in_xivos_userfeatures() {
+    let url = database(&format!(
+        "{}\nINSERT INTO userfeatures (uuid, firstname, loginclient, passwdclient, enableclient) \
+         VALUES ('{ALICE_UUID}', 'Alice', 'alice', 's3cre7', 1);",
+        xivo_schema().replace("'alice', 'cti-s3cre7'", "'alice-cti', 'cti-s3cre7'")
+    ))
+    .await;
+    let s = server(
+        &["xivo_user", "xivo_service"],
+        &format!(
+            "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n  \
+             xivo_service: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
+        ),
+    );
+    // The seed's session: POST, HEAD, GET, DELETE.
+    let (status, body) = create_token(
+        &s,
+        "alice",
+        "s3cre7",
+        json!({"backend": "xivo_user", "expiration": 600}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["auth_id"], ALICE_UUID);
+    assert_eq!(body["data"]["xivo_user_uuid"], ALICE_UUID);
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let c = client();
+    let head = c
+        .head(s.url(&format!("/0.1/token/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::NO_CONTENT);
+    let got: Value = c
+        .get(s.url(&format!("/0.1/token/{token}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["auth_id"], ALICE_UUID);
+    let deleted = c
+        .delete(s.url(&format!("/0.1/token/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+
+    // A disabled CTI login, and the web-service account's ACL array.
+    let body = json!({"backend": "xivo_user"});
+    assert_eq!(
+        create_token(&s, "bob", "b0b-pass", body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, service) =
+        create_token(&s, "xuc", "xuc-key", json!({"backend": "xivo_service"})).await;
+    assert_eq!(status, StatusCode::OK, "{service}");
+    let acl = service["data"]["acl"].as_array().unwrap();
+    assert!(
+        acl.contains(&json!("confd.users.read")) && acl.contains(&json!("dird.#")),
+        "{service}"
+    );
+    assert_eq!(service["data"]["metadata"]["purpose"], "external_api");
+    assert_eq!(
+        create_token(&s, "old", "old-key", json!({"backend": "xivo_service"}))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "a disabled web-service account"
+    );
+}
+
+#[tokio::test]
+async fn a_wazo_auth_user_logs_in_with_the_hash_wazo_auth_wrote() {
+    let salt = [7u8; 64];
+    let hash = sesame_backends::sql::stored::wazo_pbkdf2("wazo-s3cre7", &salt);
+    let top = "8a3f0c52-7d1e-4b6a-9c2d-000000000001";
+    let carol = "8a3f0c52-7d1e-4b6a-9c2d-0000000000c0";
+    let schema =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/sql/wazo.sql")).unwrap();
+    let url = database(&format!(
+        "{schema}\nINSERT INTO auth_tenant VALUES ('{top}', 'master', 'master', '{top}');\n\
+         INSERT INTO auth_user VALUES ('{carol}', 'Carol', 'Carol', '', '{hash}', decode('{}', 'hex'), \
+         'user', 'native', true, '{top}');\n\
+         INSERT INTO auth_email VALUES ('{}', 'Carol@Example.org', true, true, '{carol}');",
+        hex_of(&salt),
+        uuid::Uuid::new_v4()
+    ))
+    .await;
+    let s = server(
+        &["wazo_db"],
+        &format!(
+            "default_tenant_uuid: {top}\ndefault_backends: [wazo_db]\n\
+             sql:\n  wazo_db: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: wazo}}\n"
+        ),
+    );
+    for login in ["carol", "CAROL", "carol@example.org"] {
+        let (status, body) =
+            create_token(&s, login, "wazo-s3cre7", json!({"expiration": 60})).await;
+        assert_eq!(status, StatusCode::OK, "{login}: {body}");
+        assert_eq!(body["data"]["metadata"]["uuid"], carol);
+        assert_eq!(body["data"]["metadata"]["tenant_uuid"], top);
+    }
+    let (status, _) = create_token(&s, "carol", "wazo-s3cre8", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An application's own table, argon2 hashes, metadata columns; logins full
+/// of SQL metacharacters are data, never SQL.
+#[tokio::test]
+async fn a_custom_schema_with_argon2_hashes_and_hostile_logins() {
+    let hash = |pw: &str| crate::harness::hash(pw);
+    let logins = [
+        "dora",
+        "o'brien",
+        "100%",
+        "under_score",
+        "back\\slash",
+        "x'; DROP TABLE members; --",
+        "élodie",
+    ];
+    let mut inserts = String::new();
+    for (i, login) in logins.iter().enumerate() {
+        inserts.push_str(&format!(
+            "INSERT INTO members VALUES ('{}', '{}', '{}', true, '{{app.read}}', 'site-{i}');\n",
+            uuid::Uuid::new_v4(),
+            login.replace('\'', "''"),
+            hash(&format!("pw-{i}"))
+        ));
+    }
+    let url = database(&format!(
+        "CREATE TABLE members (id uuid PRIMARY KEY, name text UNIQUE, hash text, active boolean, \
+         roles text[], site text);\n{inserts}"
+    ))
+    .await;
+    let query = "SELECT id::text AS uuid, name AS login, hash AS password, active AS enabled, \
+                 roles AS acl, site AS metadata_site FROM members WHERE name = $1";
+    let s = server(
+        &["members"],
+        &format!(
+            "sql:\n  members: {{url: '{url}', password_env: SESAME_TEST_DB_PW, by_login: \"{query}\"}}\n"
+        ),
+    );
+    for (i, login) in logins.iter().enumerate() {
+        let body = json!({"backend": "members"});
+        let (status, answer) = create_token(&s, login, &format!("pw-{i}"), body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{login}: {answer}");
+        assert_eq!(answer["data"]["metadata"]["site"], format!("site-{i}"));
+        assert!(
+            answer["data"]["acl"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("app.read"))
+        );
+        // Another account's password does not open this one.
+        let other = format!("pw-{}", (i + 1) % logins.len());
+        assert_eq!(
+            create_token(&s, login, &other, body).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Patterns and injections match nothing (and the table is still there).
+    for hostile in ["%", "dor_", "x' OR '1'='1", "dora'--", "*"] {
+        let (status, _) = create_token(&s, hostile, "pw-0", json!({"backend": "members"})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{hostile}");
+    }
+    let (status, _) = create_token(&s, "dora", "pw-0", json!({"backend": "members"})).await;
+    assert_eq!(status, StatusCode::OK, "the table survived the logins");
+}
