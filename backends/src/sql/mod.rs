@@ -266,8 +266,9 @@ pub struct SqlBackend {
     timeout: Duration,
     default_acl: Vec<String>,
     hasher: PasswordHasher,
-    /// The last stored password read: an unknown login is checked against
-    /// it, so that it costs what a wrong password costs.
+    /// The last stored password read (until then, one made up in the
+    /// backend's format): an unknown login is checked against it, so that
+    /// it costs what a wrong password costs, from the first login on.
     decoy: Mutex<Option<Stored>>,
 }
 
@@ -407,7 +408,7 @@ impl SqlBackend {
             timeout,
             default_acl,
             hasher,
-            decoy: Mutex::new(None),
+            decoy: Mutex::new(stored::decoy(format)),
         })
     }
 

@@ -177,6 +177,25 @@ fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     a.as_ref().ct_eq(b.as_ref()).into()
 }
 
+/// A made-up stored value in `format`, checked for unknown logins before
+/// any real one was read (`None`: argon2's decoy, for `auto` and the
+/// PHC-like formats).
+pub fn decoy(format: PasswordFormat) -> Option<Stored> {
+    let random = || {
+        let mut bytes = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+        Some(bytes)
+    };
+    match format {
+        PasswordFormat::Plaintext => random().map(|b| Stored::Plaintext(hex::encode(b))),
+        PasswordFormat::WazoPbkdf2 => random().map(|b| Stored::WazoPbkdf2 {
+            hash: b.repeat(2),
+            salt: b.repeat(2),
+        }),
+        _ => None,
+    }
+}
+
 /// wazo-auth's hash of `password` with `salt` (for tests and fixtures).
 pub fn wazo_pbkdf2(password: &str, salt: &[u8]) -> String {
     let mut out = [0u8; 64];
@@ -267,6 +286,20 @@ mod tests {
                 "{stored:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn decoys_are_in_the_backends_format_and_match_nothing() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        for (format, kind) in [
+            (PasswordFormat::Plaintext, "plaintext"),
+            (PasswordFormat::WazoPbkdf2, "wazo_pbkdf2"),
+        ] {
+            let decoy = decoy(format).unwrap();
+            assert_eq!(decoy.kind(), kind);
+            assert!(!decoy.verify(&Password::new(""), &hasher).await.unwrap());
+        }
+        assert!(decoy(PasswordFormat::Auto).is_none());
     }
 
     #[test]
