@@ -39,7 +39,7 @@ pub fn load_into(
     for kind in sesame_backends::local::AccountKind::ALL {
         for account in file.accounts(kind) {
             if let Some(tenant) = account.tenant_uuid
-                && tenant_unknown(tenants, tenant)
+                && tenants.get(tenant).is_none()
             {
                 return Err(format!(
                     "{}: {}: account {:?}: tenant {tenant} is not declared in `tenants`",
@@ -52,8 +52,4 @@ pub fn load_into(
     }
     directory.replace(&file)?;
     Ok(file.users.len() + file.admins.len() + file.services.len())
-}
-
-fn tenant_unknown(tenants: &crate::tenants::Tenants, tenant: uuid::Uuid) -> bool {
-    tenants.get(tenant).is_none()
 }

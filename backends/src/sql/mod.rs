@@ -256,6 +256,25 @@ fn read_row(row: &tokio_postgres::Row, format: PasswordFormat) -> Result<Found, 
     })
 }
 
+/// Why the query could not run: its own fault (a missing table or column,
+/// a syntax error, columns that do not fit: Sesame's configuration), or the
+/// database's (down, refusing, slow).
+enum Failed {
+    Refused(String),
+    Down(String),
+}
+
+impl Failed {
+    fn of(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(code) if code.code().starts_with("42") => {
+                Failed::Refused(format!("the query is refused: {e}"))
+            }
+            _ => Failed::Down(e.to_string()),
+        }
+    }
+}
+
 /// A password backend over a PostgreSQL query.
 pub struct SqlBackend {
     name: String,
@@ -416,34 +435,39 @@ impl SqlBackend {
         BackendError::Unavailable(format!("sql.{}: {what}", self.name))
     }
 
+    /// A connection and the prepared query, its columns checked.
+    async fn prepared(
+        &self,
+    ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement), Failed> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Failed::Down(e.to_string()))?;
+        let statement = client
+            .prepare_cached(&self.query)
+            .await
+            .map_err(Failed::of)?;
+        check_columns(statement.columns()).map_err(Failed::Refused)?;
+        Ok((client, statement))
+    }
+
     /// The rows of the query for `login`, its columns checked.
     async fn rows(&self, login: &str) -> Result<Vec<tokio_postgres::Row>, BackendError> {
         let work = async {
-            let client = self.pool.get().await.map_err(|e| self.unavailable(e))?;
-            let statement = client
-                .prepare_cached(&self.query)
-                .await
-                .map_err(|e| self.query_error(e))?;
-            check_columns(statement.columns())
-                .map_err(|m| BackendError::Internal(format!("sql.{}: {m}", self.name)))?;
+            let (client, statement) = self.prepared().await?;
             client
                 .query(&statement, &[&login])
                 .await
-                .map_err(|e| self.query_error(e))
+                .map_err(Failed::of)
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| self.unavailable(format!("no answer within {:?}", self.timeout)))?
-    }
-
-    /// A database error: the query's fault (a missing table or column, a
-    /// syntax error) is Sesame's configuration, the rest is unavailability.
-    fn query_error(&self, e: tokio_postgres::Error) -> BackendError {
-        match e.code() {
-            Some(code) if code.code().starts_with("42") => {
-                BackendError::Internal(format!("sql.{}: the query is refused: {e}", self.name))
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(Failed::Refused(m))) => {
+                Err(BackendError::Internal(format!("sql.{}: {m}", self.name)))
             }
-            _ => self.unavailable(e),
+            Ok(Err(Failed::Down(m))) => Err(self.unavailable(m)),
+            Err(_) => Err(self.unavailable(format!("no answer within {:?}", self.timeout))),
         }
     }
 
@@ -468,20 +492,10 @@ impl SqlBackend {
     /// error (Sesame does not start); a database out of reach is only
     /// reported (logins answer 503 until it is back).
     pub async fn check(&self) -> Result<Result<(), String>, SqlSetupError> {
-        let work = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
-            match client.prepare_cached(&self.query).await {
-                Ok(statement) => Ok(check_columns(statement.columns())),
-                Err(e) if e.code().is_some_and(|c| c.code().starts_with("42")) => {
-                    Ok(Err(format!("the query is refused: {e}")))
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(Ok(Ok(()))) => Ok(Ok(())),
-            Ok(Ok(Err(message))) => Err(invalid(&self.name, "by_login", message)),
-            Ok(Err(down)) => Ok(Err(down)),
+        match tokio::time::timeout(self.timeout, self.prepared()).await {
+            Ok(Ok(_)) => Ok(Ok(())),
+            Ok(Err(Failed::Refused(m))) => Err(invalid(&self.name, "by_login", m)),
+            Ok(Err(Failed::Down(m))) => Ok(Err(m)),
             Err(_) => Ok(Err(format!("no answer within {:?}", self.timeout))),
         }
     }
