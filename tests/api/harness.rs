@@ -21,9 +21,30 @@ pub fn hash(password: &str) -> String {
     hash_password(&Password::new(password), CHEAP).unwrap()
 }
 
+/// A port nothing listens on, for a server the test starts. Taken from
+/// below the kernel's ephemeral range (32768 and up) and never twice in
+/// one run: a port the kernel handed out (`bind :0`) could be handed out
+/// again, to a stand-in or to a client socket, before our server bound it,
+/// and the test would talk to someone else's server.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Runs of other processes start elsewhere in the range.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() % 1_000) * 12,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
 
 pub fn bin() -> PathBuf {
@@ -157,13 +178,26 @@ impl Server {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        let bound_before = self.bound_lines();
         self.child = Some(cmd.spawn().unwrap());
-        self.wait_ready();
+        self.wait_ready(bound_before);
+    }
+
+    /// How many times the log says the main listener was bound.
+    fn bound_lines(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|line| line.contains("listening (http") && !line.contains("metrics listening"))
+            .count()
     }
 
     /// Sesame binds its port only once everything is built, so an accepted
     /// connection means it is ready.
-    fn wait_ready(&mut self) {
+    ///
+    /// The connection must reach this child: the log line it writes once
+    /// bound is waited for too (the log is appended to across restarts, so
+    /// a new line is counted).
+    fn wait_ready(&mut self, bound_before: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -172,7 +206,9 @@ impl Server {
                     self.log()
                 );
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.bound_lines() > bound_before
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
                 return;
             }
             assert!(
