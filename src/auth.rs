@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sesame_backends::{Backend, BackendError, Password, VerifiedIdentity};
+use sesame_backends::{AccountKey, Backend, BackendError, Lookup, Password, VerifiedIdentity};
 
 use crate::login::Identity;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -63,6 +63,17 @@ pub enum BackendChoice {
     Uc,
     /// Those of a login that names none, in order.
     Default,
+}
+
+/// What a backend says of an account asked for without its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    Yes,
+    No,
+    /// The backend cannot look accounts up (LDAP).
+    CannotSay,
+    /// No backend of that name is enabled.
+    NoSuchBackend,
 }
 
 /// The enabled password backends, by name.
@@ -184,6 +195,49 @@ impl Authenticator {
     /// throttle's counters are kept.
     pub fn replace_backends(&self, backends: Vec<Arc<dyn Backend>>) {
         self.backends.store(Arc::new(by_name(backends)));
+    }
+
+    /// The account of an identity another protocol proved, in the backends
+    /// that map such identities (`sql.<name>.match_external_identities`):
+    /// those of the default login order first, then the others by name.
+    /// The first backend that knows the key answers, with its name; an
+    /// account it refuses is not looked for further.
+    pub async fn find_external(
+        &self,
+        key: AccountKey<'_>,
+    ) -> Result<Option<(String, Lookup)>, BackendError> {
+        let backends = self.backends();
+        let ordered = self
+            .default_backends
+            .iter()
+            .filter_map(|name| backends.get(name))
+            .chain(
+                backends
+                    .iter()
+                    .filter(|(name, _)| !self.default_backends.contains(name))
+                    .map(|(_, b)| b),
+            )
+            .filter(|b| b.maps_external_identities());
+        for backend in ordered {
+            match backend.find(key).await? {
+                Lookup::NotAsked | Lookup::Nobody => continue,
+                found => return Ok(Some((backend.name().to_owned(), found))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the account `login` of the backend `backend` may still log
+    /// in, asked without its password (a refresh token's account).
+    pub async fn still_allowed(&self, backend: &str, login: &str) -> Result<Allowed, BackendError> {
+        let Some(backend) = self.backends().get(backend).cloned() else {
+            return Ok(Allowed::NoSuchBackend);
+        };
+        Ok(match backend.find(AccountKey::Login(login)).await? {
+            Lookup::NotAsked => Allowed::CannotSay,
+            Lookup::One(_) => Allowed::Yes,
+            Lookup::Nobody | Lookup::Refused(_) => Allowed::No,
+        })
     }
 
     /// Names of the enabled backends, sorted.

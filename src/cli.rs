@@ -85,8 +85,12 @@ pub enum BackendCommand {
     Test {
         /// The backend's name (a key of the `sql` section).
         name: String,
-        /// The login to look up.
+        /// The login to look up (an e-mail with `--email`).
         login: String,
+        /// Run the backend's `by_email` query instead, as the identity
+        /// mapping does for an e-mail proven by another protocol.
+        #[arg(long)]
+        email: bool,
     },
 }
 

@@ -430,6 +430,7 @@ pub async fn backend_test(
     config: &LoadedConfig,
     name: &str,
     login: &str,
+    by_email: bool,
 ) -> anyhow::Result<String> {
     use std::fmt::Write;
     let Some(sql) = config.sql(name) else {
@@ -442,7 +443,12 @@ pub async fn backend_test(
         bail!("sql.{name}: the database cannot be reached: {down}");
     }
     let mut out = String::new();
-    let Some(found) = backend.lookup(login).await.map_err(anyhow::Error::msg)? else {
+    let key = if by_email {
+        sesame_backends::AccountKey::Email(login)
+    } else {
+        sesame_backends::AccountKey::Login(login)
+    };
+    let Some(found) = backend.lookup(key).await.map_err(anyhow::Error::msg)? else {
         writeln!(out, "sql.{name}: no account for {login:?}")?;
         return Ok(out);
     };

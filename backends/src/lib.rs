@@ -59,6 +59,28 @@ impl BackendError {
     }
 }
 
+/// What an account is looked up by when no password is checked: the
+/// subject or e-mail of an identity another protocol proved, or the login
+/// a refresh token was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKey<'a> {
+    Login(&'a str),
+    Email(&'a str),
+}
+
+/// What a lookup without a password found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// This backend does not look accounts up by that key.
+    NotAsked,
+    /// No account.
+    Nobody,
+    /// The account, as a password login would have it.
+    One(VerifiedIdentity),
+    /// An account that may not be used, and why (disabled, several match).
+    Refused(&'static str),
+}
+
 /// A source of truth for login/password pairs.
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -71,4 +93,17 @@ pub trait Backend: Send + Sync {
         login: &str,
         password: &Password,
     ) -> Result<VerifiedIdentity, BackendError>;
+
+    /// Whether the identity mapping may match identities proven by other
+    /// protocols (OpenID, CAS, Kerberos) to this backend's accounts.
+    fn maps_external_identities(&self) -> bool {
+        false
+    }
+
+    /// Find an account without its password. Backends that cannot answer
+    /// `NotAsked`.
+    async fn find(&self, key: AccountKey<'_>) -> Result<Lookup, BackendError> {
+        let _ = key;
+        Ok(Lookup::NotAsked)
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::password::{PasswordHasher, validate_hash};
-use crate::{Backend, BackendError, Password, VerifiedIdentity};
+use crate::{AccountKey, Backend, BackendError, Lookup, Password, VerifiedIdentity};
 
 /// One local account as the users file spells it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +359,21 @@ impl Backend for LocalBackend {
             }
             _ => Err(BackendError::InvalidCredentials),
         }
+    }
+
+    /// By login only: the identity mapping reads the users file's e-mails
+    /// itself (before any backend is asked).
+    async fn find(&self, key: AccountKey<'_>) -> Result<Lookup, BackendError> {
+        let AccountKey::Login(login) = key else {
+            return Ok(Lookup::NotAsked);
+        };
+        Ok(match self.directory.find(self.kind, login) {
+            None => Lookup::Nobody,
+            Some(account) if account.can_log_in(self.kind) => {
+                Lookup::One(identity_of(self.kind, &account, &self.default_acl))
+            }
+            Some(_) => Lookup::Refused("the account may not log in"),
+        })
     }
 }
 

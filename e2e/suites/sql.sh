@@ -107,6 +107,10 @@ fi
 TEST=$(cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c config.yml backend test wazo_db carol@example.org 2>&1)
 grep -q 'stored as wazo_pbkdf2' <<<"$TEST" && pass "sesame backend test reads wazo-auth's hash format" ||
     fail "sesame backend test (wazo): $TEST"
+TEST=$(cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c config.yml backend test xivo_user --email ALICE@example.org 2>&1)
+grep -q 'uuid: 2b4c7f7e-4b43-4a44-9a7b-1c0c5f6d0001' <<<"$TEST" &&
+    pass "sesame backend test --email runs the preset's e-mail query (case-insensitive)" ||
+    fail "sesame backend test --email: $TEST"
 if grep -q -e 'sesame-db-pw' -e 'cti-s3cre7' -e 'wazo-s3cre7' "$W/sesame-S.log"; then
     fail "no log holds a password"
 else

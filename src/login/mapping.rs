@@ -1,17 +1,33 @@
 //! One identity mapping for every protocol: a verified external identity
-//! becomes the local user it names (by login or e-mail), or, when the
-//! protocol's section says so, a user provisioned from a policy. Also the
-//! named ACL lists (`policies`) that group mappings and provisioning refer
-//! to, replaced as a whole on reload.
+//! becomes the local user it names (by login or e-mail: in the users file
+//! first, then in the backends that map such identities, e.g. an `sql`
+//! backend with `match_external_identities`), or, when the protocol's
+//! section says so, a user provisioned from a policy. Also the named ACL
+//! lists (`policies`) that group mappings and provisioning refer to,
+//! replaced as a whole on reload.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use sesame_backends::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
+use sesame_backends::{AccountKey, BackendError, Lookup};
 use sesame_federation::{ExternalIdentity, LocalMatch};
 
 use super::Identity;
+use crate::auth::Authenticator;
+
+/// Why an identity has no local user.
+#[derive(Debug, thiserror::Error)]
+pub enum Unmapped {
+    /// Nobody (or several, or one who may not log in): the text names the
+    /// subject and why.
+    #[error("{0}")]
+    NoLocalUser(String),
+    /// A backend that holds accounts could not be asked.
+    #[error(transparent)]
+    Backend(BackendError),
+}
 
 /// Named ACL lists.
 pub type Policies = BTreeMap<String, Vec<String>>;
@@ -29,14 +45,21 @@ pub struct Rule<'a> {
 #[derive(Debug)]
 pub struct IdentityMapper {
     directory: Arc<LocalDirectory>,
+    /// The backends, for the accounts the users file does not hold.
+    accounts: Arc<Authenticator>,
     /// Replaced as a whole when the configuration is reloaded.
     policies: arc_swap::ArcSwap<Policies>,
 }
 
 impl IdentityMapper {
-    pub fn new(directory: Arc<LocalDirectory>, policies: Policies) -> Self {
+    pub fn new(
+        directory: Arc<LocalDirectory>,
+        accounts: Arc<Authenticator>,
+        policies: Policies,
+    ) -> Self {
         IdentityMapper {
             directory,
+            accounts,
             policies: arc_swap::ArcSwap::from_pointee(policies),
         }
     }
@@ -57,33 +80,72 @@ impl IdentityMapper {
         self.policies.load().get(name).cloned().unwrap_or_default()
     }
 
-    /// Whether the account `login` of the local backend `backend` still
-    /// exists and may log in; true for other backends (nothing to ask
-    /// without the user's password).
-    pub fn still_allowed(&self, backend: &str, login: &str) -> bool {
-        match AccountKind::ALL
+    /// Whether the account a refresh token was issued for (`backend`,
+    /// `login`, and the UC user `user_uuid` it was mapped to) still exists
+    /// and may log in, asked without its password:
+    /// - of the backend that checked its password, when it can look
+    ///   accounts up (users file, `sql`);
+    /// - of the users file, for a users-file backend no longer enabled;
+    /// - for an identity another protocol proved and mapped to an account
+    ///   (`backend` is the protocol), of wherever the mapping found it: the
+    ///   same account must still be found by its login;
+    /// - true where nothing can be asked (LDAP, a provisioned user).
+    pub async fn still_allowed(
+        &self,
+        backend: &str,
+        login: &str,
+        user_uuid: Option<&str>,
+    ) -> Result<bool, BackendError> {
+        use crate::auth::Allowed;
+        let kind = AccountKind::ALL
             .into_iter()
-            .find(|kind| kind.backend_name() == backend)
-        {
-            Some(kind) => self
+            .find(|kind| kind.backend_name() == backend);
+        match (self.accounts.still_allowed(backend, login).await?, kind) {
+            (Allowed::Yes, _) => Ok(true),
+            (Allowed::No, _) => Ok(false),
+            (Allowed::CannotSay, _) => Ok(true),
+            (Allowed::NoSuchBackend, Some(kind)) => Ok(self
                 .directory
                 .find(kind, login)
-                .is_some_and(|account| account.can_log_in(kind)),
-            None => true,
+                .is_some_and(|account| account.can_log_in(kind))),
+            (Allowed::NoSuchBackend, None) => match user_uuid {
+                None => Ok(true),
+                Some(uuid) => self.still_mapped(login, uuid).await,
+            },
         }
+    }
+
+    /// Whether the login an external identity was mapped to still names
+    /// the UC user `uuid`, who may log in.
+    async fn still_mapped(&self, login: &str, uuid: &str) -> Result<bool, BackendError> {
+        match self.directory.match_user(UserKey::Login(login)) {
+            UserMatch::One(account) => return Ok(account.uuid.to_string() == uuid),
+            UserMatch::None => {}
+            _ => return Ok(false),
+        }
+        Ok(
+            match self
+                .accounts
+                .find_external(AccountKey::Login(login))
+                .await?
+            {
+                Some((_, Lookup::One(verified))) => verified.user_uuid.as_deref() == Some(uuid),
+                _ => false,
+            },
+        )
     }
 
     /// The local user `external` names under `rule`, with `extra_acl` added
     /// (group policies) and `metadata` merged into the token's; or, with
     /// `rule.auto_provision`, a user of that policy. The error says whom,
     /// and why nobody was picked.
-    pub fn map(
+    pub async fn map(
         &self,
         external: &ExternalIdentity,
         rule: Rule<'_>,
         extra_acl: Vec<String>,
         metadata: Map<String, Value>,
-    ) -> Result<Identity, String> {
+    ) -> Result<Identity, Unmapped> {
         let subject = std::slice::from_ref(&external.subject);
         let key = match rule.match_by {
             LocalMatch::Login => UserKey::Login(&external.subject),
@@ -95,6 +157,32 @@ impl IdentityMapper {
             let mut identity = Identity::from_backend(external.source, verified);
             identity.metadata.extend(metadata);
             return Ok(identity);
+        }
+        if let UserMatch::None = found {
+            let key = match rule.match_by {
+                LocalMatch::Login => AccountKey::Login(&external.subject),
+                LocalMatch::Email => AccountKey::Email(&external.subject),
+            };
+            match self
+                .accounts
+                .find_external(key)
+                .await
+                .map_err(Unmapped::Backend)?
+            {
+                Some((_, Lookup::One(verified))) => {
+                    let mut identity = Identity::from_backend(external.source, verified);
+                    merge(&mut identity.acl, extra_acl);
+                    identity.metadata.extend(metadata);
+                    return Ok(identity);
+                }
+                Some((backend, Lookup::Refused(why))) => {
+                    return Err(Unmapped::NoLocalUser(format!(
+                        "{} ({why}, in {backend})",
+                        external.subject
+                    )));
+                }
+                Some((_, Lookup::NotAsked | Lookup::Nobody)) | None => {}
+            }
         }
         match (&found, rule.auto_provision) {
             (UserMatch::None, Some(policy)) => {
@@ -112,12 +200,12 @@ impl IdentityMapper {
                     metadata,
                 })
             }
-            (UserMatch::None, None) => Err(external.subject.clone()),
-            (other, _) => Err(format!(
+            (UserMatch::None, None) => Err(Unmapped::NoLocalUser(external.subject.clone())),
+            (other, _) => Err(Unmapped::NoLocalUser(format!(
                 "{} ({})",
                 external.subject,
                 other.refusal().unwrap_or("no local user")
-            )),
+            ))),
         }
     }
 }
@@ -135,6 +223,54 @@ pub fn merge(acl: &mut Vec<String>, more: Vec<String>) {
 mod tests {
     use super::*;
     use sesame_backends::local::{LocalAccount, UsersFile};
+    use sesame_backends::{Backend, Password, VerifiedIdentity};
+
+    /// A backend of accounts that maps external identities: carol (by
+    /// login or e-mail), dora (disabled); `down` finds it unreachable.
+    struct Database;
+
+    fn carol() -> VerifiedIdentity {
+        VerifiedIdentity {
+            auth_id: "c-uuid".into(),
+            user_uuid: Some("c-uuid".into()),
+            login: "carol".into(),
+            acl: vec!["db.acl".into()],
+            metadata: Map::new(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Database {
+        fn name(&self) -> &str {
+            "db_user"
+        }
+        async fn authenticate(
+            &self,
+            _: &str,
+            _: &Password,
+        ) -> Result<VerifiedIdentity, BackendError> {
+            Err(BackendError::InvalidCredentials)
+        }
+        fn maps_external_identities(&self) -> bool {
+            true
+        }
+        async fn find(&self, key: AccountKey<'_>) -> Result<Lookup, BackendError> {
+            Ok(match key {
+                AccountKey::Login("carol") | AccountKey::Email("carol@db.example") => {
+                    Lookup::One(carol())
+                }
+                AccountKey::Login("alice") => Lookup::One(VerifiedIdentity {
+                    login: "alice-in-db".into(),
+                    ..carol()
+                }),
+                AccountKey::Login("dora") => Lookup::Refused("the account may not log in"),
+                AccountKey::Login("down") => {
+                    return Err(BackendError::Unavailable("connection refused".into()));
+                }
+                _ => Lookup::Nobody,
+            })
+        }
+    }
 
     fn mapper() -> IdentityMapper {
         let directory = LocalDirectory::new();
@@ -162,7 +298,13 @@ mod tests {
             .unwrap();
         let mut policies = BTreeMap::new();
         policies.insert("guests".to_string(), vec!["guest.read".to_string()]);
-        IdentityMapper::new(directory, policies)
+        let accounts = Arc::new(Authenticator::new(
+            vec![Arc::new(Database)],
+            crate::auth::LoginOrder::default(),
+            crate::throttle::ThrottleConfig::default(),
+            None,
+        ));
+        IdentityMapper::new(directory, accounts, policies)
     }
 
     fn external(subject: &str) -> ExternalIdentity {
@@ -179,25 +321,32 @@ mod tests {
         auto_provision: None,
     };
 
-    #[test]
-    fn one_user_none_disabled_or_several() {
+    fn refusal(outcome: Result<Identity, Unmapped>) -> String {
+        match outcome {
+            Err(Unmapped::NoLocalUser(why)) => why,
+            other => panic!("not a refusal: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_user_none_disabled_or_several() {
         let m = mapper();
         let alice = m
             .map(&external("alice"), BY_LOGIN, vec!["x".into()], Map::new())
+            .await
             .unwrap();
         assert_eq!(
             (alice.login.as_str(), alice.backend.as_str()),
-            ("alice", "cas")
+            ("alice", "cas"),
+            "the users file is asked first"
         );
         assert_eq!(alice.acl, vec!["own.acl", "x"]);
-        assert_eq!(
-            m.map(&external("bob"), BY_LOGIN, vec![], Map::new())
-                .unwrap_err(),
-            "bob"
+        let bob = m.map(&external("bob"), BY_LOGIN, vec![], Map::new()).await;
+        assert_eq!(refusal(bob), "bob");
+        let disabled = refusal(
+            m.map(&external("noprofile"), BY_LOGIN, vec![], Map::new())
+                .await,
         );
-        let disabled = m
-            .map(&external("noprofile"), BY_LOGIN, vec![], Map::new())
-            .unwrap_err();
         assert!(disabled.contains("may not log in"), "{disabled}");
         let by_email = Rule {
             match_by: LocalMatch::Email,
@@ -205,17 +354,113 @@ mod tests {
         };
         let found = m
             .map(&external("ALICE@example.org"), by_email, vec![], Map::new())
+            .await
             .unwrap();
         assert_eq!(found.login, "alice");
         // Provisioning is for nobody found, never for a refused match.
-        let twins = m
-            .map(&external("twin@example.org"), by_email, vec![], Map::new())
-            .unwrap_err();
+        let twins = refusal(
+            m.map(&external("twin@example.org"), by_email, vec![], Map::new())
+                .await,
+        );
         assert!(twins.contains("several"), "{twins}");
     }
 
-    #[test]
-    fn provisioned_users_get_the_policy_and_the_extra_acls() {
+    #[tokio::test]
+    async fn backends_that_map_identities_are_asked_after_the_users_file() {
+        let m = mapper();
+        let carol = m
+            .map(&external("carol"), BY_LOGIN, vec!["x".into()], Map::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            (carol.login.as_str(), carol.backend.as_str()),
+            ("carol", "cas")
+        );
+        assert_eq!(carol.acl, vec!["db.acl", "x"]);
+        let by_email = Rule {
+            match_by: LocalMatch::Email,
+            auto_provision: Some("guests"),
+        };
+        let carol = m
+            .map(&external("carol@db.example"), by_email, vec![], Map::new())
+            .await
+            .unwrap();
+        assert_eq!(carol.user_uuid.as_deref(), Some("c-uuid"));
+        // A refused account is not provisioned over.
+        let provisioning = Rule {
+            match_by: LocalMatch::Login,
+            auto_provision: Some("guests"),
+        };
+        let dora = refusal(
+            m.map(&external("dora"), provisioning, vec![], Map::new())
+                .await,
+        );
+        assert!(
+            dora.contains("may not log in") && dora.contains("db_user"),
+            "{dora}"
+        );
+        // The database down is not "no such user".
+        let down = m
+            .map(&external("down"), provisioning, vec![], Map::new())
+            .await;
+        assert!(
+            matches!(down, Err(Unmapped::Backend(BackendError::Unavailable(_)))),
+            "{down:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_of_mapped_identities_follow_their_accounts() {
+        let m = mapper();
+        // Mapped by CAS to the database's carol: allowed while she is found
+        // with the same uuid.
+        assert!(
+            m.still_allowed("cas", "carol", Some("c-uuid"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !m.still_allowed("cas", "carol", Some("other"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !m.still_allowed("cas", "dora", Some("d-uuid"))
+                .await
+                .unwrap()
+        );
+        assert!(m.still_allowed("cas", "down", Some("x")).await.is_err());
+        // Mapped to a users-file account: that account, by login and uuid.
+        let alice = m.directory.find(AccountKind::User, "alice").unwrap();
+        let alice_uuid = alice.uuid.to_string();
+        assert!(
+            m.still_allowed("cas", "alice", Some(&alice_uuid))
+                .await
+                .unwrap()
+        );
+        let noprofile = m.directory.find(AccountKind::User, "noprofile").unwrap();
+        let noprofile_uuid = noprofile.uuid.to_string();
+        assert!(
+            !m.still_allowed("oidc", "noprofile", Some(&noprofile_uuid))
+                .await
+                .unwrap()
+        );
+        // A provisioned user has no account to follow.
+        assert!(m.still_allowed("cas", "guest", None).await.unwrap());
+        // The backend itself is asked for its own logins.
+        assert!(m.still_allowed("db_user", "carol", None).await.unwrap());
+        assert!(!m.still_allowed("db_user", "gone", None).await.unwrap());
+        // A users-file backend that is not enabled: the users file.
+        assert!(m.still_allowed("xivo_user", "alice", None).await.unwrap());
+        assert!(
+            !m.still_allowed("xivo_user", "noprofile", None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn provisioned_users_get_the_policy_and_the_extra_acls() {
         let m = mapper();
         let rule = Rule {
             match_by: LocalMatch::Login,
@@ -223,6 +468,7 @@ mod tests {
         };
         let bob = m
             .map(&external("bob"), rule, vec!["admin.#".into()], Map::new())
+            .await
             .unwrap();
         assert_eq!((bob.auth_id.as_str(), bob.user_uuid), ("cas:bob", None));
         assert_eq!(bob.acl, vec!["guest.read", "admin.#"]);

@@ -29,7 +29,7 @@ pub use browser::BrowserStart;
 pub use error::{Failure, LoginError, Via};
 pub use external::OidcConfig;
 use external::{External, Proven};
-use mapping::{IdentityMapper, Policies, Rule};
+use mapping::{IdentityMapper, Policies, Rule, Unmapped};
 
 use crate::auth::Authenticator;
 pub use crate::auth::BackendChoice;
@@ -288,14 +288,14 @@ impl Broker {
     ) -> Result<Self, String> {
         Ok(Broker {
             tokens,
-            passwords,
+            passwords: passwords.clone(),
             external: External::new(
                 sections.oidc,
                 sections.cas,
                 sections.web_session,
                 sections.kerberos,
             )?,
-            mapper: IdentityMapper::new(directory, sections.policies),
+            mapper: IdentityMapper::new(directory, passwords.clone(), sections.policies),
             browser: browser::BrowserFlows::new(sections.oidc, sections.cas)?,
             uc_lifetime: sections.uc_token_lifetime,
         })
@@ -451,7 +451,7 @@ impl Broker {
                     LoginError::missing(via, "no Kerberos ticket: send Authorization: Negotiate")
                 })?;
                 let (proven, reply) = self.external.kerberos(&negotiate).await?;
-                let mut checked = Checked::of(self.map(via, proven)?);
+                let mut checked = Checked::of(self.map(via, proven).await?);
                 checked.mutual_auth = reply;
                 Ok(checked)
             }
@@ -463,7 +463,7 @@ impl Broker {
                     .external
                     .oidc_token(&token, &self.mapper.policies())
                     .await?;
-                Ok(Checked::of(self.map(via, proven)?))
+                Ok(Checked::of(self.map(via, proven).await?))
             }
             Credential::OidcCallback {
                 code,
@@ -478,13 +478,13 @@ impl Broker {
                     .await
                     .map_err(|e| LoginError::new(via, e.into()))?;
                 let proven = external::oidc_proven(&provider, external, &self.mapper.policies());
-                let mut checked = Checked::of(self.map(via, proven)?);
+                let mut checked = Checked::of(self.map(via, proven).await?);
                 checked.redirect = Some(pending.redirect);
                 Ok(checked)
             }
             Credential::CasTicket { service, ticket } => {
                 let proven = self.external.cas_ticket(&service, &ticket).await?;
-                Ok(Checked::of(self.map(via, proven)?))
+                Ok(Checked::of(self.map(via, proven).await?))
             }
             Credential::CasCallback {
                 ticket,
@@ -503,7 +503,7 @@ impl Broker {
                 let (pending, cas, service) =
                     self.browser.cas_open(&self.external, &state, &sealed)?;
                 let proven = self.external.cas_validate(cas, &service, &ticket).await?;
-                let mut checked = Checked::of(self.map(via, proven)?);
+                let mut checked = Checked::of(self.map(via, proven).await?);
                 checked.redirect = Some(pending.redirect);
                 checked.cas_ticket = Some(ticket);
                 Ok(checked)
@@ -535,7 +535,16 @@ impl Broker {
                 e => LoginError::new(via, Failure::Token(e)),
             })?;
         let record = redeemed.record;
-        if !self.mapper.still_allowed(&record.backend, &record.login) {
+        let allowed = self
+            .mapper
+            .still_allowed(
+                &record.backend,
+                &record.login,
+                record.xivo_user_uuid.as_deref(),
+            )
+            .await
+            .map_err(|e| LoginError::new(via, crate::auth::AuthError::from(e).into()))?;
+        if !allowed {
             return Err(LoginError::refused(
                 via,
                 "the refresh token's account may no longer log in",
@@ -555,7 +564,7 @@ impl Broker {
     }
 
     /// The local user (or provisioned user) of a verified identity.
-    fn map(&self, via: Via, proven: Proven) -> Result<Identity, LoginError> {
+    async fn map(&self, via: Via, proven: Proven) -> Result<Identity, LoginError> {
         let rule = Rule {
             match_by: proven.match_by,
             auto_provision: proven.auto_provision.as_deref(),
@@ -564,7 +573,14 @@ impl Broker {
         let mapped = self
             .mapper
             .map(&proven.external, rule, proven.extra_acl, proven.metadata)
-            .map_err(|who| LoginError::new(via, Failure::NoLocalUser(who)));
+            .await
+            .map_err(|e| match e {
+                Unmapped::NoLocalUser(who) => LoginError::new(via, Failure::NoLocalUser(who)),
+                // The accounts' backend is down, not the protocol's upstream.
+                Unmapped::Backend(e) => {
+                    LoginError::new(Via::Password, crate::auth::AuthError::from(e).into())
+                }
+            });
         match &mapped {
             Ok(identity) => {
                 tracing::info!(method = via.name(), %subject, login = %identity.login, "external identity accepted")

@@ -56,6 +56,11 @@ fn xivo_schema() -> String {
 
 /// Sesame with the `sql` section `sql` (and `plugins` enabled).
 fn server(plugins: &[&str], sql: &str) -> Server {
+    server_with(plugins, sql, |config| config)
+}
+
+/// [`server`], its configuration passed through `edit`.
+fn server_with(plugins: &[&str], sql: &str, edit: impl Fn(String) -> String + 'static) -> Server {
     let (_, password) = pg();
     // base_config has xivo_user and xivo_admin on, xivo_service off.
     let enabled: String = plugins
@@ -71,11 +76,11 @@ fn server(plugins: &[&str], sql: &str) -> Server {
                 "enabled_backend_plugins:\n",
                 &format!("enabled_backend_plugins:\n{enabled}"),
             );
-            if service {
+            edit(if service {
                 config.replace("xivo_service: false", "xivo_service: true")
             } else {
                 config
-            }
+            })
         },
         &users_yaml(""),
         &[("SESAME_TEST_DB_PW", password.as_str())],
@@ -256,4 +261,197 @@ async fn a_custom_schema_with_argon2_hashes_and_hostile_logins() {
     }
     let (status, _) = create_token(&s, "dora", "pw-0", json!({"backend": "members"})).await;
     assert_eq!(status, StatusCode::OK, "the table survived the logins");
+}
+
+/// Run `sql` in the database of `url` (made by [`database`]).
+async fn execute(url: &str, sql: &str) {
+    let (_, password) = pg();
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.password(password.as_str());
+    let (db, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(sql).await.unwrap();
+}
+
+const CAS_SERVICE: &str = "https://uc.example.org/login";
+const CAROL: &str = "2b4c7f7e-4b43-4a44-9a7b-1c0c5f6d00c0";
+
+async fn cas_login(s: &Server, ticket: &str) -> (StatusCode, Value) {
+    let r = client()
+        .get(s.url("/xuc/api/2.0/auth/cas"))
+        .query(&[("service", CAS_SERVICE), ("ticket", ticket)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// CAS identities (by login, then by e-mail) are matched to XiVO's CTI
+/// users when the backend says so: disabled ones refused, the users file
+/// asked first, a broken query a 500, the database down a 503 of the
+/// backend (not "no user").
+#[tokio::test]
+async fn identities_proven_elsewhere_find_their_accounts_in_the_database() {
+    let url = database(&format!(
+        "{}\nINSERT INTO userfeatures (uuid, firstname, email, loginclient, passwdclient, enableclient) \
+         VALUES ('{CAROL}', 'Carol', 'Carol@Example.org', 'carol', 'c-pass', 1);",
+        xivo_schema()
+    ))
+    .await;
+    let cas = crate::standins::cas_server().await;
+    let sesame = |by: &'static str| {
+        server(
+            &["xivo_user"],
+            &format!(
+                "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo, \
+                 match_external_identities: true}}\n\
+                 cas:\n  server_url: {cas}\n  allowed_services: [{CAS_SERVICE}]\n  \
+                 match_local_user_by: {by}\n"
+            ),
+        )
+    };
+    let s = sesame("login");
+    let (status, answer) = cas_login(&s, "ST-carol").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["login"], "carol");
+    let token = answer["token"].as_str().unwrap().to_owned();
+    let checked = crate::harness::get_json(&s, &format!("/0.1/token/{token}")).await;
+    assert_eq!(checked["data"]["xivo_user_uuid"], CAROL, "{checked}");
+    assert_eq!(checked["data"]["metadata"]["email"], "Carol@Example.org");
+    // Bob's CTI login is disabled: refused, and said so.
+    let (status, answer) = cas_login(&s, "ST-bob").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not log in, in xivo_user"),
+        "{answer}"
+    );
+    let (status, answer) = cas_login(&s, "ST-nobody").await;
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no local user for nobody"))
+    );
+    // Alice is in the users file and in the database: the file's wins.
+    let (status, answer) = cas_login(&s, "ST-alice").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let token = answer["token"].as_str().unwrap().to_owned();
+    let checked = crate::harness::get_json(&s, &format!("/0.1/token/{token}")).await;
+    assert_eq!(
+        checked["data"]["xivo_user_uuid"],
+        crate::harness::ALICE_UUID
+    );
+
+    let s = sesame("email");
+    let (status, answer) = cas_login(&s, "ST-CAROL@example.org").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["login"], "carol");
+    let (status, _) = cas_login(&s, "ST-carol").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a login is not an e-mail");
+
+    execute(&url, "ALTER TABLE userfeatures RENAME TO gone").await;
+    let (status, answer) = cas_login(&s, "ST-bob@example.org").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    execute(&url, "ALTER TABLE gone RENAME TO userfeatures").await;
+
+    // The database out of reach: the backend is unavailable, not the CAS
+    // server, and nobody is told they have no account.
+    let closed = format!(
+        "postgresql://postgres@127.0.0.1:{}/none",
+        crate::harness::free_port()
+    );
+    let s = server(
+        &["xivo_user"],
+        &format!(
+            "sql:\n  xivo_user: {{url: '{closed}', preset: xivo, match_external_identities: true}}\n\
+             cas:\n  server_url: {cas}\n  allowed_services: [{CAS_SERVICE}]\n"
+        ),
+    );
+    let (status, answer) = cas_login(&s, "ST-carol").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("BackendUnavailable")),
+        "{answer}"
+    );
+}
+
+/// A refresh token of an SQL account mints tokens while the database says
+/// the account may log in; the throttle counts wrong passwords as for the
+/// other backends.
+#[tokio::test]
+async fn refresh_tokens_and_the_throttle_follow_the_database() {
+    let url = database(&format!(
+        "{}\nINSERT INTO userfeatures (uuid, firstname, email, loginclient, passwdclient, enableclient) \
+         VALUES ('{CAROL}', 'Carol', 'carol@example.org', 'carol', 'c-pass', 1);",
+        xivo_schema()
+    ))
+    .await;
+    let s = server(
+        &["xivo_user"],
+        &format!(
+            "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
+        ),
+    );
+    let c = client();
+    let offline = c
+        .post(s.url("/0.1/token"))
+        .basic_auth("carol", Some("c-pass"))
+        .json(&json!({"expiration": 60, "access_type": "offline", "client_id": "app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offline.status(), StatusCode::OK);
+    let offline: Value = offline.json().await.unwrap();
+    let refresh = offline["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let redeem = || {
+        c.post(s.url("/0.1/token"))
+            .json(&json!({"expiration": 60, "refresh_token": refresh, "client_id": "app"}))
+            .send()
+    };
+    assert_eq!(redeem().await.unwrap().status(), StatusCode::OK);
+    execute(
+        &url,
+        "UPDATE userfeatures SET enableclient = 0 WHERE loginclient = 'carol'",
+    )
+    .await;
+    assert_eq!(
+        redeem().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "the CTI login was disabled in the database"
+    );
+    execute(
+        &url,
+        "UPDATE userfeatures SET enableclient = 1 WHERE loginclient = 'carol'",
+    )
+    .await;
+    assert_eq!(redeem().await.unwrap().status(), StatusCode::OK);
+    drop(s);
+
+    let s = server_with(
+        &["xivo_user"],
+        &format!(
+            "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
+        ),
+        |config| {
+            config.replace(
+                "throttle: {max_failures_per_login: 1000, max_failures_per_address: 1000}",
+                "throttle: {max_failures_per_login: 3, max_failures_per_address: 100}",
+            )
+        },
+    );
+    for _ in 0..3 {
+        let (status, _) = create_token(&s, "carol", "wrong", json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = create_token(&s, "carol", "c-pass", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked, even with the right password: {body}"
+    );
 }

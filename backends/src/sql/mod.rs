@@ -21,7 +21,7 @@ use tokio_postgres::types::Type;
 
 use crate::local::AccountKind;
 use crate::password::{Password, PasswordHasher};
-use crate::{Backend, BackendError, VerifiedIdentity};
+use crate::{AccountKey, Backend, BackendError, Lookup, VerifiedIdentity};
 pub use preset::Preset;
 pub use stored::{PasswordFormat, Stored};
 
@@ -44,6 +44,16 @@ pub struct SqlConfig {
     /// The query finding an account by login (`$1`), when no preset.
     #[serde(default)]
     pub by_login: Option<String>,
+    /// The query finding an account by e-mail (`$1`), for identities
+    /// proven by another protocol; the preset's when it has one.
+    #[serde(default)]
+    pub by_email: Option<String>,
+    /// Whether identities proven by OpenID, CAS or Kerberos may be matched
+    /// to this backend's accounts (by login or by e-mail, as the protocol's
+    /// `match_local_user_by` says), after the users file's. Backends of UC
+    /// users only.
+    #[serde(default)]
+    pub match_external_identities: bool,
     /// How passwords are stored; the preset's, else `auto`.
     #[serde(default)]
     pub password_format: Option<PasswordFormat>,
@@ -281,6 +291,8 @@ pub struct SqlBackend {
     kind: AccountKind,
     pool: deadpool_postgres::Pool,
     query: String,
+    email_query: Option<String>,
+    match_external: bool,
     format: PasswordFormat,
     timeout: Duration,
     default_acl: Vec<String>,
@@ -340,7 +352,7 @@ impl SqlBackend {
         default_acl: Vec<String>,
         hasher: PasswordHasher,
     ) -> Result<Self, SqlSetupError> {
-        let (query, format) = match (&config.preset, &config.by_login) {
+        let (query, email_query, format) = match (&config.preset, &config.by_login) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     name,
@@ -348,13 +360,25 @@ impl SqlBackend {
                     "give a preset or by_login, not both",
                 ));
             }
+            (Some(_), None) if config.by_email.is_some() => {
+                return Err(invalid(
+                    name,
+                    "by_email",
+                    "give a preset or by_email, not both",
+                ));
+            }
             (Some(preset), None) => {
-                let (query, format) =
-                    preset::query(*preset, name).map_err(|m| invalid(name, "preset", m))?;
-                (query.to_owned(), config.password_format.unwrap_or(format))
+                let queries =
+                    preset::queries(*preset, name).map_err(|m| invalid(name, "preset", m))?;
+                (
+                    queries.by_login.to_owned(),
+                    queries.by_email.map(str::to_owned),
+                    config.password_format.unwrap_or(queries.format),
+                )
             }
             (None, Some(query)) => (
                 query.clone(),
+                config.by_email.clone(),
                 config.password_format.unwrap_or(PasswordFormat::Auto),
             ),
             (None, None) => return Err(invalid(name, "by_login", "a preset or a query is needed")),
@@ -364,6 +388,13 @@ impl SqlBackend {
                 name,
                 "by_login",
                 "the query must use the login as $1",
+            ));
+        }
+        if email_query.as_ref().is_some_and(|q| !q.contains("$1")) {
+            return Err(invalid(
+                name,
+                "by_email",
+                "the query must use the e-mail as $1",
             ));
         }
         let mut pg: tokio_postgres::Config = config
@@ -418,11 +449,21 @@ impl SqlBackend {
             .into_iter()
             .find(|k| k.backend_name() == name)
             .unwrap_or(AccountKind::User);
+        if config.match_external_identities && kind != AccountKind::User {
+            return Err(invalid(
+                name,
+                "match_external_identities",
+                "only the accounts of UC users are matched to identities proven elsewhere \
+                 (xivo_user or a backend name of your own), not those of xivo_admin or xivo_service",
+            ));
+        }
         Ok(SqlBackend {
             name: name.to_owned(),
             kind,
             pool,
             query,
+            email_query,
+            match_external: config.match_external_identities,
             format,
             timeout,
             default_acl,
@@ -435,29 +476,31 @@ impl SqlBackend {
         BackendError::Unavailable(format!("sql.{}: {what}", self.name))
     }
 
-    /// A connection and the prepared query, its columns checked.
+    /// A connection and the prepared `query`, its columns checked.
     async fn prepared(
         &self,
+        query: &str,
     ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement), Failed> {
         let client = self
             .pool
             .get()
             .await
             .map_err(|e| Failed::Down(e.to_string()))?;
-        let statement = client
-            .prepare_cached(&self.query)
-            .await
-            .map_err(Failed::of)?;
+        let statement = client.prepare_cached(query).await.map_err(Failed::of)?;
         check_columns(statement.columns()).map_err(Failed::Refused)?;
         Ok((client, statement))
     }
 
-    /// The rows of the query for `login`, its columns checked.
-    async fn rows(&self, login: &str) -> Result<Vec<tokio_postgres::Row>, BackendError> {
+    /// The rows of `query` for `value`, its columns checked.
+    async fn rows(
+        &self,
+        query: &str,
+        value: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, BackendError> {
         let work = async {
-            let (client, statement) = self.prepared().await?;
+            let (client, statement) = self.prepared(query).await?;
             client
-                .query(&statement, &[&login])
+                .query(&statement, &[&value])
                 .await
                 .map_err(Failed::of)
         };
@@ -471,10 +514,26 @@ impl SqlBackend {
         }
     }
 
-    /// Find `login`'s account (for `sesame backend test`): `None` when no
-    /// row matches; an error when several do.
-    pub async fn lookup(&self, login: &str) -> Result<Option<Found>, BackendError> {
-        let rows = self.rows(login).await?;
+    /// The query and its parameter for `key`; `None` for an e-mail
+    /// without a `by_email` query.
+    fn query_for<'a>(&'a self, key: AccountKey<'a>) -> Option<(&'a str, &'a str)> {
+        match key {
+            AccountKey::Login(login) => Some((&self.query, login)),
+            AccountKey::Email(email) => self.email_query.as_deref().map(|q| (q, email)),
+        }
+    }
+
+    /// Find the account of `key` (for `sesame backend test`): `None` when
+    /// no row matches; an error when several do, or for an e-mail without
+    /// a `by_email` query.
+    pub async fn lookup(&self, key: AccountKey<'_>) -> Result<Option<Found>, BackendError> {
+        let Some((query, login)) = self.query_for(key) else {
+            return Err(BackendError::Internal(format!(
+                "sql.{}: no by_email query (nor a preset that has one)",
+                self.name
+            )));
+        };
+        let rows = self.rows(query, login).await?;
         match rows.as_slice() {
             [] => Ok(None),
             [row] => read_row(row, self.format)
@@ -492,15 +551,22 @@ impl SqlBackend {
     /// error (Sesame does not start); a database out of reach is only
     /// reported (logins answer 503 until it is back).
     pub async fn check(&self) -> Result<Result<(), String>, SqlSetupError> {
-        match tokio::time::timeout(self.timeout, self.prepared()).await {
-            Ok(Ok(_)) => Ok(Ok(())),
-            Ok(Err(Failed::Refused(m))) => Err(invalid(&self.name, "by_login", m)),
-            Ok(Err(Failed::Down(m))) => Ok(Err(m)),
-            Err(_) => Ok(Err(format!("no answer within {:?}", self.timeout))),
+        let queries = std::iter::once(("by_login", &self.query))
+            .chain(self.email_query.iter().map(|q| ("by_email", q)));
+        for (key, query) in queries {
+            match tokio::time::timeout(self.timeout, self.prepared(query)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(Failed::Refused(m))) => return Err(invalid(&self.name, key, m)),
+                Ok(Err(Failed::Down(m))) => return Ok(Err(m)),
+                Err(_) => return Ok(Err(format!("no answer within {:?}", self.timeout))),
+            }
         }
+        Ok(Ok(()))
     }
 
-    fn identity(&self, account: Account) -> VerifiedIdentity {
+    /// The identity of `account`, found for `key` (its login when the
+    /// query returns none).
+    fn identity(&self, account: Account, key: &str) -> VerifiedIdentity {
         let mut metadata = account.metadata;
         metadata.insert("uuid".into(), Value::String(account.uuid.clone()));
         if let Some(login) = &account.login {
@@ -530,7 +596,7 @@ impl SqlBackend {
         VerifiedIdentity {
             auth_id: account.uuid.clone(),
             user_uuid: (self.kind == AccountKind::User).then(|| account.uuid.clone()),
-            login: account.login.unwrap_or_default(),
+            login: account.login.unwrap_or_else(|| key.to_owned()),
             acl,
             metadata,
         }
@@ -559,7 +625,7 @@ impl Backend for SqlBackend {
         login: &str,
         password: &Password,
     ) -> Result<VerifiedIdentity, BackendError> {
-        let rows = self.rows(login).await?;
+        let rows = self.rows(&self.query, login).await?;
         let [row] = rows.as_slice() else {
             if rows.len() > 1 {
                 tracing::warn!(backend = %self.name, rows = rows.len(), "several accounts match one login: none is picked");
@@ -585,10 +651,37 @@ impl Backend for SqlBackend {
         let matched = stored.verify(password, &self.hasher).await?;
         *self.decoy.lock() = Some(stored);
         if matched && found.account.enabled && !password.is_empty() {
-            Ok(self.identity(found.account))
+            Ok(self.identity(found.account, login))
         } else {
             Err(BackendError::InvalidCredentials)
         }
+    }
+
+    fn maps_external_identities(&self) -> bool {
+        self.match_external
+    }
+
+    async fn find(&self, key: AccountKey<'_>) -> Result<Lookup, BackendError> {
+        let Some((query, value)) = self.query_for(key) else {
+            return Ok(Lookup::NotAsked);
+        };
+        let rows = self.rows(query, value).await?;
+        let row = match rows.as_slice() {
+            [] => return Ok(Lookup::Nobody),
+            [row] => row,
+            _ => return Ok(Lookup::Refused("several accounts match")),
+        };
+        let found = read_row(row, self.format)
+            .map_err(|m| BackendError::Internal(format!("sql.{}: {m}", self.name)))?;
+        if !found.account.enabled {
+            return Ok(Lookup::Refused("the account may not log in"));
+        }
+        let login = match key {
+            AccountKey::Login(login) => login,
+            // Without a login column, the e-mail stands for it.
+            AccountKey::Email(email) => email,
+        };
+        Ok(Lookup::One(self.identity(found.account, login)))
     }
 }
 
@@ -618,6 +711,18 @@ mod tests {
         refused("mine", "by_login: SELECT 1", "$1");
         refused("mine", "preset: wazo\nby_login: SELECT $1", "not both");
         refused("mine", "pool_size: 0\npreset: wazo", "pool_size");
+        refused("mine", "preset: wazo\nby_email: SELECT $1", "not both");
+        refused(
+            "mine",
+            "by_login: SELECT $1\nby_email: SELECT 1",
+            "the e-mail as $1",
+        );
+        refused(
+            "xivo_service",
+            "preset: xivo\nmatch_external_identities: true",
+            "UC users",
+        );
+        assert!(build("xivo_user", "preset: xivo\nmatch_external_identities: true").is_ok());
         refused(
             "mine",
             "password_env: SESAME_TEST_NO_SUCH_VARIABLE\npreset: wazo",
