@@ -92,6 +92,14 @@ pub enum BackendCommand {
         #[arg(long)]
         email: bool,
     },
+    /// Print wazo-auth's tenant tree, read from the database of the `sql`
+    /// backend NAME (`auth_tenant`, `auth_tenant_domain`), as Sesame's
+    /// `default_tenant_uuid` and `tenants`, to paste into the
+    /// configuration.
+    Tenants {
+        /// The backend's name (a key of the `sql` section).
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -138,14 +138,23 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(command)) => user_command(&load(&cli)?, command),
         Some(Command::Token(command)) => token_command(&load(&cli)?, command),
         Some(Command::WebSessionAcl(args)) => web_session_acl(&load(&cli)?, &args),
-        Some(Command::Backend(sesame::cli::BackendCommand::Test { name, login, email })) => {
+        Some(Command::Backend(command)) => {
+            use sesame::cli::BackendCommand;
             let config = load(&cli)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let report =
-                runtime.block_on(sesame::server::backend_test(&config, &name, &login, email))?;
+            let report = runtime.block_on(async {
+                match command {
+                    BackendCommand::Test { name, login, email } => {
+                        sesame::server::backend_test(&config, &name, &login, email).await
+                    }
+                    BackendCommand::Tenants { name } => {
+                        sesame::server::backend_tenants(&config, &name).await
+                    }
+                }
+            })?;
             print!("{report}");
             Ok(())
         }

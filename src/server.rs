@@ -487,6 +487,62 @@ pub async fn backend_test(
     Ok(out)
 }
 
+/// `sesame backend tenants NAME`: wazo-auth's tenant tree in the database
+/// of the `sql` backend NAME, as the `default_tenant_uuid` and `tenants`
+/// of Sesame's configuration (YAML).
+pub async fn backend_tenants(config: &LoadedConfig, name: &str) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Entry {
+        uuid: String,
+        name: String,
+        slug: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        domain_names: Vec<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Tree {
+        default_tenant_uuid: String,
+        tenants: Vec<Entry>,
+    }
+    let Some(sql) = config.sql(name) else {
+        bail!("no `sql.{name}` section in the configuration");
+    };
+    let hasher = PasswordHasher::new(1).map_err(anyhow::Error::msg)?;
+    let backend =
+        SqlBackend::new(name, &sql, Vec::new(), hasher).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let found = backend.wazo_tenants().await.map_err(anyhow::Error::msg)?;
+    let tops: Vec<_> = found.iter().filter(|t| t.uuid == t.parent_uuid).collect();
+    let [top] = tops.as_slice() else {
+        bail!(
+            "sql.{name}: auth_tenant has {} top tenants (their own parent); wazo-auth has one",
+            tops.len()
+        );
+    };
+    let top = top.uuid.clone();
+    let tree = Tree {
+        default_tenant_uuid: top.clone(),
+        tenants: found
+            .into_iter()
+            .map(|t| Entry {
+                name: t
+                    .name
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| t.slug.clone()),
+                parent: (t.uuid != top && t.parent_uuid != top).then_some(t.parent_uuid),
+                uuid: t.uuid,
+                slug: t.slug,
+                domain_names: t.domain_names,
+            })
+            .collect(),
+    };
+    let yaml = yaml_serde::to_string(&tree).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(format!(
+        "# wazo-auth's tenants, read from sql.{name}: the top tenant and the tree under it\n{yaml}"
+    ))
+}
+
 /// What `/readyz` checks of each configured upstream.
 fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Probe)> {
     use crate::upstreams::Probe;

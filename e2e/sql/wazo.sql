@@ -8,6 +8,11 @@ CREATE TABLE auth_tenant (
     slug varchar(10) NOT NULL,
     parent_uuid varchar(38) NOT NULL
 );
+CREATE TABLE auth_tenant_domain (
+    uuid varchar(36) PRIMARY KEY,
+    name varchar(253) NOT NULL UNIQUE,
+    tenant_uuid varchar(38) NOT NULL REFERENCES auth_tenant(uuid) ON DELETE CASCADE
+);
 CREATE TABLE auth_user (
     uuid varchar(38) PRIMARY KEY,
     username varchar(256),

@@ -27,12 +27,16 @@ psql_as -d asterisk -f "$E2E_ROOT/e2e/sql/xivo.sql" >/dev/null &&
 TOP=8a3f0c52-7d1e-4b6a-9c2d-000000000001
 CAROL=8a3f0c52-7d1e-4b6a-9c2d-0000000000c0
 DAN=8a3f0c52-7d1e-4b6a-9c2d-0000000000d0
+SALES=8a3f0c52-7d1e-4b6a-9c2d-000000000002
+EMEA=8a3f0c52-7d1e-4b6a-9c2d-000000000003
 wazo_hash() { python3 -c "import hashlib, sys; print(hashlib.pbkdf2_hmac('sha512', sys.argv[1].encode(), bytes.fromhex(sys.argv[2]), 250000).hex())" "$1" "$2"; }
 SALT=$(openssl rand -hex 64)
 HASH=$(wazo_hash "wazo-s3cre7" "$SALT")
 psql_as -d wazo_auth -f "$E2E_ROOT/e2e/sql/wazo.sql" >/dev/null &&
     psql_as -d wazo_auth >/dev/null <<SQL || { fail "wazo-auth's tables are loaded"; finish; exit; }
-INSERT INTO auth_tenant VALUES ('$TOP', 'master', 'master', '$TOP');
+INSERT INTO auth_tenant VALUES ('$TOP', 'master', 'master', '$TOP'),
+  ('$SALES', 'Sales & Co', 'sales', '$TOP'), ('$EMEA', NULL, 'emea', '$SALES');
+INSERT INTO auth_tenant_domain VALUES ('8a3f0c52-7d1e-4b6a-9c2d-0000000000f1', 'sales.example.org', '$SALES');
 INSERT INTO auth_user VALUES
   ('$CAROL', 'carol', 'Carol', '', '$HASH', decode('$SALT', 'hex'), 'user', 'native', true, '$TOP'),
   ('$DAN', 'dan', 'Dan', '', '$HASH', decode('$SALT', 'hex'), 'user', 'saml', true, '$TOP');
@@ -107,6 +111,17 @@ fi
 TEST=$(cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c config.yml backend test wazo_db carol@example.org 2>&1)
 grep -q 'stored as wazo_pbkdf2' <<<"$TEST" && pass "sesame backend test reads wazo-auth's hash format" ||
     fail "sesame backend test (wazo): $TEST"
+# wazo-auth's tenant tree, printed as Sesame's configuration: it is valid
+# as it is, and has the tree.
+(cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c config.yml backend tenants wazo_db >tenants.yml 2>&1)
+grep -v '^default_tenant_uuid:' "$W/config.yml" >"$W/with-tenants.yml" && cat "$W/tenants.yml" >>"$W/with-tenants.yml"
+if (cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c with-tenants.yml check-config >/dev/null 2>&1) &&
+    grep -q "default_tenant_uuid: $TOP" "$W/tenants.yml" && grep -q "parent: $SALES" "$W/tenants.yml" &&
+    grep -q 'sales.example.org' "$W/tenants.yml" && grep -q "Sales & Co" "$W/tenants.yml"; then
+    pass "sesame backend tenants prints wazo-auth's tenant tree as a configuration check-config accepts"
+else
+    fail "sesame backend tenants: $(cat "$W/tenants.yml")"
+fi
 TEST=$(cd "$W" && SESAME_DB_PASSWORD=sesame-db-pw "$SESAME_BIN" -c config.yml backend test xivo_user --email ALICE@example.org 2>&1)
 grep -q 'uuid: 2b4c7f7e-4b43-4a44-9a7b-1c0c5f6d0001' <<<"$TEST" &&
     pass "sesame backend test --email runs the preset's e-mail query (case-insensitive)" ||

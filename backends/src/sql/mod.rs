@@ -266,6 +266,24 @@ fn read_row(row: &tokio_postgres::Row, format: PasswordFormat) -> Result<Found, 
     })
 }
 
+/// A tenant of wazo-auth's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WazoTenant {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub slug: String,
+    /// The top tenant is its own parent.
+    pub parent_uuid: String,
+    pub domain_names: Vec<String>,
+}
+
+/// wazo-auth's tenants and their domain names (models `Tenant`, `Domain`).
+const WAZO_TENANTS: &str = "SELECT t.uuid::text, t.name, t.slug::text, t.parent_uuid::text, \
+     COALESCE(array_agg(d.name::text ORDER BY d.name) FILTER (WHERE d.name IS NOT NULL), '{}') \
+     FROM auth_tenant t LEFT JOIN auth_tenant_domain d ON d.tenant_uuid = t.uuid \
+     GROUP BY t.uuid, t.name, t.slug, t.parent_uuid \
+     ORDER BY t.uuid <> t.parent_uuid, t.slug";
+
 /// Why the query could not run: its own fault (a missing table or column,
 /// a syntax error, columns that do not fit: Sesame's configuration), or the
 /// database's (down, refusing, slow).
@@ -497,13 +515,21 @@ impl SqlBackend {
         query: &str,
         value: &str,
     ) -> Result<Vec<tokio_postgres::Row>, BackendError> {
-        let work = async {
+        self.bounded(async {
             let (client, statement) = self.prepared(query).await?;
             client
                 .query(&statement, &[&value])
                 .await
                 .map_err(Failed::of)
-        };
+        })
+        .await
+    }
+
+    /// `work` within the query timeout, its failure classified.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, Failed>>,
+    ) -> Result<T, BackendError> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(Failed::Refused(m))) => {
@@ -512,6 +538,34 @@ impl SqlBackend {
             Ok(Err(Failed::Down(m))) => Err(self.unavailable(m)),
             Err(_) => Err(self.unavailable(format!("no answer within {:?}", self.timeout))),
         }
+    }
+
+    /// wazo-auth's tenant tree, read from this backend's database
+    /// (`auth_tenant`, `auth_tenant_domain`): the top tenant (its own
+    /// parent) first.
+    pub async fn wazo_tenants(&self) -> Result<Vec<WazoTenant>, BackendError> {
+        let rows = self
+            .bounded(async {
+                let client = self
+                    .pool
+                    .get()
+                    .await
+                    .map_err(|e| Failed::Down(e.to_string()))?;
+                client.query(WAZO_TENANTS, &[]).await.map_err(Failed::of)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WazoTenant {
+                    uuid: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    slug: row.try_get(2)?,
+                    parent_uuid: row.try_get(3)?,
+                    domain_names: row.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(|e| BackendError::Internal(format!("sql.{}: auth_tenant: {e}", self.name)))
     }
 
     /// The query and its parameter for `key`; `None` for an e-mail
