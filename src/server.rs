@@ -121,9 +121,11 @@ impl Sesame {
         let hasher = PasswordHasher::new(config.config.password_hashing.concurrency)
             .map_err(anyhow::Error::msg)?;
         let backends = password_backends(&config, &directory, &hasher)?;
-        check_sql_backends(&config, &hasher).await?;
+        check_sql_backends(&backends.sql).await?;
+        let mut probes = upstream_probes(&config);
+        probes.extend(backends.probes());
         let auth = Arc::new(Authenticator::new(
-            backends,
+            backends.all,
             crate::auth::LoginOrder {
                 uc: config.uc_login_backends(),
                 default: config.default_backends(),
@@ -204,7 +206,7 @@ impl Sesame {
             .map_err(anyhow::Error::msg)?,
         );
         let state = AppState::new(http::Shared {
-            upstreams: Arc::new(crate::upstreams::Upstreams::new(upstream_probes(&config))),
+            upstreams: Arc::new(crate::upstreams::Upstreams::new(probes)),
             broker,
             callers,
             gateway: Arc::new(c.gateway.clone()),
@@ -337,7 +339,26 @@ impl Sesame {
                 .map_err(|e| anyhow::anyhow!("web_session: {e}"))?;
         }
         if let Some(backends) = backends {
-            self.state.auth.replace_backends(backends);
+            // The new databases are probed from now on; a query that does
+            // not fit shows in /readyz and in the log.
+            let upstreams = &self.state.upstreams;
+            for name in upstreams.names() {
+                if name.starts_with("sql.") {
+                    upstreams.set(&name, None);
+                }
+            }
+            for (name, probe) in backends.probes() {
+                upstreams.set(&name, Some(probe));
+            }
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let sql = backends.sql.clone();
+                runtime.spawn(async move {
+                    if let Err(e) = check_sql_backends(&sql).await {
+                        tracing::error!(error = %e, "reloaded sql backend: its query does not fit; its logins fail until the configuration is fixed");
+                    }
+                });
+            }
+            self.state.auth.replace_backends(backends.all);
         }
         if touches(&["policies"]) {
             broker.replace_policies(new.config.policies.clone());
@@ -362,19 +383,45 @@ impl Sesame {
     }
 }
 
+/// The enabled password backends, and among them the `sql` ones (whose
+/// databases `/readyz` probes).
+struct BuiltBackends {
+    all: Vec<Arc<dyn Backend>>,
+    sql: Vec<(String, Arc<SqlBackend>)>,
+}
+
+impl BuiltBackends {
+    /// The `/readyz` probes of the `sql` backends' databases.
+    fn probes(&self) -> Vec<(String, crate::upstreams::Probe)> {
+        use crate::upstreams::{DatabaseProbe, Probe};
+        self.sql
+            .iter()
+            .map(|(name, b)| {
+                (
+                    format!("sql.{name}"),
+                    Probe::Database(DatabaseProbe(b.clone())),
+                )
+            })
+            .collect()
+    }
+}
+
 /// The enabled password backends, built from `config`.
 fn password_backends(
     config: &LoadedConfig,
     directory: &Arc<LocalDirectory>,
     hasher: &PasswordHasher,
-) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
+) -> anyhow::Result<BuiltBackends> {
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    let mut sql_backends = Vec::new();
     for name in config.enabled_backends() {
         if let Some(sql) = config.sql(&name) {
-            let backend =
+            let backend = Arc::new(
                 SqlBackend::new(&name, &sql, config.backend_policy(&name), hasher.clone())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            backends.push(Arc::new(backend));
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+            backends.push(backend.clone());
+            sql_backends.push((name, backend));
             continue;
         }
         if name == sesame_backends::LDAP_USER {
@@ -399,19 +446,17 @@ fn password_backends(
             config.backend_policy(&name),
         )));
     }
-    Ok(backends)
+    Ok(BuiltBackends {
+        all: backends,
+        sql: sql_backends,
+    })
 }
 
 /// Connect to each enabled `sql` backend's database and prepare its query:
 /// a query that does not fit stops start-up; a database out of reach is
 /// logged (its logins answer 503 until it is back).
-async fn check_sql_backends(config: &LoadedConfig, hasher: &PasswordHasher) -> anyhow::Result<()> {
-    for name in config.enabled_backends() {
-        let Some(sql) = config.sql(&name) else {
-            continue;
-        };
-        let backend = SqlBackend::new(&name, &sql, Vec::new(), hasher.clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn check_sql_backends(backends: &[(String, Arc<SqlBackend>)]) -> anyhow::Result<()> {
+    for (name, backend) in backends {
         match backend.check().await.map_err(|e| anyhow::anyhow!("{e}"))? {
             Ok(()) => tracing::info!(backend = %name, "sql backend: the query fits the database"),
             Err(down) => tracing::warn!(
@@ -554,11 +599,6 @@ fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Prob
     };
     if let Some(ldap) = config.ldap() {
         by_url("ldap".into(), &ldap.uri);
-    }
-    for name in config.enabled_backends() {
-        if let Some(sql) = config.sql(&name) {
-            by_url(format!("sql.{name}"), &sql.url);
-        }
     }
     if let Some(cas) = config.cas() {
         by_url("cas".into(), &cas.server_url);

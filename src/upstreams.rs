@@ -1,8 +1,9 @@
 //! The upstreams `/readyz` reports on: can Sesame reach the LDAP directory,
-//! the CAS server, the OpenID providers, the web application, and read its
-//! keytab? Each check is cheap (a TCP connection, a file open) and the
-//! results are kept a few seconds, so probing `/readyz` every second costs
-//! the upstreams almost nothing.
+//! the CAS server, the OpenID providers, the web application, the `sql`
+//! backends' databases, and read its keytab? Each check is cheap (a TCP
+//! connection, a file open, a pooled connection and prepared queries) and
+//! the results are kept a few seconds, so probing `/readyz` every second
+//! costs the upstreams almost nothing.
 //!
 //! A failing upstream makes Sesame "degraded", not unready: every instance
 //! shares the same upstreams, so taking instances out of a load balancer
@@ -10,7 +11,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use sesame_backends::sql::SqlBackend;
 
 use tokio::sync::Mutex;
 
@@ -26,7 +30,22 @@ pub enum Probe {
     Tcp(String, u16),
     /// A file that must be readable.
     File(PathBuf),
+    /// An `sql` backend's database: a connection from the backend's own
+    /// pool, as Sesame's user, and its queries prepared and fitting.
+    Database(DatabaseProbe),
 }
+
+/// The backend whose database is probed (the very one logins use).
+#[derive(Debug, Clone)]
+pub struct DatabaseProbe(pub Arc<SqlBackend>);
+
+impl PartialEq for DatabaseProbe {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DatabaseProbe {}
 
 impl Probe {
     /// The TCP probe for a URL (`http`, `https`, `ldap`, `ldaps`).
@@ -59,6 +78,14 @@ impl Probe {
             Probe::File(path) => std::fs::File::open(path)
                 .map(|_| ())
                 .map_err(|e| format!("{}: {e}", path.display())),
+            Probe::Database(DatabaseProbe(backend)) => {
+                match tokio::time::timeout(CHECK_TIMEOUT, backend.check()).await {
+                    Ok(Ok(Ok(()))) => Ok(()),
+                    Ok(Ok(Err(down))) => Err(down),
+                    Ok(Err(unfit)) => Err(unfit.to_string()),
+                    Err(_) => Err("no answer within 1 s".into()),
+                }
+            }
         }
     }
 }
@@ -90,6 +117,11 @@ impl Upstreams {
         if let Ok(mut last) = self.last.try_lock() {
             *last = None;
         }
+    }
+
+    /// The names of the upstreams probed now.
+    pub fn names(&self) -> Vec<String> {
+        self.probes.read().iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Each upstream's state: `ok`, or `unreachable: why`.

@@ -455,3 +455,39 @@ async fn refresh_tokens_and_the_throttle_follow_the_database() {
         "locked, even with the right password: {body}"
     );
 }
+
+/// `/readyz` asks each database as logins do: through the backend's pool,
+/// as its user, with its queries prepared: a database that accepts TCP but
+/// refuses Sesame's password is reported.
+#[tokio::test]
+async fn readiness_reports_each_database_as_logins_see_it() {
+    let url = database(&xivo_schema()).await;
+    let s = Server::start(
+        {
+            let url = url.clone();
+            move |port| {
+                base_config(
+                    port,
+                    &format!(
+                        "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n  \
+                         xivo_service: {{url: '{url}', password_env: SESAME_TEST_WRONG_PW, preset: xivo}}\n"
+                    ),
+                )
+                .replace("xivo_service: false", "xivo_service: true")
+            }
+        },
+        &users_yaml(""),
+        &[
+            ("SESAME_TEST_DB_PW", pg().1.as_str()),
+            ("SESAME_TEST_WRONG_PW", "not-the-password"),
+        ],
+    );
+    let ready = crate::harness::get_json(&s, "/readyz").await;
+    assert_eq!(ready["upstreams"]["sql.xivo_user"], "ok", "{ready}");
+    let refused = ready["upstreams"]["sql.xivo_service"].as_str().unwrap();
+    assert!(
+        refused.starts_with("unreachable:") && refused.contains("password"),
+        "{ready}"
+    );
+    assert_eq!(ready["status"], "degraded");
+}

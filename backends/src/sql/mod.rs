@@ -296,11 +296,38 @@ impl Failed {
     fn of(e: tokio_postgres::Error) -> Self {
         match e.code() {
             Some(code) if code.code().starts_with("42") => {
-                Failed::Refused(format!("the query is refused: {e}"))
+                Failed::Refused(format!("the query is refused: {}", described(&e)))
             }
-            _ => Failed::Down(e.to_string()),
+            _ => Failed::Down(described(&e)),
         }
     }
+
+    /// A connection could not be had from the pool.
+    fn pool(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => Failed::Down(described(&e)),
+            e => Failed::Down(e.to_string()),
+        }
+    }
+}
+
+/// What went wrong, in the database's words ("password authentication
+/// failed for user ...") where it said something: the error's own text is
+/// only "db error".
+fn described(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A password backend over a PostgreSQL query.
@@ -499,11 +526,7 @@ impl SqlBackend {
         &self,
         query: &str,
     ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement), Failed> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Failed::Down(e.to_string()))?;
+        let client = self.pool.get().await.map_err(Failed::pool)?;
         let statement = client.prepare_cached(query).await.map_err(Failed::of)?;
         check_columns(statement.columns()).map_err(Failed::Refused)?;
         Ok((client, statement))
@@ -546,11 +569,7 @@ impl SqlBackend {
     pub async fn wazo_tenants(&self) -> Result<Vec<WazoTenant>, BackendError> {
         let rows = self
             .bounded(async {
-                let client = self
-                    .pool
-                    .get()
-                    .await
-                    .map_err(|e| Failed::Down(e.to_string()))?;
+                let client = self.pool.get().await.map_err(Failed::pool)?;
                 client.query(WAZO_TENANTS, &[]).await.map_err(Failed::of)
             })
             .await?;
