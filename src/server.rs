@@ -420,8 +420,25 @@ fn password_backends(
                 SqlBackend::new(&name, &sql, config.backend_policy(&name), hasher.clone())
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             );
-            backends.push(backend.clone());
             sql_backends.push((name, backend));
+        }
+    }
+    // Where an LDAP entry's e-mail is looked for after the users file: the
+    // sql backends that map identities, those of the default order first
+    // (as the identity mapping asks them).
+    let order = config.default_backends();
+    let mut mapping: Vec<&(String, Arc<SqlBackend>)> = sql_backends
+        .iter()
+        .filter(|(_, b)| b.maps_external_identities())
+        .collect();
+    mapping.sort_by_key(|(name, _)| order.iter().position(|o| o == name).unwrap_or(usize::MAX));
+    let mapping: Vec<Arc<dyn Backend>> = mapping
+        .into_iter()
+        .map(|(_, b)| b.clone() as Arc<dyn Backend>)
+        .collect();
+    for name in config.enabled_backends() {
+        if let Some((_, backend)) = sql_backends.iter().find(|(n, _)| *n == name) {
+            backends.push(backend.clone());
             continue;
         }
         if name == sesame_backends::LDAP_USER {
@@ -429,7 +446,8 @@ fn password_backends(
                 bail!("the ldap_user backend is enabled without an `ldap` section");
             };
             let backend = LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
-                .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("ldap: {e}"))?
+                .with_accounts(mapping.clone());
             backends.push(Arc::new(backend));
             continue;
         }

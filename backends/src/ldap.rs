@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
-use crate::{Backend, BackendError, LDAP_USER, Password, VerifiedIdentity};
+use crate::{AccountKey, Backend, BackendError, LDAP_USER, Lookup, Password, VerifiedIdentity};
 
 /// Longest login the backend sends to the directory.
 pub const MAX_LOGIN_LEN: usize = 256;
@@ -226,6 +226,8 @@ enum Failure {
     /// The directory answered, but not as configured (a bad service
     /// password, a missing base DN): an operator's problem, not the user's.
     Misconfigured(String),
+    /// A backend asked for the entry's account by e-mail failed.
+    Accounts(BackendError),
 }
 
 impl Failure {
@@ -236,6 +238,7 @@ impl Failure {
                 BackendError::Unavailable(format!("LDAP directory: {message}"))
             }
             Failure::Misconfigured(m) => BackendError::Unavailable(format!("LDAP backend: {m}")),
+            Failure::Accounts(e) => e,
         }
     }
 }
@@ -334,6 +337,9 @@ pub struct LdapBackend {
     config: LdapConfig,
     settings: LdapConnSettings,
     directory: Arc<LocalDirectory>,
+    /// Backends asked for the entry's e-mail after the users file
+    /// (`sql` backends with `match_external_identities`).
+    accounts: Vec<Arc<dyn Backend>>,
     default_acl: Vec<String>,
     search_lane: Lane,
     bind_lane: Lane,
@@ -381,6 +387,7 @@ impl LdapBackend {
             config,
             settings,
             directory,
+            accounts: Vec::new(),
             default_acl,
             search_lane: Lane::new("search", true, size),
             bind_lane: Lane::new("bind", false, size),
@@ -630,6 +637,31 @@ impl LdapBackend {
         }
     }
 
+    /// Ask `accounts`, in order, for the entry's e-mails when no local user
+    /// has them (the users file is asked first).
+    pub fn with_accounts(mut self, accounts: Vec<Arc<dyn Backend>>) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
+    /// The account of the entry's `emails` in the backends of `accounts`:
+    /// the first that knows one of them answers.
+    async fn account_elsewhere(&self, emails: &[String]) -> Result<Option<Lookup>, Failure> {
+        for backend in &self.accounts {
+            for email in emails {
+                match backend
+                    .find(AccountKey::Email(email))
+                    .await
+                    .map_err(Failure::Accounts)?
+                {
+                    Lookup::NotAsked | Lookup::Nobody => continue,
+                    found => return Ok(Some(found)),
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The whole login, before its errors become a [`BackendError`].
     async fn login(&self, login: &str, password: &Password) -> Result<VerifiedIdentity, Failure> {
         if login.is_empty() || login.len() > MAX_LOGIN_LEN {
@@ -668,7 +700,21 @@ impl LdapBackend {
                     .insert("ldap_dn".into(), Value::String(dn));
                 Ok(identity)
             }
-            UserMatch::None => Err(Failure::Refused("no local user has the entry's e-mail")),
+            UserMatch::None => match self.account_elsewhere(&emails).await? {
+                Some(Lookup::One(mut identity)) => {
+                    for entry in &self.default_acl {
+                        if !identity.acl.contains(entry) {
+                            identity.acl.push(entry.clone());
+                        }
+                    }
+                    identity
+                        .metadata
+                        .insert("ldap_dn".into(), Value::String(dn));
+                    Ok(identity)
+                }
+                Some(Lookup::Refused(why)) => Err(Failure::Refused(why)),
+                _ => Err(Failure::Refused("no local user has the entry's e-mail")),
+            },
             UserMatch::Disabled => Err(Failure::Refused("the local user may not log in")),
             UserMatch::Several => Err(Failure::Refused(
                 "several local users have the entry's e-mail",
@@ -717,6 +763,9 @@ impl Backend for LdapBackend {
                 }
                 Failure::Misconfigured(message) => {
                     tracing::error!(backend = LDAP_USER, error = %message, "LDAP backend misconfigured")
+                }
+                Failure::Accounts(e) => {
+                    tracing::warn!(backend = LDAP_USER, error = %e, "the entry's account could not be looked up")
                 }
             }
             failure.into_backend_error()

@@ -4,7 +4,8 @@
 # HTTP APIs: search as a service account, anonymous search, no-search mode,
 # wrong passwords, unknown and ambiguous users, e-mail matching to local
 # users, logins full of special characters, a directory that stops and comes
-# back, and one that accepts connections and never answers.
+# back, and one that accepts connections and never answers; an entry whose
+# e-mail only XiVO's database (PostgreSQL) has.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 e2e_setup ldap
@@ -299,6 +300,27 @@ START=$(date +%s%N)
 expect "a directory that never answers: 503" 503 "$(login01 "$HOLE_PORT" alice ldap-alice-pw)"
 ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
 if [ "$ELAPSED_MS" -lt 5000 ]; then pass "the silent directory is given up within the timeouts (${ELAPSED_MS} ms)"; else fail "the silent directory took ${ELAPSED_MS} ms"; fi
+
+# --- An entry whose e-mail only XiVO's database has: with an sql xivo_user
+# that maps identities, the LDAP login finds the CTI user there (after the
+# users file), and follows its "CTI login enabled" flag.
+start_postgres PG pg-admin-pw || { fail "PostgreSQL starts for the LDAP-to-database match"; finish; exit; }
+psql_ldap() { PGPASSWORD=pg-admin-pw psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG" -U postgres -d postgres "$@"; }
+psql_ldap -f "$E2E_ROOT/e2e/sql/xivo.sql" >/dev/null || fail "XiVO's tables are loaded"
+export E2E_PG_PW=pg-admin-pw
+sesame_with DBMATCH "$SEARCH_LDAP" "sql:
+  xivo_user: {url: \"postgresql://postgres@127.0.0.1:$PG/postgres\", password_env: E2E_PG_PW, preset: xivo, match_external_identities: true}" ||
+    fail "Sesame starts with an sql xivo_user beside the LDAP backend"
+# bob's entry (bob@example.org) has no local user; the database has him, disabled.
+expect "the database's account is disabled: 401" 401 "$(login01 "$DBMATCH_PORT" bob other-pw)"
+psql_ldap -c "UPDATE userfeatures SET enableclient = 1 WHERE loginclient = 'bob'" >/dev/null
+expect "enabled in the database: the LDAP login is 200" 200 "$(login01 "$DBMATCH_PORT" bob other-pw)"
+expect "  and the token is the database's bob" "2b4c7f7e-4b43-4a44-9a7b-1c0c5f6d0002 bob" \
+    "$(jq -r '.data.xivo_user_uuid + " " + .data.metadata.login' "$W/out.json")"
+expect "alice's local user is still found first" "63f3dc3c-865d-419e-bec2-e18c4b118224" \
+    "$(login01 "$DBMATCH_PORT" alice ldap-alice-pw >/dev/null; jq -r .data.xivo_user_uuid "$W/out.json")"
+pg_ctl_as "$PG_DIR" stop -m fast >/dev/null
+expect "the database down: 503, not 401" 503 "$(login01 "$DBMATCH_PORT" bob other-pw)"
 
 # --- Nothing secret in the logs.
 if grep -h -e ldap-alice-pw -e special-pw -e svcpw -e other-pw "$W"/*/sesame-*.log >/dev/null; then
