@@ -122,6 +122,20 @@ impl Sesame {
             .map_err(anyhow::Error::msg)?;
         let backends = password_backends(&config, &directory, &hasher)?;
         check_sql_backends(&backends.sql).await?;
+        if let Some(ldap) = backends.ldap.clone() {
+            // Said at start-up, without waiting for it: a directory server
+            // Sesame cannot use (down, a certificate for another name).
+            tokio::spawn(async move {
+                for uri in ldap.server_uris() {
+                    match ldap.check_server(&uri).await {
+                        Ok(()) => tracing::info!(server = %uri, "LDAP server reachable"),
+                        Err(why) => {
+                            tracing::warn!(server = %uri, error = %why, "LDAP server cannot be used now")
+                        }
+                    }
+                }
+            });
+        }
         let mut probes = upstream_probes(&config);
         probes.extend(backends.probes());
         let auth = Arc::new(Authenticator::new(
@@ -343,7 +357,7 @@ impl Sesame {
             // not fit shows in /readyz and in the log.
             let upstreams = &self.state.upstreams;
             for name in upstreams.names() {
-                if name.starts_with("sql.") {
+                if name.starts_with("sql.") || name == "ldap" || name.starts_with("ldap.") {
                     upstreams.set(&name, None);
                 }
             }
@@ -366,9 +380,6 @@ impl Sesame {
         // What /readyz probes follows the reloaded upstreams.
         let probe = crate::upstreams::Probe::for_url;
         let upstreams = &self.state.upstreams;
-        if touches(&["ldap"]) {
-            upstreams.set("ldap", new.ldap().and_then(|l| probe(&l.uri)));
-        }
         if touches(&["web_session"]) {
             let url = new.web_session().map(|w| w.validation_url);
             upstreams.set("web_session", url.and_then(|u| probe(&u)));
@@ -388,13 +399,17 @@ impl Sesame {
 struct BuiltBackends {
     all: Vec<Arc<dyn Backend>>,
     sql: Vec<(String, Arc<SqlBackend>)>,
+    ldap: Option<Arc<LdapBackend>>,
 }
 
 impl BuiltBackends {
     /// The `/readyz` probes of the `sql` backends' databases.
+    /// and of the LDAP backend's servers (`ldap`, or `ldap.<host:port>`
+    /// each when there are several).
     fn probes(&self) -> Vec<(String, crate::upstreams::Probe)> {
-        use crate::upstreams::{DatabaseProbe, Probe};
-        self.sql
+        use crate::upstreams::{DatabaseProbe, DirectoryProbe, Probe};
+        let mut probes: Vec<_> = self
+            .sql
             .iter()
             .map(|(name, b)| {
                 (
@@ -402,7 +417,22 @@ impl BuiltBackends {
                     Probe::Database(DatabaseProbe(b.clone())),
                 )
             })
-            .collect()
+            .collect();
+        if let Some(ldap) = &self.ldap {
+            let uris = ldap.server_uris();
+            for uri in &uris {
+                let name = if uris.len() == 1 {
+                    "ldap".to_owned()
+                } else {
+                    format!("ldap.{}", sesame_backends::ldap::host_port(uri))
+                };
+                probes.push((
+                    name,
+                    Probe::Directory(DirectoryProbe(ldap.clone(), uri.clone())),
+                ));
+            }
+        }
+        probes
     }
 }
 
@@ -413,6 +443,7 @@ fn password_backends(
     hasher: &PasswordHasher,
 ) -> anyhow::Result<BuiltBackends> {
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    let mut ldap_backend = None;
     let mut sql_backends = Vec::new();
     for name in config.enabled_backends() {
         if let Some(sql) = config.sql(&name) {
@@ -448,7 +479,9 @@ fn password_backends(
             let backend = LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
                 .map_err(|e| anyhow::anyhow!("ldap: {e}"))?
                 .with_accounts(mapping.clone());
-            backends.push(Arc::new(backend));
+            let backend = Arc::new(backend);
+            ldap_backend = Some(backend.clone());
+            backends.push(backend);
             continue;
         }
         let kind = AccountKind::ALL
@@ -464,9 +497,18 @@ fn password_backends(
             config.backend_policy(&name),
         )));
     }
+    // An `ldap` section without the ldap_user backend is still probed.
+    if ldap_backend.is_none()
+        && let Some(ldap) = config.ldap()
+    {
+        let backend = LdapBackend::new(ldap, directory.clone(), Vec::new())
+            .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
+        ldap_backend = Some(Arc::new(backend));
+    }
     Ok(BuiltBackends {
         all: backends,
         sql: sql_backends,
+        ldap: ldap_backend,
     })
 }
 
@@ -615,9 +657,6 @@ fn upstream_probes(config: &LoadedConfig) -> Vec<(String, crate::upstreams::Prob
             probes.push((name, probe));
         }
     };
-    if let Some(ldap) = config.ldap() {
-        by_url("ldap".into(), &ldap.uri);
-    }
     if let Some(cas) = config.cas() {
         by_url("cas".into(), &cas.server_url);
     }

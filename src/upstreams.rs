@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sesame_backends::ldap::LdapBackend;
 use sesame_backends::sql::SqlBackend;
 
 use tokio::sync::Mutex;
@@ -33,7 +34,22 @@ pub enum Probe {
     /// An `sql` backend's database: a connection from the backend's own
     /// pool, as Sesame's user, and its queries prepared and fitting.
     Database(DatabaseProbe),
+    /// One server of the LDAP backend: a connection (TLS included, as
+    /// logins make it) and the service account's bind.
+    Directory(DirectoryProbe),
 }
+
+/// The LDAP backend, and which of its servers is probed.
+#[derive(Debug, Clone)]
+pub struct DirectoryProbe(pub Arc<LdapBackend>, pub String);
+
+impl PartialEq for DirectoryProbe {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) && self.1 == other.1
+    }
+}
+
+impl Eq for DirectoryProbe {}
 
 /// The backend whose database is probed (the very one logins use).
 #[derive(Debug, Clone)]
@@ -78,6 +94,13 @@ impl Probe {
             Probe::File(path) => std::fs::File::open(path)
                 .map(|_| ())
                 .map_err(|e| format!("{}: {e}", path.display())),
+            Probe::Directory(DirectoryProbe(backend, uri)) => {
+                // A TLS handshake and a bind take longer than a TCP connect.
+                match tokio::time::timeout(3 * CHECK_TIMEOUT, backend.check_server(uri)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("{uri}: no answer within 3 s")),
+                }
+            }
             Probe::Database(DatabaseProbe(backend)) => {
                 match tokio::time::timeout(CHECK_TIMEOUT, backend.check()).await {
                     Ok(Ok(Ok(()))) => Ok(()),

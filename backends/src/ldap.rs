@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ldap3::{
@@ -53,8 +53,9 @@ mod rc {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
-    /// `ldap://host:port` or `ldaps://host:port`, nothing more.
-    pub uri: String,
+    /// `ldap://host:port` or `ldaps://host:port`, nothing more; or a list
+    /// of them, tried in order (the domain controllers of an AD).
+    pub uri: Uris,
     pub user_base_dn: String,
     pub user_login_attribute: String,
     #[serde(default = "default_email_attribute")]
@@ -72,6 +73,15 @@ pub struct LdapConfig {
     /// certificate; without it, the system's trust store.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// The name the directory's certificate must hold, when it is not the
+    /// URI's host (a DC dialled by address, a certificate issued for the
+    /// domain's name).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// How long a server that could not be reached is tried only after
+    /// the others.
+    #[serde(default = "default_failover_backoff_ms")]
+    pub failover_backoff_ms: u64,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_operation_timeout_ms")]
@@ -88,6 +98,43 @@ pub struct LdapConfig {
     /// one, the account's tenant); the top tenant when absent.
     #[serde(default)]
     pub tenant_uuid: Option<uuid::Uuid>,
+}
+
+/// One directory URI or several.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Uris {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Uris {
+    /// The URIs, in the order they are tried.
+    pub fn all(&self) -> &[String] {
+        match self {
+            Uris::One(uri) => std::slice::from_ref(uri),
+            Uris::Many(uris) => uris,
+        }
+    }
+}
+
+impl From<&str> for Uris {
+    fn from(uri: &str) -> Self {
+        Uris::One(uri.to_owned())
+    }
+}
+
+/// `host:port` of a URI that passed [`LdapConfig::validate`].
+pub fn host_port(uri: &str) -> &str {
+    let rest = uri
+        .strip_prefix("ldaps://")
+        .or_else(|| uri.strip_prefix("ldap://"))
+        .unwrap_or(uri);
+    rest.strip_suffix('/').unwrap_or(rest)
+}
+
+fn default_failover_backoff_ms() -> u64 {
+    30_000
 }
 
 fn default_email_attribute() -> String {
@@ -127,28 +174,25 @@ impl LdapConfig {
 
     /// Check what can be checked without the directory. Errors name the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let uri = self.uri.as_str();
-        let rest = uri
-            .strip_prefix("ldaps://")
-            .or_else(|| uri.strip_prefix("ldap://"))
-            .ok_or_else(|| {
-                (
-                    "uri".to_string(),
-                    "must start with ldap:// or ldaps://".into(),
-                )
-            })?;
-        let host = rest.strip_suffix('/').unwrap_or(rest);
-        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
-            return Err((
-                "uri".into(),
-                "may only hold the scheme, host and port (e.g. ldap://ldap.example.org:389)".into(),
-            ));
+        if self.uri.all().is_empty() {
+            return Err(("uri".into(), "needs at least one URI".into()));
         }
-        if self.start_tls && uri.starts_with("ldaps://") {
-            return Err((
-                "start_tls".into(),
-                "StartTLS is for ldap:// URIs; ldaps:// is TLS already".into(),
-            ));
+        for uri in self.uri.all() {
+            self.validate_uri(uri)?;
+        }
+        if let Some(name) = &self.tls_server_name {
+            if !self.uses_tls() {
+                return Err((
+                    "tls_server_name".into(),
+                    "is for ldaps:// URIs or start_tls".into(),
+                ));
+            }
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                return Err((
+                    "tls_server_name".into(),
+                    format!("{name:?} is not a host name"),
+                ));
+            }
         }
         for (key, value) in [
             ("user_base_dn", &self.user_base_dn),
@@ -200,8 +244,48 @@ impl LdapConfig {
         Ok(())
     }
 
+    fn validate_uri(&self, uri: &str) -> Result<(), (String, String)> {
+        let rest = uri
+            .strip_prefix("ldaps://")
+            .or_else(|| uri.strip_prefix("ldap://"))
+            .ok_or_else(|| {
+                (
+                    "uri".to_string(),
+                    format!("{uri}: must start with ldap:// or ldaps://"),
+                )
+            })?;
+        let host = rest.strip_suffix('/').unwrap_or(rest);
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return Err((
+                "uri".into(),
+                format!(
+                    "{uri}: may only hold the scheme, host and port (e.g. ldap://ldap.example.org:389)"
+                ),
+            ));
+        }
+        if self.start_tls && uri.starts_with("ldaps://") {
+            return Err((
+                "start_tls".into(),
+                "StartTLS is for ldap:// URIs; ldaps:// is TLS already".into(),
+            ));
+        }
+        let tls = uri.starts_with("ldaps://") || self.start_tls;
+        let first_tls = self
+            .uri
+            .all()
+            .first()
+            .is_some_and(|u| u.starts_with("ldaps://"));
+        if tls != (first_tls || self.start_tls) {
+            return Err((
+                "uri".into(),
+                "mixes ldap:// and ldaps://: every server must be reached the same way".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn uses_tls(&self) -> bool {
-        self.start_tls || self.uri.starts_with("ldaps://")
+        self.start_tls || self.uri.all().iter().any(|u| u.starts_with("ldaps://"))
     }
 }
 
@@ -336,6 +420,8 @@ impl Lane {
 pub struct LdapBackend {
     config: LdapConfig,
     settings: LdapConnSettings,
+    /// The directory servers, in the order they are tried.
+    servers: Vec<Server>,
     directory: Arc<LocalDirectory>,
     /// Backends asked for the entry's e-mail after the users file
     /// (`sql` backends with `match_external_identities`).
@@ -348,7 +434,7 @@ pub struct LdapBackend {
 impl std::fmt::Debug for LdapBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LdapBackend")
-            .field("uri", &self.config.uri)
+            .field("uri", &self.config.uri.all())
             .field("mode", &self.config.mode())
             .finish()
     }
@@ -377,15 +463,26 @@ impl LdapBackend {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(Duration::from_millis(config.connect_timeout_ms))
             .set_starttls(config.start_tls);
-        if config.uses_tls()
-            && let Some(path) = &config.ca_file
-        {
-            settings = settings.set_config(tls_config(path)?);
+        if config.uses_tls() {
+            settings = settings.set_config(tls_config(
+                config.ca_file.as_deref(),
+                config.tls_server_name.as_deref(),
+            )?);
         }
         let size = config.pool_size;
+        let servers = config
+            .uri
+            .all()
+            .iter()
+            .map(|uri| Server {
+                uri: uri.clone(),
+                down_until: parking_lot::Mutex::new(None),
+            })
+            .collect();
         Ok(LdapBackend {
             config,
             settings,
+            servers,
             directory,
             accounts: Vec::new(),
             default_acl,
@@ -398,25 +495,52 @@ impl LdapBackend {
         Duration::from_millis(self.config.operation_timeout_ms)
     }
 
-    /// Open a connection and start its driver task.
+    /// A connection to the first server that answers: those not in
+    /// back-off first, in order, then the others (a directory whose servers
+    /// are all marked down is still tried). A server that cannot be reached
+    /// is put in back-off for `failover_backoff_ms`.
     async fn connect(&self) -> Result<Ldap, Failure> {
+        let now = Instant::now();
+        let (up, resting): (Vec<&Server>, Vec<&Server>) =
+            self.servers.iter().partition(|s| !s.resting(now));
+        let mut errors = Vec::new();
+        for server in up.into_iter().chain(resting) {
+            match self.connect_to(&server.uri).await {
+                Ok(ldap) => {
+                    if server.down_until.lock().take().is_some() {
+                        tracing::info!(server = %server.uri, "LDAP server reachable again");
+                    }
+                    return Ok(ldap);
+                }
+                Err(why) => {
+                    let until =
+                        Instant::now() + Duration::from_millis(self.config.failover_backoff_ms);
+                    if server.down_until.lock().replace(until).is_none() && self.servers.len() > 1 {
+                        tracing::warn!(server = %server.uri, error = %why, "LDAP server unreachable: the next one is tried");
+                    }
+                    errors.push(why);
+                }
+            }
+        }
+        Err(Failure::Down {
+            message: errors.join("; "),
+            stale: false,
+        })
+    }
+
+    /// Open a connection to `uri` and start its driver task.
+    async fn connect_to(&self, uri: &str) -> Result<Ldap, String> {
         // The connect timeout covers TCP; this one also covers TLS and StartTLS.
         let limit = Duration::from_millis(self.config.connect_timeout_ms) + self.op_timeout();
-        let connecting = LdapConnAsync::with_settings(self.settings.clone(), &self.config.uri);
+        let connecting = LdapConnAsync::with_settings(self.settings.clone(), uri);
         let (conn, ldap) = match tokio::time::timeout(limit, connecting).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
-                return Err(Failure::Down {
-                    message: format!("cannot connect to {}: {e}", self.config.uri),
-                    stale: false,
-                });
+                let why = crate::tls::explain_tls_failure(&e, "ldap.tls_server_name")
+                    .unwrap_or_else(|| error_chain(&e));
+                return Err(format!("cannot connect to {uri}: {why}"));
             }
-            Err(_) => {
-                return Err(Failure::Down {
-                    message: format!("connecting to {} timed out", self.config.uri),
-                    stale: false,
-                });
-            }
+            Err(_) => return Err(format!("connecting to {uri} timed out")),
         };
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
@@ -424,6 +548,29 @@ impl LdapBackend {
             }
         });
         Ok(ldap)
+    }
+
+    /// The state of the server `uri`, as `/readyz` reports it: a
+    /// connection (TLS included) and, with a service account, its bind.
+    pub async fn check_server(&self, uri: &str) -> Result<(), String> {
+        let mut ldap = self.connect_to(uri).await?;
+        let bound = match (&self.config.bind_dn, &self.config.bind_password) {
+            (Some(dn), Some(pw)) => match self.service_bind(&mut ldap, dn, pw).await {
+                Ok(()) => Ok(()),
+                Err(Failure::Down { message, .. } | Failure::Misconfigured(message)) => {
+                    Err(message)
+                }
+                Err(_) => Err("the service account cannot bind".to_owned()),
+            },
+            _ => Ok(()),
+        };
+        let _ = ldap.unbind().await;
+        bound
+    }
+
+    /// The URIs of the directory servers, in order.
+    pub fn server_uris(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.uri.clone()).collect()
     }
 
     /// A connection of `lane`; a new one of the search lane is bound as the
@@ -773,12 +920,52 @@ impl Backend for LdapBackend {
     }
 }
 
-/// A rustls client configuration trusting only the CAs of `path`.
-fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
-    crate::tls::client_config(Some(path)).map_err(|message| LdapSetupError::CaFile {
-        path: path.display().to_string(),
-        message,
-    })
+/// A rustls client configuration trusting the CAs of `ca_file` (the
+/// system's without one), checking certificates for `server_name` when
+/// given.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+    server_name: Option<&str>,
+) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
+    use crate::tls::Roots;
+    let roots = ca_file.map_or(Roots::System, Roots::File);
+    crate::tls::verified_client_config(roots, server_name, "ldap.tls_server_name").map_err(
+        |message| match ca_file {
+            Some(path) => LdapSetupError::CaFile {
+                path: path.display().to_string(),
+                message,
+            },
+            None => LdapSetupError::Invalid("tls_server_name".into(), message),
+        },
+    )
+}
+
+/// An error and its causes, as one line (the TLS reason is a cause of the
+/// connection's error).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// One directory server and its back-off.
+struct Server {
+    uri: String,
+    down_until: parking_lot::Mutex<Option<Instant>>,
+}
+
+impl Server {
+    /// Whether the server failed lately and is tried after the others.
+    fn resting(&self, now: Instant) -> bool {
+        self.down_until.lock().is_some_and(|until| until > now)
+    }
 }
 
 #[cfg(test)]
@@ -796,12 +983,51 @@ mod tests {
             bind_anonymous: false,
             start_tls: false,
             ca_file: None,
+            tls_server_name: None,
+            failover_backoff_ms: 30_000,
             connect_timeout_ms: 500,
             operation_timeout_ms: 500,
             pool_size: 2,
             local_user_required: true,
             tenant_uuid: None,
         }
+    }
+
+    #[test]
+    fn several_servers_and_a_certificate_name() {
+        let yaml = "uri: [ldaps://dc1.ad.example:636, ldaps://dc2.ad.example]\nuser_base_dn: dc=ad\nuser_login_attribute: sAMAccountName\ntls_server_name: ad.example\n";
+        let parsed: LdapConfig = yaml_serde::from_str(yaml).unwrap();
+        assert_eq!(parsed.uri.all().len(), 2);
+        assert!(parsed.validate().is_ok(), "{:?}", parsed.validate());
+        assert_eq!(
+            host_port("ldaps://dc1.ad.example:636"),
+            "dc1.ad.example:636"
+        );
+        let refused = |config: LdapConfig, key: &str| {
+            let (k, message) = config.validate().unwrap_err();
+            assert_eq!(k, key, "{message}");
+        };
+        refused(
+            LdapConfig {
+                uri: Uris::Many(vec!["ldaps://a".into(), "ldap://b".into()]),
+                ..config()
+            },
+            "uri",
+        );
+        refused(
+            LdapConfig {
+                uri: Uris::Many(Vec::new()),
+                ..config()
+            },
+            "uri",
+        );
+        refused(
+            LdapConfig {
+                tls_server_name: Some("ad.example".into()),
+                ..config()
+            },
+            "tls_server_name",
+        );
     }
 
     #[test]

@@ -268,6 +268,67 @@ sesame_with BADCA "  uri: ldaps://127.0.0.1:$SLAPDS_PORT
   user_login_attribute: uid" || fail "Sesame starts with a CA that signed nothing"
 expect "LDAPS with the wrong CA: 503, not 401" 503 "$(login01 "$BADCA_PORT" alice ldap-alice-pw)"
 
+# --- The certificate checked for a configured name (it holds localhost and
+# 127.0.0.1), and what /readyz says when it does not hold that name.
+sesame_with TLSNAME "  uri: ldaps://127.0.0.1:$SLAPDS_PORT
+  ca_file: $L/ca.pem
+  tls_server_name: localhost
+  user_base_dn: $PEOPLE
+  user_login_attribute: uid" || fail "Sesame starts with tls_server_name"
+expect "tls_server_name a name of the certificate: alice logs in" 200 "$(login01 "$TLSNAME_PORT" alice ldap-alice-pw)"
+sesame_with WRONGNAME "  uri: ldaps://127.0.0.1:$SLAPDS_PORT
+  ca_file: $L/ca.pem
+  tls_server_name: dc9.example.test
+  user_base_dn: $PEOPLE
+  user_login_attribute: uid" || fail "Sesame starts with a tls_server_name the certificate lacks"
+expect "tls_server_name the certificate lacks: 503" 503 "$(login01 "$WRONGNAME_PORT" alice ldap-alice-pw)"
+STATE=$(curl -s "http://127.0.0.1:$WRONGNAME_PORT/readyz" | jq -r .upstreams.ldap)
+if grep -q 'not for dc9.example.test' <<<"$STATE" && grep -q 'localhost' <<<"$STATE" && grep -q 'tls_server_name' <<<"$STATE"; then
+    pass "/readyz names the certificate's names, the one expected, and the setting"
+else
+    fail "/readyz on a name mismatch: $STATE"
+fi
+# A certificate without subjectAltName (as Samba makes its own): a second
+# slapd serving one.
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$L/nosan.key" -out "$L/nosan.csr" >/dev/null 2>&1
+printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n' >"$L/nosan.ext"
+openssl x509 -req -in "$L/nosan.csr" -CA "$L/ca.pem" -CAkey "$L/ca.key" -CAcreateserial \
+    -days 2 -extfile "$L/nosan.ext" -out "$L/nosan.pem" >/dev/null 2>&1
+mkdir -p "$L/nosan-db"
+sed -e "s|$L/server.pem|$L/nosan.pem|; s|$L/server.key|$L/nosan.key|; s|directory $L/db|directory $L/nosan-db|" \
+    -e "s|$L/slapd.pid|$L/nosan.pid|; s|$L/slapd.args|$L/nosan.args|" "$L/slapd.conf" >"$L/nosan.conf"
+NOSAN_LDAPS=$(free_port)
+slapd -d 0 -f "$L/nosan.conf" -h "ldaps://127.0.0.1:$NOSAN_LDAPS/" >>"$L/nosan.log" 2>&1 &
+E2E_PIDS+=("$!")
+wait_port "$NOSAN_LDAPS" || fail "a slapd with a certificate without subjectAltName starts"
+sesame_with NOSAN "  uri: ldaps://127.0.0.1:$NOSAN_LDAPS
+  ca_file: $L/ca.pem
+  user_base_dn: $PEOPLE
+  user_login_attribute: uid" || fail "Sesame starts against a certificate without subjectAltName"
+expect "a certificate without subjectAltName: 503" 503 "$(login01 "$NOSAN_PORT" alice ldap-alice-pw)"
+STATE=$(curl -s "http://127.0.0.1:$NOSAN_PORT/readyz" | jq -r .upstreams.ldap)
+grep -q 'has no subjectAltName for 127.0.0.1' <<<"$STATE" &&
+    pass "/readyz says the certificate has no subjectAltName for the host" ||
+    fail "/readyz on a certificate without subjectAltName: $STATE"
+
+# --- Several servers: the first one down, logins go to the next; it is
+# then left aside for the back-off (logged once), and /readyz shows each.
+DEAD_PORT=$(free_port)
+sesame_with MULTI "  uri: [\"ldap://127.0.0.1:$DEAD_PORT\", \"ldap://127.0.0.1:$SLAPD_PORT\"]
+  bind_dn: cn=sesame,$BASE_DN
+  bind_password: svcpw
+  user_base_dn: $PEOPLE
+  user_login_attribute: uid" || fail "Sesame starts with two directory servers"
+expect "the first server down: alice logs in through the second" 200 "$(login01 "$MULTI_PORT" alice ldap-alice-pw)"
+expect "  again (the first one left aside)" 200 "$(login01 "$MULTI_PORT" alice ldap-alice-pw)"
+expect "  the unreachable server is logged once, not per login" 1 \
+    "$(grep -c 'LDAP server unreachable' "$W/MULTI/sesame-MULTI.log")"
+READY=$(curl -s "http://127.0.0.1:$MULTI_PORT/readyz")
+expect "/readyz reports each server" "unreachable ok" \
+    "$(jq -r --arg d "ldap.127.0.0.1:$DEAD_PORT" --arg u "ldap.127.0.0.1:$SLAPD_PORT" \
+        '(.upstreams[$d] | split(":")[0]) + " " + .upstreams[$u]' <<<"$READY")"
+
 # --- The directory stops, then comes back on the same port.
 stop_pid "$SLAPD_PID" >/dev/null 2>&1
 expect "directory down: /0.1/token answers 503" 503 "$(login01 "$P" alice ldap-alice-pw)"
