@@ -133,7 +133,10 @@ impl Authenticator {
         F: std::future::Future<Output = Result<Identity, AuthError>> + Send + 'static,
     {
         use crate::audit::{self, Outcome};
-        let taken = match self.throttle.take(login, address).await {
+        // The account a login form names, so that `DOMAIN\\alice`,
+        // `alice@upn-suffix` and `alice` share one counter.
+        let account = self.account_name(method, login);
+        let taken = match self.throttle.take(&account, address).await {
             Ok(taken) => taken,
             Err(wait) => {
                 tracing::warn!(login = %audit::loggable(login), address, retry_after = wait, "login throttled");
@@ -156,6 +159,27 @@ impl Authenticator {
         tokio::spawn(checked)
             .await
             .unwrap_or_else(|e| Err(AuthError::Internal(format!("the login check stopped: {e}"))))
+    }
+
+    /// The account `login` stands for under `method` (a backend's name, or
+    /// a login order): the first backend of the order that reads a login
+    /// form in it says.
+    fn account_name(&self, method: &str, login: &str) -> String {
+        let backends = self.backends();
+        let order: &[String] = match method {
+            "uc_login" => &self.uc_login_backends,
+            "default_backends" => &self.default_backends,
+            _ => &[],
+        };
+        let named = backends.get(method).into_iter();
+        let ordered = order.iter().filter_map(|name| backends.get(name));
+        for backend in named.chain(ordered) {
+            let account = backend.account_name(login);
+            if account != login {
+                return account.to_owned();
+            }
+        }
+        login.to_owned()
     }
 
     /// Count a checked attempt in the throttle and the audit log.
@@ -385,6 +409,14 @@ mod tests {
         ) -> Result<VerifiedIdentity, BackendError> {
             (self.1)()
         }
+        /// `ldap_user` reads `D\\name` as `name`, as the LDAP backend does
+        /// for its domain.
+        fn account_name<'a>(&self, login: &'a str) -> &'a str {
+            match (self.0, login.strip_prefix("D\\")) {
+                ("ldap_user", Some(name)) => name,
+                _ => login,
+            }
+        }
     }
 
     fn ok() -> Result<VerifiedIdentity, BackendError> {
@@ -420,6 +452,17 @@ mod tests {
             ThrottleConfig::default(),
             None,
         ))
+    }
+
+    #[test]
+    fn the_throttle_counts_the_account_a_login_form_names() {
+        let a = auth(vec![("xivo_user", refused), ("ldap_user", refused)]);
+        assert_eq!(a.account_name("ldap_user", "D\\alice"), "alice");
+        assert_eq!(a.account_name("xivo_user", "D\\alice"), "D\\alice");
+        // A login over an order: the backend that reads the form says.
+        assert_eq!(a.account_name("default_backends", "D\\alice"), "alice");
+        assert_eq!(a.account_name("uc_login", "D\\alice"), "alice");
+        assert_eq!(a.account_name("uc_login", "alice"), "alice");
     }
 
     #[tokio::test]

@@ -82,6 +82,9 @@ pub struct LdapConfig {
     /// the others.
     #[serde(default = "default_failover_backoff_ms")]
     pub failover_backoff_ms: u64,
+    /// The forms of a login users type besides the bare name.
+    #[serde(default)]
+    pub user_login_forms: LoginForms,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_operation_timeout_ms")]
@@ -131,6 +134,85 @@ pub fn host_port(uri: &str) -> &str {
         .or_else(|| uri.strip_prefix("ldap://"))
         .unwrap_or(uri);
     rest.strip_suffix('/').unwrap_or(rest)
+}
+
+/// Active Directory's forms of a login: `DOMAIN\user` and `user@suffix`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginForms {
+    /// `DOMAIN\user` is accepted for these NetBIOS domain names (case is
+    /// ignored) and searched as `user`; another domain is refused.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// `user@suffix` is accepted for these UPN suffixes (case is ignored)
+    /// and searched whole in `upn_attribute`.
+    #[serde(default)]
+    pub upn_suffixes: Vec<String>,
+    #[serde(default = "default_upn_attribute")]
+    pub upn_attribute: String,
+}
+
+impl Default for LoginForms {
+    fn default() -> Self {
+        LoginForms {
+            domains: Vec::new(),
+            upn_suffixes: Vec::new(),
+            upn_attribute: default_upn_attribute(),
+        }
+    }
+}
+
+fn default_upn_attribute() -> String {
+    "userPrincipalName".into()
+}
+
+/// What a typed login names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typed<'a> {
+    /// A name searched in `user_login_attribute` (`DOMAIN\` taken off).
+    Name(&'a str),
+    /// A user principal name, searched in `upn_attribute`.
+    Upn(&'a str),
+    /// `DOMAIN\user` for a domain this directory is not.
+    OtherDomain,
+}
+
+impl LoginForms {
+    /// Read `login` in the configured forms.
+    pub fn read<'a>(&self, login: &'a str) -> Typed<'a> {
+        if !self.domains.is_empty()
+            && let Some((domain, user)) = login.split_once('\\')
+        {
+            return if !user.is_empty()
+                && !user.contains('\\')
+                && self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+            {
+                Typed::Name(user)
+            } else {
+                Typed::OtherDomain
+            };
+        }
+        if let Some((user, suffix)) = login.rsplit_once('@')
+            && !user.is_empty()
+            && self
+                .upn_suffixes
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(suffix))
+        {
+            return Typed::Upn(login);
+        }
+        Typed::Name(login)
+    }
+
+    /// The account name a login stands for, as the brute-force throttle
+    /// counts it: `DOMAIN\alice`, `alice@suffix` and `alice` are one.
+    pub fn account_name<'a>(&self, login: &'a str) -> &'a str {
+        match self.read(login) {
+            Typed::Name(name) => name,
+            Typed::Upn(upn) => upn.rsplit_once('@').map_or(upn, |(user, _)| user),
+            Typed::OtherDomain => login,
+        }
+    }
 }
 
 fn default_failover_backoff_ms() -> u64 {
@@ -231,6 +313,30 @@ impl LdapConfig {
                 ));
             }
             _ => {}
+        }
+        let forms = &self.user_login_forms;
+        if !forms.upn_suffixes.is_empty() && self.mode() == Mode::NoSearch {
+            return Err((
+                "user_login_forms.upn_suffixes".into(),
+                "a UPN is found by a search: set bind_dn (or bind_anonymous)".into(),
+            ));
+        }
+        if !is_attribute_name(&forms.upn_attribute) {
+            return Err((
+                "user_login_forms.upn_attribute".into(),
+                format!("{:?} is not an attribute name", forms.upn_attribute),
+            ));
+        }
+        if let Some(bad) = forms
+            .domains
+            .iter()
+            .chain(&forms.upn_suffixes)
+            .find(|v| v.is_empty() || v.contains(['\\', '@']))
+        {
+            return Err((
+                "user_login_forms".into(),
+                format!("{bad:?} is not a domain name"),
+            ));
         }
         if self.connect_timeout_ms == 0 {
             return Err(("connect_timeout_ms".into(), "must be positive".into()));
@@ -620,14 +726,19 @@ impl LdapBackend {
         }
     }
 
-    /// Search the user's entry: its DN and its e-mail addresses.
-    async fn find_entry(&self, login: &str) -> Result<(String, Vec<String>), Failure> {
-        match self.try_find_entry(login, false).await {
+    /// Search the user's entry whose `attribute` is `login`: its DN and
+    /// its e-mail addresses.
+    async fn find_entry(
+        &self,
+        attribute: &str,
+        login: &str,
+    ) -> Result<(String, Vec<String>), Failure> {
+        match self.try_find_entry(attribute, login, false).await {
             Err(Failure::Down { stale: true, .. }) => {
                 // The pooled connection died (directory restarted): one more
                 // try on a new connection.
                 self.search_lane.clear();
-                self.try_find_entry(login, true).await
+                self.try_find_entry(attribute, login, true).await
             }
             other => other,
         }
@@ -635,15 +746,12 @@ impl LdapBackend {
 
     async fn try_find_entry(
         &self,
+        attribute: &str,
         login: &str,
         fresh: bool,
     ) -> Result<(String, Vec<String>), Failure> {
         let mut lease = self.lease(&self.search_lane, fresh).await?;
-        let filter = format!(
-            "({}={})",
-            self.config.user_login_attribute,
-            ldap_escape(login)
-        );
+        let filter = format!("({attribute}={})", ldap_escape(login));
         let attrs = [self.config.user_email_attribute.as_str()];
         let outcome = lease
             .ldap
@@ -819,25 +927,38 @@ impl LdapBackend {
         if password.is_empty() {
             return Err(Failure::Refused("empty password"));
         }
-        let (dn, emails) = match self.config.mode() {
-            Mode::NoSearch => {
+        let forms = &self.config.user_login_forms;
+        let typed = forms.read(login);
+        let (dn, emails) = match (self.config.mode(), typed) {
+            (_, Typed::OtherDomain) => {
+                return Err(Failure::Refused("a domain this directory does not serve"));
+            }
+            (Mode::NoSearch, Typed::Upn(_)) => {
+                return Err(Failure::Refused("a UPN needs search mode"));
+            }
+            (Mode::NoSearch, Typed::Name(name)) => {
                 let dn = format!(
                     "{}={},{}",
                     self.config.user_login_attribute,
-                    dn_escape(login),
+                    dn_escape(name),
                     self.config.user_base_dn
                 );
                 let emails = self.bind_user(&dn, password, true).await?;
                 (dn, emails)
             }
-            Mode::SearchAsService | Mode::SearchAnonymously => {
-                let (dn, emails) = self.find_entry(login).await?;
+            (Mode::SearchAsService | Mode::SearchAnonymously, typed) => {
+                let (attribute, value) = match typed {
+                    Typed::Upn(upn) => (forms.upn_attribute.as_str(), upn),
+                    Typed::Name(name) => (self.config.user_login_attribute.as_str(), name),
+                    Typed::OtherDomain => (self.config.user_login_attribute.as_str(), login),
+                };
+                let (dn, emails) = self.find_entry(attribute, value).await?;
                 self.bind_user(&dn, password, false).await?;
                 (dn, emails)
             }
         };
         if !self.config.local_user_required {
-            return Ok(self.directory_identity(login, &dn, &emails));
+            return Ok(self.directory_identity(forms.account_name(login), &dn, &emails));
         }
         match self.directory.match_user(UserKey::Emails(&emails)) {
             UserMatch::One(account) => {
@@ -895,6 +1016,10 @@ impl LdapBackend {
 impl Backend for LdapBackend {
     fn name(&self) -> &str {
         LDAP_USER
+    }
+
+    fn account_name<'a>(&self, login: &'a str) -> &'a str {
+        self.config.user_login_forms.account_name(login)
     }
 
     async fn authenticate(
@@ -985,6 +1110,7 @@ mod tests {
             ca_file: None,
             tls_server_name: None,
             failover_backoff_ms: 30_000,
+            user_login_forms: LoginForms::default(),
             connect_timeout_ms: 500,
             operation_timeout_ms: 500,
             pool_size: 2,
@@ -1027,6 +1153,45 @@ mod tests {
                 ..config()
             },
             "tls_server_name",
+        );
+    }
+
+    #[test]
+    fn login_forms_name_one_account() {
+        let forms = LoginForms {
+            domains: vec!["ADSESAME".into()],
+            upn_suffixes: vec!["ad.sesame.test".into(), "example.test".into()],
+            ..LoginForms::default()
+        };
+        assert_eq!(forms.read("ADSESAME\\alice"), Typed::Name("alice"));
+        assert_eq!(forms.read("adsesame\\alice"), Typed::Name("alice"));
+        assert_eq!(forms.read("OTHER\\alice"), Typed::OtherDomain);
+        assert_eq!(forms.read("ADSESAME\\"), Typed::OtherDomain);
+        assert_eq!(forms.read("ADSESAME\\a\\b"), Typed::OtherDomain);
+        assert_eq!(
+            forms.read("alice@AD.sesame.test"),
+            Typed::Upn("alice@AD.sesame.test")
+        );
+        assert_eq!(
+            forms.read("alice@elsewhere.org"),
+            Typed::Name("alice@elsewhere.org")
+        );
+        assert_eq!(forms.read("@example.test"), Typed::Name("@example.test"));
+        assert_eq!(forms.read("alice"), Typed::Name("alice"));
+        for typed in ["ADSESAME\\alice", "alice@example.test", "alice"] {
+            assert_eq!(forms.account_name(typed), "alice", "{typed}");
+        }
+        // Without domains, a backslash is part of the name.
+        assert_eq!(LoginForms::default().read("a\\b"), Typed::Name("a\\b"));
+        let no_search = LdapConfig {
+            bind_dn: None,
+            bind_password: None,
+            user_login_forms: forms.clone(),
+            ..config()
+        };
+        assert_eq!(
+            no_search.validate().unwrap_err().0,
+            "user_login_forms.upn_suffixes"
         );
     }
 

@@ -94,6 +94,12 @@ pub trait Backend: Send + Sync {
         password: &Password,
     ) -> Result<VerifiedIdentity, BackendError>;
 
+    /// The account a typed login stands for, as the brute-force throttle
+    /// counts it (`DOMAIN\\alice` and `alice@suffix` are `alice`).
+    fn account_name<'a>(&self, login: &'a str) -> &'a str {
+        login
+    }
+
     /// Whether the identity mapping may match identities proven by other
     /// protocols (OpenID, CAS, Kerberos) to this backend's accounts.
     fn maps_external_identities(&self) -> bool {

@@ -362,6 +362,23 @@ expect "a directory that never answers: 503" 503 "$(login01 "$HOLE_PORT" alice l
 ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
 if [ "$ELAPSED_MS" -lt 5000 ]; then pass "the silent directory is given up within the timeouts (${ELAPSED_MS} ms)"; else fail "the silent directory took ${ELAPSED_MS} ms"; fi
 
+# --- The login forms of Active Directory, on OpenLDAP: DOMAIN\user for the
+# domain TESTLOCAL, user@example.org found by its UPN (here the mail
+# attribute stands for userPrincipalName); every form counts for the same
+# account in the throttle (5 failures per login by default).
+sesame_with FORMS "$SEARCH_LDAP
+  user_login_forms: {domains: [TESTLOCAL], upn_suffixes: [example.org], upn_attribute: mail}" ||
+    fail "Sesame starts with login forms"
+expect "DOMAIN\\user: 200" 200 "$(login01 "$FORMS_PORT" 'TESTLOCAL\alice' ldap-alice-pw)"
+expect "  the domain's case is ignored" 200 "$(login01 "$FORMS_PORT" 'testlocal\alice' ldap-alice-pw)"
+expect "another domain: 401" 401 "$(login01 "$FORMS_PORT" 'OTHER\alice' ldap-alice-pw)"
+expect "user@upn-suffix, found by its UPN: 200" 200 "$(login01 "$FORMS_PORT" alice@example.org ldap-alice-pw)"
+expect "  the token is alice's" "63f3dc3c-865d-419e-bec2-e18c4b118224" "$(jq -r .data.xivo_user_uuid "$W/out.json")"
+for form in 'TESTLOCAL\alice' 'TESTLOCAL\alice' 'TESTLOCAL\alice' alice@example.org ALICE@example.org; do
+    login01 "$FORMS_PORT" "$form" wrong-pw >/dev/null
+done
+expect "5 failures spread over the forms lock the bare login too" 429 "$(login01 "$FORMS_PORT" alice ldap-alice-pw)"
+
 # --- An entry whose e-mail only XiVO's database has: with an sql xivo_user
 # that maps identities, the LDAP login finds the CTI user there (after the
 # users file), and follows its "CTI login enabled" flag.
