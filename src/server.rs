@@ -476,9 +476,14 @@ fn password_backends(
             let Some(ldap) = config.ldap() else {
                 bail!("the ldap_user backend is enabled without an `ldap` section");
             };
+            let ldap_groups = ldap.group_policies.clone();
             let backend = LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
                 .map_err(|e| anyhow::anyhow!("ldap: {e}"))?
-                .with_accounts(mapping.clone());
+                .with_accounts(mapping.clone())
+                .with_group_policies(sesame_backends::groups::GroupPolicies::new(
+                    &ldap_groups,
+                    |policy| config.config.policies.get(policy).cloned(),
+                ));
             let backend = Arc::new(backend);
             ldap_backend = Some(backend.clone());
             backends.push(backend);

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::groups::GroupPolicies;
 use crate::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
 use crate::{AccountKey, Backend, BackendError, LDAP_USER, Lookup, Password, VerifiedIdentity};
 
@@ -85,6 +86,16 @@ pub struct LdapConfig {
     /// The forms of a login users type besides the bare name.
     #[serde(default)]
     pub user_login_forms: LoginForms,
+    /// Group (DN or name) → policy: the policy's ACLs are added to the
+    /// token of a member.
+    #[serde(default)]
+    pub group_policies: std::collections::BTreeMap<String, String>,
+    /// How a user's groups are found.
+    #[serde(default)]
+    pub group_membership: GroupMembership,
+    /// Where groups are searched (`nested` and `search`).
+    #[serde(default)]
+    pub group_base_dn: Option<String>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_operation_timeout_ms")]
@@ -135,6 +146,25 @@ pub fn host_port(uri: &str) -> &str {
         .unwrap_or(uri);
     rest.strip_suffix('/').unwrap_or(rest)
 }
+
+/// How a user's groups are found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMembership {
+    /// The user entry's `memberOf` (AD; OpenLDAP with the memberof
+    /// overlay): direct groups.
+    #[default]
+    MemberOf,
+    /// AD's matching rule in chain (`1.2.840.113556.1.4.1941`) under
+    /// `group_base_dn`: every group the user is in, through nested ones.
+    Nested,
+    /// `groupOfNames` / `groupOfUniqueNames` under `group_base_dn` whose
+    /// `member` / `uniqueMember` is the user (OpenLDAP): direct groups.
+    Search,
+}
+
+/// The AD matching rule that follows nested group membership.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 
 /// Active Directory's forms of a login: `DOMAIN\user` and `user@suffix`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -314,6 +344,31 @@ impl LdapConfig {
             }
             _ => {}
         }
+        if !self.group_policies.is_empty() {
+            if self.mode() == Mode::NoSearch {
+                return Err((
+                    "group_policies".into(),
+                    "groups are read by the service account: set bind_dn (or bind_anonymous)"
+                        .into(),
+                ));
+            }
+            if self.group_membership == GroupMembership::MemberOf {
+                return self.validate_rest();
+            }
+            match &self.group_base_dn {
+                Some(dn) if !dn.trim().is_empty() => {}
+                _ => {
+                    return Err((
+                        "group_base_dn".into(),
+                        "required to search groups (group_membership nested or search)".into(),
+                    ));
+                }
+            }
+        }
+        self.validate_rest()
+    }
+
+    fn validate_rest(&self) -> Result<(), (String, String)> {
         let forms = &self.user_login_forms;
         if !forms.upn_suffixes.is_empty() && self.mode() == Mode::NoSearch {
             return Err((
@@ -532,6 +587,8 @@ pub struct LdapBackend {
     /// Backends asked for the entry's e-mail after the users file
     /// (`sql` backends with `match_external_identities`).
     accounts: Vec<Arc<dyn Backend>>,
+    /// `group_policies`, their ACLs resolved.
+    group_acls: GroupPolicies,
     default_acl: Vec<String>,
     search_lane: Lane,
     bind_lane: Lane,
@@ -591,6 +648,7 @@ impl LdapBackend {
             servers,
             directory,
             accounts: Vec::new(),
+            group_acls: GroupPolicies::default(),
             default_acl,
             search_lane: Lane::new("search", true, size),
             bind_lane: Lane::new("bind", false, size),
@@ -892,6 +950,95 @@ impl LdapBackend {
         }
     }
 
+    /// Add the ACLs of `group_policies` (resolved) to members' tokens.
+    pub fn with_group_policies(mut self, group_acls: GroupPolicies) -> Self {
+        self.group_acls = group_acls;
+        self
+    }
+
+    /// The DNs of the groups of the entry `dn`, as `group_membership` says
+    /// to find them, read as the service account.
+    async fn groups(&self, dn: &str) -> Result<Vec<String>, Failure> {
+        match self.try_groups(dn, false).await {
+            Err(Failure::Down { stale: true, .. }) => {
+                self.search_lane.clear();
+                self.try_groups(dn, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_groups(&self, dn: &str, fresh: bool) -> Result<Vec<String>, Failure> {
+        let mut lease = self.lease(&self.search_lane, fresh).await?;
+        let member = ldap_escape(dn);
+        let base = self.config.group_base_dn.as_deref().unwrap_or_default();
+        let (base, scope, filter, attrs) = match self.config.group_membership {
+            GroupMembership::MemberOf => {
+                (dn, Scope::Base, "(objectClass=*)".to_owned(), "memberOf")
+            }
+            GroupMembership::Nested => (
+                base,
+                Scope::Subtree,
+                format!("(member:{IN_CHAIN}:={member})"),
+                "1.1",
+            ),
+            GroupMembership::Search => (
+                base,
+                Scope::Subtree,
+                format!(
+                    "(|(&(objectClass=groupOfNames)(member={member}))\
+                     (&(objectClass=groupOfUniqueNames)(uniqueMember={member})))"
+                ),
+                "1.1",
+            ),
+        };
+        let outcome = lease
+            .ldap
+            .with_timeout(self.op_timeout())
+            .search(base, scope, &filter, [attrs])
+            .await;
+        let (entries, status) = match outcome {
+            Ok(result) => (result.0, result.1),
+            Err(e) => {
+                return Err(connection_failure(&e, lease.reused)
+                    .unwrap_or_else(|| Failure::Misconfigured(e.to_string())));
+            }
+        };
+        self.search_lane.put_back(lease.ldap.clone());
+        match status.rc {
+            0 => {}
+            rc::NO_SUCH_OBJECT => {
+                return Err(Failure::Misconfigured(format!(
+                    "group_base_dn {base:?} does not exist"
+                )));
+            }
+            rc::INSUFFICIENT_ACCESS_RIGHTS => {
+                return Err(Failure::Misconfigured(
+                    "the directory refuses the group search (insufficient access rights)".into(),
+                ));
+            }
+            _ => return Err(unexpected_answer("group search", &status)),
+        }
+        let entries = entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct);
+        Ok(match self.config.group_membership {
+            GroupMembership::MemberOf => entries
+                .flat_map(|entry| {
+                    entry
+                        .attrs
+                        .into_iter()
+                        .filter(|(name, _)| name.eq_ignore_ascii_case("memberOf"))
+                        .flat_map(|(_, values)| values)
+                })
+                .collect(),
+            GroupMembership::Nested | GroupMembership::Search => {
+                entries.map(|entry| entry.dn).collect()
+            }
+        })
+    }
+
     /// Ask `accounts`, in order, for the entry's e-mails when no local user
     /// has them (the users file is asked first).
     pub fn with_accounts(mut self, accounts: Vec<Arc<dyn Backend>>) -> Self {
@@ -917,8 +1064,27 @@ impl LdapBackend {
         Ok(None)
     }
 
-    /// The whole login, before its errors become a [`BackendError`].
+    /// The whole login, before its errors become a [`BackendError`]: the
+    /// entry's account, with the ACLs of its groups' policies.
     async fn login(&self, login: &str, password: &Password) -> Result<VerifiedIdentity, Failure> {
+        let (mut identity, dn) = self.login_entry(login, password).await?;
+        if !self.group_acls.is_empty() {
+            let groups = self.groups(&dn).await?;
+            for entry in self.group_acls.acl_for(groups.iter().map(String::as_str)) {
+                if !identity.acl.contains(&entry) {
+                    identity.acl.push(entry);
+                }
+            }
+        }
+        Ok(identity)
+    }
+
+    /// The entry `login` names, bound with `password`, and its account.
+    async fn login_entry(
+        &self,
+        login: &str,
+        password: &Password,
+    ) -> Result<(VerifiedIdentity, String), Failure> {
         if login.is_empty() || login.len() > MAX_LOGIN_LEN {
             return Err(Failure::Refused("empty or over-long login"));
         }
@@ -958,14 +1124,15 @@ impl LdapBackend {
             }
         };
         if !self.config.local_user_required {
-            return Ok(self.directory_identity(forms.account_name(login), &dn, &emails));
+            let identity = self.directory_identity(forms.account_name(login), &dn, &emails);
+            return Ok((identity, dn));
         }
-        match self.directory.match_user(UserKey::Emails(&emails)) {
+        let identity = match self.directory.match_user(UserKey::Emails(&emails)) {
             UserMatch::One(account) => {
                 let mut identity = identity_of(AccountKind::User, &account, &self.default_acl);
                 identity
                     .metadata
-                    .insert("ldap_dn".into(), Value::String(dn));
+                    .insert("ldap_dn".into(), Value::String(dn.clone()));
                 Ok(identity)
             }
             UserMatch::None => match self.account_elsewhere(&emails).await? {
@@ -977,7 +1144,7 @@ impl LdapBackend {
                     }
                     identity
                         .metadata
-                        .insert("ldap_dn".into(), Value::String(dn));
+                        .insert("ldap_dn".into(), Value::String(dn.clone()));
                     Ok(identity)
                 }
                 Some(Lookup::Refused(why)) => Err(Failure::Refused(why)),
@@ -987,7 +1154,8 @@ impl LdapBackend {
             UserMatch::Several => Err(Failure::Refused(
                 "several local users have the entry's e-mail",
             )),
-        }
+        }?;
+        Ok((identity, dn))
     }
 
     /// The identity of a directory user without a local account.
@@ -1111,6 +1279,9 @@ mod tests {
             tls_server_name: None,
             failover_backoff_ms: 30_000,
             user_login_forms: LoginForms::default(),
+            group_policies: Default::default(),
+            group_membership: GroupMembership::default(),
+            group_base_dn: None,
             connect_timeout_ms: 500,
             operation_timeout_ms: 500,
             pool_size: 2,
@@ -1193,6 +1364,42 @@ mod tests {
             no_search.validate().unwrap_err().0,
             "user_login_forms.upn_suffixes"
         );
+    }
+
+    #[test]
+    fn group_policies_need_a_service_account_and_a_base() {
+        let groups: std::collections::BTreeMap<String, String> =
+            [("UC admins".to_string(), "admins".to_string())]
+                .into_iter()
+                .collect();
+        let member_of = LdapConfig {
+            group_policies: groups.clone(),
+            ..config()
+        };
+        assert!(member_of.validate().is_ok());
+        let nested = LdapConfig {
+            group_membership: GroupMembership::Nested,
+            ..member_of.clone()
+        };
+        assert_eq!(nested.validate().unwrap_err().0, "group_base_dn");
+        let with_base = LdapConfig {
+            group_base_dn: Some("ou=groups,dc=example,dc=org".into()),
+            ..nested
+        };
+        assert!(with_base.validate().is_ok());
+        let no_search = LdapConfig {
+            bind_dn: None,
+            bind_password: None,
+            ..member_of
+        };
+        assert_eq!(no_search.validate().unwrap_err().0, "group_policies");
+        let parsed: LdapConfig = yaml_serde::from_str(
+            "uri: ldaps://dc1\nuser_base_dn: dc=ad\nuser_login_attribute: sAMAccountName\n\
+             bind_dn: cn=svc\nbind_password: pw\ngroup_membership: nested\n\
+             group_base_dn: dc=ad\ngroup_policies: {UC admins: admins}\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.group_membership, GroupMembership::Nested);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! should carry), or with a [`BackendError`] that tells wrong credentials from
 //! an unavailable backend. Backends know nothing of HTTP or of tokens.
 
+pub mod groups;
 pub mod ldap;
 pub mod local;
 pub mod password;

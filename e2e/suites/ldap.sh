@@ -40,6 +40,7 @@ pidfile $L/slapd.pid
 argsfile $L/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload memberof
 TLSCACertificateFile $L/ca.pem
 TLSCertificateFile $L/server.pem
 TLSCertificateKeyFile $L/server.key
@@ -51,6 +52,7 @@ rootpw $(slappasswd -s adminpw)
 directory $L/db
 index objectClass eq
 index uid eq
+overlay memberof
 access to attrs=userPassword
     by self write
     by anonymous auth
@@ -162,6 +164,8 @@ enabled_backend_plugins: {xivo_user: true, ldap_user: true}
 backend_policies: {xivo_user: uc_user, ldap_user: uc_user}
 policies:
   uc_user: ["confd.users.me.read", "ctid-ng.#"]
+  ldap_admins: ["admin.#"]
+  phones: ["calld.#"]
 uc_api:
   login_backends: [xivo_user, ldap_user]
 # This suite fails many logins from 127.0.0.1 on purpose.
@@ -378,6 +382,49 @@ for form in 'TESTLOCAL\alice' 'TESTLOCAL\alice' 'TESTLOCAL\alice' alice@example.
     login01 "$FORMS_PORT" "$form" wrong-pw >/dev/null
 done
 expect "5 failures spread over the forms lock the bare login too" 429 "$(login01 "$FORMS_PORT" alice ldap-alice-pw)"
+
+# --- Groups to policies: groupOfNames and groupOfUniqueNames found by a
+# search (OpenLDAP has no memberOf here), matched by name and by DN.
+ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "cn=admin,$BASE_DN" -w adminpw >"$L/groups.log" 2>&1 <<LDIF || fail "the groups are loaded"
+dn: ou=groups,$BASE_DN
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=UC admins,ou=groups,$BASE_DN
+objectClass: groupOfNames
+cn: UC admins
+member: uid=alice,$PEOPLE
+
+dn: cn=phone,ou=groups,$BASE_DN
+objectClass: groupOfUniqueNames
+cn: phone
+uniqueMember: uid=alice,$PEOPLE
+uniqueMember: uid=bob,$PEOPLE
+
+dn: cn=UC admins,ou=people,$BASE_DN
+objectClass: groupOfNames
+cn: UC admins
+member: uid=bob,$PEOPLE
+LDIF
+sesame_with GROUPS "$SEARCH_LDAP
+  local_user_required: false
+  group_membership: search
+  group_base_dn: ou=groups,$BASE_DN
+  group_policies: {\"cn=UC admins,ou=groups,$BASE_DN\": ldap_admins, phone: phones}" ||
+    fail "Sesame starts with LDAP group policies"
+acl_of() { login01 "$GROUPS_PORT" "$1" "$2" >/dev/null; jq -c '[.data.acl[] | select(. == "admin.#" or . == "calld.#")] | sort' "$W/out.json"; }
+expect "alice, in both groups: both policies' ACLs" '["admin.#","calld.#"]' "$(acl_of alice ldap-alice-pw)"
+expect "bob: the phone group's only (a same-named group outside group_base_dn does not count)" '["calld.#"]' "$(acl_of bob other-pw)"
+expect "dave, in no group: none" '[]' "$(acl_of dave other-pw)"
+# The same groups through memberOf (slapd's memberof overlay keeps it for
+# groupOfNames): a DN key is that group only.
+sesame_with MEMBEROF "$SEARCH_LDAP
+  local_user_required: false
+  group_policies: {\"cn=UC admins,ou=groups,$BASE_DN\": ldap_admins}" ||
+    fail "Sesame starts with group policies read from memberOf"
+GROUPS_PORT=$MEMBEROF_PORT
+expect "memberOf: alice gets the group's policy" '["admin.#"]' "$(acl_of alice ldap-alice-pw)"
+expect "memberOf: bob, in a same-named group elsewhere, does not" '[]' "$(acl_of bob other-pw)"
 
 # --- An entry whose e-mail only XiVO's database has: with an sql xivo_user
 # that maps identities, the LDAP login finds the CTI user there (after the

@@ -110,6 +110,11 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
         .get(sesame_backends::LDAP_USER)
         .copied()
         .unwrap_or(false);
+    if let Some(ldap) = &config.ldap {
+        for policy in ldap.group_policies.values() {
+            require_policy(config, || "ldap.group_policies".into(), policy)?;
+        }
+    }
     match &config.ldap {
         Some(ldap) => ldap
             .validate()

@@ -304,16 +304,11 @@ pub fn oidc_proven(
     policies: &Policies,
 ) -> Proven {
     let config = &provider.config;
-    let mut extra_acl: Vec<String> = Vec::new();
-    for group in provider.groups(&external.attributes) {
-        if let Some(acl) = config
-            .group_policies
-            .get(&group)
-            .and_then(|policy| policies.get(policy))
-        {
-            merge(&mut extra_acl, acl.clone());
-        }
-    }
+    let table = sesame_backends::groups::GroupPolicies::new(&config.group_policies, |policy| {
+        policies.get(policy).cloned()
+    });
+    let groups = provider.groups(&external.attributes);
+    let extra_acl = table.acl_for(groups.iter().map(String::as_str));
     let mut metadata = Map::new();
     metadata.insert("oidc_issuer".into(), Value::String(external.issuer.clone()));
     if let Some(sub) = external.attributes.get("sub") {
