@@ -355,7 +355,8 @@ impl LoginThrottle {
             return Ok(attempt);
         }
         if let Some(shared) = &self.shared {
-            let taken = if self.pending.flush(shared, self.window).await {
+            let asked = self.pending.flush(shared, self.window).await;
+            let taken = if asked {
                 self.take_shared(shared, &attempt).await
             } else {
                 Err(crate::store::StoreError::Unavailable(
@@ -369,13 +370,38 @@ impl LoginThrottle {
                 }
                 Ok(Err(wait)) => return Err(wait),
                 Err(e) => {
-                    tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory")
+                    tracing::warn!(error = %e, "throttle: Redis does not answer, counting in memory");
+                    if asked {
+                        // Redis may have taken the attempt and lost only its
+                        // answer (killed mid-reply, a timeout): its place is
+                        // given back once Redis answers again, or it would
+                        // hold the counter busy for a minute after a crash.
+                        self.release_later(shared, &attempt).await;
+                    }
                 }
             }
         }
         self.take_local(&attempt, Instant::now())?;
         attempt.held = Held::Local;
         Ok(attempt)
+    }
+
+    /// Queue the release of `attempt`'s places in Redis (harmless for a
+    /// place it never took).
+    async fn release_later(&self, shared: &RedisCounters, attempt: &Attempt) {
+        let since = Instant::now();
+        let mut names = vec![Self::shared_login_name(&attempt.login)];
+        names.extend(attempt.address.as_deref().map(Self::shared_address_name));
+        let unsettled = names
+            .into_iter()
+            .map(|name| Unsettled {
+                name,
+                id: attempt.id.clone(),
+                how: Settled::Release,
+                since,
+            })
+            .collect();
+        self.pending.push(shared, self.window, unsettled).await;
     }
 
     /// Each counter is taken from atomically in Redis; when the address's
@@ -753,5 +779,48 @@ mod tests {
             t.settle(a, Outcome::Failed).await;
         }
         assert!(t.take("alice", Some("a")).await.is_ok());
+    }
+}
+
+#[cfg(test)]
+mod lost_replies {
+    use super::*;
+
+    /// Redis took an attempt whose answer was lost (it was killed while
+    /// replying): the place it holds is given back once Redis answers, so
+    /// that the user is not told to wait for a minute after the crash.
+    #[tokio::test]
+    async fn a_place_taken_without_an_answer_is_given_back() {
+        let prefix = format!("sesame-test-{}:", uuid::Uuid::new_v4());
+        let shared = crate::store::redis::RedisStore::new(
+            &crate::store::redis::test_redis_url(),
+            &prefix,
+            Duration::from_secs(2),
+        )
+        .unwrap()
+        .counters();
+        let config = ThrottleConfig {
+            max_failures_per_login: 1,
+            ..ThrottleConfig::default()
+        };
+        let throttle = LoginThrottle::new(config, Some(shared.clone()));
+        // The lost attempt: in Redis, unknown to Sesame.
+        let lost = Attempt {
+            login: login_key("alice"),
+            address: None,
+            held: Held::Nothing,
+            id: "lost-reply".into(),
+        };
+        let name = LoginThrottle::shared_login_name(&lost.login);
+        let window = Duration::from_secs(60);
+        shared.take(&name, &lost.id, 1, window).await.unwrap();
+        assert_eq!(
+            throttle.take("alice", None).await.err(),
+            Some(1),
+            "held busy"
+        );
+        throttle.release_later(&shared, &lost).await;
+        let attempt = throttle.take("alice", None).await.unwrap();
+        assert!(matches!(attempt.held, Held::Shared));
     }
 }
