@@ -59,11 +59,10 @@ impl GroupPolicies {
         for group in groups {
             let by_dn = self.by_key.get(&key_of(group));
             let by_name = name_of(group).and_then(|name| self.by_key.get(&key_of(name)));
-            for entry in by_dn.into_iter().chain(by_name).flatten() {
-                if !acl.contains(entry) {
-                    acl.push(entry.clone());
-                }
-            }
+            crate::merge_acl(
+                &mut acl,
+                by_dn.into_iter().chain(by_name).flatten().cloned(),
+            );
         }
         acl
     }

@@ -701,7 +701,7 @@ impl LdapBackend {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
                 let why = crate::tls::explain_tls_failure(&e, "ldap.tls_server_name")
-                    .unwrap_or_else(|| error_chain(&e));
+                    .unwrap_or_else(|| crate::error_chain(&e));
                 return Err(format!("cannot connect to {uri}: {why}"));
             }
             Err(_) => return Err(format!("connecting to {uri} timed out")),
@@ -1070,11 +1070,8 @@ impl LdapBackend {
         let (mut identity, dn) = self.login_entry(login, password).await?;
         if !self.group_acls.is_empty() {
             let groups = self.groups(&dn).await?;
-            for entry in self.group_acls.acl_for(groups.iter().map(String::as_str)) {
-                if !identity.acl.contains(&entry) {
-                    identity.acl.push(entry);
-                }
-            }
+            let more = self.group_acls.acl_for(groups.iter().map(String::as_str));
+            crate::merge_acl(&mut identity.acl, more);
         }
         Ok(identity)
     }
@@ -1137,11 +1134,7 @@ impl LdapBackend {
             }
             UserMatch::None => match self.account_elsewhere(&emails).await? {
                 Some(Lookup::One(mut identity)) => {
-                    for entry in &self.default_acl {
-                        if !identity.acl.contains(entry) {
-                            identity.acl.push(entry.clone());
-                        }
-                    }
+                    crate::merge_acl(&mut identity.acl, self.default_acl.iter().cloned());
                     identity
                         .metadata
                         .insert("ldap_dn".into(), Value::String(dn.clone()));
@@ -1231,21 +1224,6 @@ fn tls_config(
             None => LdapSetupError::Invalid("tls_server_name".into(), message),
         },
     )
-}
-
-/// An error and its causes, as one line (the TLS reason is a cause of the
-/// connection's error).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// One directory server and its back-off.

@@ -24,6 +24,30 @@ pub const XIVO_SERVICE: &str = "xivo_service";
 /// The name of the LDAP backend.
 pub const LDAP_USER: &str = "ldap_user";
 
+/// Add the ACLs of `more` that `acl` does not hold yet, in their order.
+pub fn merge_acl(acl: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    for entry in more {
+        if !acl.contains(&entry) {
+            acl.push(entry);
+        }
+    }
+}
+
+/// An error and its causes, as one line (a TLS or socket reason is often
+/// only a cause of the error a client library returns).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Who a backend says the user is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedIdentity {

@@ -276,11 +276,7 @@ pub fn identity_of(
     default_acl: &[String],
 ) -> VerifiedIdentity {
     let mut acl = account.acl.clone();
-    for entry in default_acl {
-        if !acl.contains(entry) {
-            acl.push(entry.clone());
-        }
-    }
+    crate::merge_acl(&mut acl, default_acl.iter().cloned());
     let mut metadata = account.metadata.clone();
     metadata.insert("uuid".into(), Value::String(account.uuid.to_string()));
     metadata.insert("login".into(), Value::String(account.login.clone()));

@@ -210,14 +210,8 @@ impl IdentityMapper {
     }
 }
 
-/// Add the ACLs of `more` not yet in `acl`.
-pub fn merge(acl: &mut Vec<String>, more: Vec<String>) {
-    for entry in more {
-        if !acl.contains(&entry) {
-            acl.push(entry);
-        }
-    }
-}
+/// Add the ACLs of `more` not yet in `acl` (the backends' one helper).
+pub use sesame_backends::merge_acl as merge;
 
 #[cfg(test)]
 mod tests {

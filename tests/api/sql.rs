@@ -388,12 +388,10 @@ async fn refresh_tokens_and_the_throttle_follow_the_database() {
         xivo_schema()
     ))
     .await;
-    let s = server(
-        &["xivo_user"],
-        &format!(
-            "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
-        ),
+    let sql = format!(
+        "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
     );
+    let s = server(&["xivo_user"], &sql);
     let c = client();
     let offline = c
         .post(s.url("/0.1/token"))
@@ -432,18 +430,12 @@ async fn refresh_tokens_and_the_throttle_follow_the_database() {
     assert_eq!(redeem().await.unwrap().status(), StatusCode::OK);
     drop(s);
 
-    let s = server_with(
-        &["xivo_user"],
-        &format!(
-            "sql:\n  xivo_user: {{url: '{url}', password_env: SESAME_TEST_DB_PW, preset: xivo}}\n"
-        ),
-        |config| {
-            config.replace(
-                "throttle: {max_failures_per_login: 1000, max_failures_per_address: 1000}",
-                "throttle: {max_failures_per_login: 3, max_failures_per_address: 100}",
-            )
-        },
-    );
+    let s = server_with(&["xivo_user"], &sql, |config| {
+        config.replace(
+            "throttle: {max_failures_per_login: 1000, max_failures_per_address: 1000}",
+            "throttle: {max_failures_per_login: 3, max_failures_per_address: 100}",
+        )
+    });
     for _ in 0..3 {
         let (status, _) = create_token(&s, "carol", "wrong", json!({})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -318,16 +318,7 @@ fn described(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} ({})", db.message(), db.code().code());
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
+    crate::error_chain(e)
 }
 
 /// A password backend over a PostgreSQL query.
@@ -661,11 +652,7 @@ impl SqlBackend {
             metadata.insert("tenant_uuid".into(), Value::String(tenant.clone()));
         }
         let mut acl = self.default_acl.clone();
-        for entry in account.acl {
-            if !acl.contains(&entry) {
-                acl.push(entry);
-            }
-        }
+        crate::merge_acl(&mut acl, account.acl);
         VerifiedIdentity {
             auth_id: account.uuid.clone(),
             user_uuid: (self.kind == AccountKind::User).then(|| account.uuid.clone()),
