@@ -70,7 +70,8 @@ pub enum BackendChoice {
 pub enum Allowed {
     Yes,
     No,
-    /// The backend cannot look accounts up (LDAP).
+    /// The backend cannot look accounts up (LDAP without a service
+    /// account).
     CannotSay,
     /// No backend of that name is enabled.
     NoSuchBackend,
@@ -251,16 +252,36 @@ impl Authenticator {
         Ok(None)
     }
 
-    /// Whether the account `login` of the backend `backend` may still log
-    /// in, asked without its password (a refresh token's account).
-    pub async fn still_allowed(&self, backend: &str, login: &str) -> Result<Allowed, BackendError> {
+    /// What the backend `backend` finds for `key`, asked without a
+    /// password; `None` when no backend of that name is enabled.
+    pub async fn find_in(
+        &self,
+        backend: &str,
+        key: AccountKey<'_>,
+    ) -> Result<Option<Lookup>, BackendError> {
         let Some(backend) = self.backends().get(backend).cloned() else {
-            return Ok(Allowed::NoSuchBackend);
+            return Ok(None);
         };
-        Ok(match backend.find(AccountKey::Login(login)).await? {
-            Lookup::NotAsked => Allowed::CannotSay,
-            Lookup::One(_) => Allowed::Yes,
-            Lookup::Nobody | Lookup::Refused(_) => Allowed::No,
+        backend.find(key).await.map(Some)
+    }
+
+    /// Whether the account `key` names in the backend `backend` may still
+    /// log in, asked without its password (a refresh token's account);
+    /// with `user_uuid`, it must still be that UC user.
+    pub async fn still_allowed(
+        &self,
+        backend: &str,
+        key: AccountKey<'_>,
+        user_uuid: Option<&str>,
+    ) -> Result<Allowed, BackendError> {
+        Ok(match self.find_in(backend, key).await? {
+            None => Allowed::NoSuchBackend,
+            Some(Lookup::NotAsked) => Allowed::CannotSay,
+            Some(Lookup::One(found)) => match user_uuid {
+                Some(uuid) if found.user_uuid.as_deref() != Some(uuid) => Allowed::No,
+                _ => Allowed::Yes,
+            },
+            Some(Lookup::Nobody | Lookup::Refused(_)) => Allowed::No,
         })
     }
 

@@ -133,6 +133,11 @@ pub enum Kind {
     Service,
 }
 
+fn parse_purpose(text: &str) -> Result<sesame_backends::local::Purpose, String> {
+    serde_json::from_value(serde_json::Value::String(text.into()))
+        .map_err(|_| format!("{text:?}: one of user, admin, internal, external_api"))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add an account; the password is read from standard input.
@@ -154,6 +159,10 @@ pub enum UserCommand {
         /// Create the account disabled.
         #[arg(long)]
         disabled: bool,
+        /// The `purpose` its tokens carry (user, admin, internal,
+        /// external_api); default: its kind's. Wazo daemons: internal.
+        #[arg(long, value_parser = parse_purpose)]
+        purpose: Option<sesame_backends::local::Purpose>,
         #[command(flatten)]
         cost: HashArgs,
     },

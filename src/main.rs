@@ -272,6 +272,7 @@ fn user_command(config: &LoadedConfig, command: UserCommand) -> anyhow::Result<(
             acl,
             uuid,
             disabled,
+            purpose,
             cost,
         } => {
             let kind = account_kind(kind);
@@ -289,6 +290,7 @@ fn user_command(config: &LoadedConfig, command: UserCommand) -> anyhow::Result<(
                 acl,
                 metadata: Default::default(),
                 tenant_uuid: None,
+                purpose,
             };
             let uuid = account.uuid;
             file.accounts_mut(kind).push(account);

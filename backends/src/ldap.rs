@@ -36,6 +36,8 @@ use crate::{AccountKey, Backend, BackendError, LDAP_USER, Lookup, Password, Veri
 
 /// Longest login the backend sends to the directory.
 pub const MAX_LOGIN_LEN: usize = 256;
+/// Longest DN a lookup sends (a DN kept from an earlier login).
+const MAX_DN_LEN: usize = 4096;
 
 /// LDAP result codes the backend tells apart (RFC 4511, appendix A).
 mod rc {
@@ -460,6 +462,39 @@ fn is_attribute_name(name: &str) -> bool {
     }
 }
 
+/// The values of `attribute` in `entry` (attribute names ignore case).
+fn values<'a>(entry: &'a SearchEntry, attribute: &'a str) -> impl Iterator<Item = String> + 'a {
+    entry
+        .attrs
+        .iter()
+        .filter(move |(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().cloned())
+}
+
+/// AD's account flags, and the flag of a disabled account (MS-ADTS 2.2.16).
+const USER_ACCOUNT_CONTROL: &str = "userAccountControl";
+const ACCOUNT_DISABLE: u32 = 0x2;
+
+/// How an entry is looked for.
+#[derive(Debug, Clone, Copy)]
+enum EntryQuery<'a> {
+    /// `(attribute=value)` under `user_base_dn`.
+    Attribute(&'a str, &'a str),
+    /// The entry of that DN.
+    Dn(&'a str),
+}
+
+/// What the backend reads of a user's entry.
+#[derive(Debug)]
+struct Entry {
+    dn: String,
+    emails: Vec<String>,
+    /// Its `user_login_attribute` (sAMAccountName, uid).
+    name: Option<String>,
+    /// AD's "account disabled" flag is set.
+    disabled: bool,
+}
+
 /// What went wrong, before it becomes a [`BackendError`].
 #[derive(Debug)]
 enum Failure {
@@ -786,36 +821,44 @@ impl LdapBackend {
 
     /// Search the user's entry whose `attribute` is `login`: its DN and
     /// its e-mail addresses.
-    async fn find_entry(
-        &self,
-        attribute: &str,
-        login: &str,
-    ) -> Result<(String, Vec<String>), Failure> {
-        match self.try_find_entry(attribute, login, false).await {
+    async fn find_entry(&self, query: EntryQuery<'_>) -> Result<Option<Entry>, Failure> {
+        match self.try_find_entry(query, false).await {
             Err(Failure::Down { stale: true, .. }) => {
                 // The pooled connection died (directory restarted): one more
                 // try on a new connection.
                 self.search_lane.clear();
-                self.try_find_entry(attribute, login, true).await
+                self.try_find_entry(query, true).await
             }
             other => other,
         }
     }
 
+    /// The entry `query` names, if there is one, read as the service
+    /// account (or anonymously).
     async fn try_find_entry(
         &self,
-        attribute: &str,
-        login: &str,
+        query: EntryQuery<'_>,
         fresh: bool,
-    ) -> Result<(String, Vec<String>), Failure> {
+    ) -> Result<Option<Entry>, Failure> {
         let mut lease = self.lease(&self.search_lane, fresh).await?;
-        let filter = format!("({attribute}={})", ldap_escape(login));
-        let attrs = [self.config.user_email_attribute.as_str()];
+        let (base, scope, filter) = match query {
+            EntryQuery::Attribute(attribute, value) => (
+                self.config.user_base_dn.as_str(),
+                Scope::Subtree,
+                format!("({attribute}={})", ldap_escape(value)),
+            ),
+            EntryQuery::Dn(dn) => (dn, Scope::Base, "(objectClass=*)".to_owned()),
+        };
+        let attrs = [
+            self.config.user_email_attribute.as_str(),
+            self.config.user_login_attribute.as_str(),
+            USER_ACCOUNT_CONTROL,
+        ];
         let outcome = lease
             .ldap
             .with_search_options(SearchOptions::new().sizelimit(2))
             .with_timeout(self.op_timeout())
-            .search(&self.config.user_base_dn, Scope::Subtree, &filter, attrs)
+            .search(base, scope, &filter, attrs)
             .await;
         let result = match outcome {
             Ok(result) => result,
@@ -832,18 +875,20 @@ impl LdapBackend {
             .filter(|e| !e.is_ref() && !e.is_intermediate())
             .map(SearchEntry::construct)
             .collect();
-        match status.rc {
-            0 => {}
-            rc::SIZE_LIMIT_EXCEEDED => {
+        match (status.rc, query) {
+            (0, _) => {}
+            (rc::SIZE_LIMIT_EXCEEDED, _) => {
                 return Err(Failure::Refused("several entries match the login"));
             }
-            rc::NO_SUCH_OBJECT => {
+            // A DN kept from an earlier login whose entry is gone.
+            (rc::NO_SUCH_OBJECT | rc::INVALID_DN_SYNTAX, EntryQuery::Dn(_)) => return Ok(None),
+            (rc::NO_SUCH_OBJECT, _) => {
                 return Err(Failure::Misconfigured(format!(
                     "user_base_dn {:?} does not exist",
                     self.config.user_base_dn
                 )));
             }
-            rc::INSUFFICIENT_ACCESS_RIGHTS => {
+            (rc::INSUFFICIENT_ACCESS_RIGHTS, _) => {
                 return Err(Failure::Misconfigured(
                     "the directory refuses the search (insufficient access rights)".into(),
                 ));
@@ -851,19 +896,22 @@ impl LdapBackend {
             _ => return Err(unexpected_answer("search", &status)),
         }
         match entries.as_slice() {
-            [] => Err(Failure::Refused("no entry matches the login")),
-            [entry] => Ok((entry.dn.clone(), self.emails_of(entry))),
+            [] => Ok(None),
+            [entry] => Ok(Some(Entry {
+                dn: entry.dn.clone(),
+                emails: self.emails_of(entry),
+                name: values(entry, &self.config.user_login_attribute).next(),
+                disabled: values(entry, USER_ACCOUNT_CONTROL)
+                    .next()
+                    .and_then(|flags| flags.trim().parse::<u32>().ok())
+                    .is_some_and(|flags| flags & ACCOUNT_DISABLE != 0),
+            })),
             _ => Err(Failure::Refused("several entries match the login")),
         }
     }
 
     fn emails_of(&self, entry: &SearchEntry) -> Vec<String> {
-        entry
-            .attrs
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(&self.config.user_email_attribute))
-            .flat_map(|(_, values)| values.iter().cloned())
-            .collect()
+        values(entry, &self.config.user_email_attribute).collect()
     }
 
     /// Bind as `dn`; in no-search mode, also read the entry's e-mail as the
@@ -1067,21 +1115,21 @@ impl LdapBackend {
     /// The whole login, before its errors become a [`BackendError`]: the
     /// entry's account, with the ACLs of its groups' policies.
     async fn login(&self, login: &str, password: &Password) -> Result<VerifiedIdentity, Failure> {
-        let (mut identity, dn) = self.login_entry(login, password).await?;
-        if !self.group_acls.is_empty() {
-            let groups = self.groups(&dn).await?;
-            let more = self.group_acls.acl_for(groups.iter().map(String::as_str));
-            crate::merge_acl(&mut identity.acl, more);
-        }
-        Ok(identity)
+        let (dn, emails) = self.login_entry(login, password).await?;
+        self.account_of(
+            self.config.user_login_forms.account_name(login),
+            &dn,
+            &emails,
+        )
+        .await
     }
 
-    /// The entry `login` names, bound with `password`, and its account.
+    /// The entry `login` names, bound with `password`: its DN and e-mails.
     async fn login_entry(
         &self,
         login: &str,
         password: &Password,
-    ) -> Result<(VerifiedIdentity, String), Failure> {
+    ) -> Result<(String, Vec<String>), Failure> {
         if login.is_empty() || login.len() > MAX_LOGIN_LEN {
             return Err(Failure::Refused("empty or over-long login"));
         }
@@ -1091,14 +1139,11 @@ impl LdapBackend {
             return Err(Failure::Refused("empty password"));
         }
         let forms = &self.config.user_login_forms;
-        let typed = forms.read(login);
-        let (dn, emails) = match (self.config.mode(), typed) {
+        match (self.config.mode(), forms.read(login)) {
             (_, Typed::OtherDomain) => {
-                return Err(Failure::Refused("a domain this directory does not serve"));
+                Err(Failure::Refused("a domain this directory does not serve"))
             }
-            (Mode::NoSearch, Typed::Upn(_)) => {
-                return Err(Failure::Refused("a UPN needs search mode"));
-            }
+            (Mode::NoSearch, Typed::Upn(_)) => Err(Failure::Refused("a UPN needs search mode")),
             (Mode::NoSearch, Typed::Name(name)) => {
                 let dn = format!(
                     "{}={},{}",
@@ -1107,48 +1152,120 @@ impl LdapBackend {
                     self.config.user_base_dn
                 );
                 let emails = self.bind_user(&dn, password, true).await?;
-                (dn, emails)
+                Ok((dn, emails))
             }
             (Mode::SearchAsService | Mode::SearchAnonymously, typed) => {
-                let (attribute, value) = match typed {
-                    Typed::Upn(upn) => (forms.upn_attribute.as_str(), upn),
-                    Typed::Name(name) => (self.config.user_login_attribute.as_str(), name),
-                    Typed::OtherDomain => (self.config.user_login_attribute.as_str(), login),
+                let query = match typed {
+                    Typed::Upn(upn) => EntryQuery::Attribute(&forms.upn_attribute, upn),
+                    Typed::Name(name) => {
+                        EntryQuery::Attribute(&self.config.user_login_attribute, name)
+                    }
+                    Typed::OtherDomain => {
+                        return Err(Failure::Refused("a domain this directory does not serve"));
+                    }
                 };
-                let (dn, emails) = self.find_entry(attribute, value).await?;
-                self.bind_user(&dn, password, false).await?;
-                (dn, emails)
+                let entry = self
+                    .find_entry(query)
+                    .await?
+                    .ok_or(Failure::Refused("no entry matches the login"))?;
+                self.bind_user(&entry.dn, password, false).await?;
+                Ok((entry.dn, entry.emails))
             }
-        };
-        if !self.config.local_user_required {
-            let identity = self.directory_identity(forms.account_name(login), &dn, &emails);
-            return Ok((identity, dn));
         }
-        let identity = match self.directory.match_user(UserKey::Emails(&emails)) {
-            UserMatch::One(account) => {
-                let mut identity = identity_of(AccountKind::User, &account, &self.default_acl);
-                identity
-                    .metadata
-                    .insert("ldap_dn".into(), Value::String(dn.clone()));
-                Ok(identity)
-            }
-            UserMatch::None => match self.account_elsewhere(&emails).await? {
+    }
+
+    /// The account of the entry `dn` (named `name`, with `emails`), as a
+    /// login gets it: its local account found by e-mail (or the entry
+    /// itself when `local_user_required` is off), with the ACLs of its
+    /// groups' policies.
+    async fn account_of(
+        &self,
+        name: &str,
+        dn: &str,
+        emails: &[String],
+    ) -> Result<VerifiedIdentity, Failure> {
+        let mut identity = self.account_of_entry(name, dn, emails).await?;
+        if !self.group_acls.is_empty() {
+            let groups = self.groups(dn).await?;
+            let more = self.group_acls.acl_for(groups.iter().map(String::as_str));
+            crate::merge_acl(&mut identity.acl, more);
+        }
+        Ok(identity)
+    }
+
+    async fn account_of_entry(
+        &self,
+        name: &str,
+        dn: &str,
+        emails: &[String],
+    ) -> Result<VerifiedIdentity, Failure> {
+        if !self.config.local_user_required {
+            return Ok(self.directory_identity(name, dn, emails));
+        }
+        let mut identity = match self.directory.match_user(UserKey::Emails(emails)) {
+            UserMatch::One(account) => identity_of(AccountKind::User, &account, &self.default_acl),
+            UserMatch::None => match self.account_elsewhere(emails).await? {
                 Some(Lookup::One(mut identity)) => {
                     crate::merge_acl(&mut identity.acl, self.default_acl.iter().cloned());
                     identity
-                        .metadata
-                        .insert("ldap_dn".into(), Value::String(dn.clone()));
-                    Ok(identity)
                 }
-                Some(Lookup::Refused(why)) => Err(Failure::Refused(why)),
-                _ => Err(Failure::Refused("no local user has the entry's e-mail")),
+                Some(Lookup::Refused(why)) => return Err(Failure::Refused(why)),
+                _ => return Err(Failure::Refused("no local user has the entry's e-mail")),
             },
-            UserMatch::Disabled => Err(Failure::Refused("the local user may not log in")),
-            UserMatch::Several => Err(Failure::Refused(
-                "several local users have the entry's e-mail",
-            )),
-        }?;
-        Ok((identity, dn))
+            UserMatch::Disabled => return Err(Failure::Refused("the local user may not log in")),
+            UserMatch::Several => {
+                return Err(Failure::Refused(
+                    "several local users have the entry's e-mail",
+                ));
+            }
+        };
+        identity
+            .metadata
+            .insert("ldap_dn".into(), Value::String(dn.to_owned()));
+        Ok(identity)
+    }
+
+    /// The account of the entry `key` names, without its password (a
+    /// Kerberos principal looked up in the directory, a refresh token's
+    /// account checked again).
+    async fn lookup(&self, key: AccountKey<'_>) -> Result<Lookup, Failure> {
+        if self.config.mode() == Mode::NoSearch {
+            // Nothing can be read without the user's own bind.
+            return Ok(Lookup::NotAsked);
+        }
+        let (query, value, longest) = match key {
+            AccountKey::Login(name) => (
+                EntryQuery::Attribute(&self.config.user_login_attribute, name),
+                name,
+                MAX_LOGIN_LEN,
+            ),
+            AccountKey::Upn(upn) => (
+                EntryQuery::Attribute(&self.config.user_login_forms.upn_attribute, upn),
+                upn,
+                MAX_LOGIN_LEN,
+            ),
+            AccountKey::Dn(dn) => (EntryQuery::Dn(dn), dn, MAX_DN_LEN),
+            AccountKey::Email(_) => return Ok(Lookup::NotAsked),
+        };
+        if value.is_empty() || value.len() > longest {
+            return Ok(Lookup::Nobody);
+        }
+        let Some(entry) = self.find_entry(query).await? else {
+            return Ok(Lookup::Nobody);
+        };
+        if entry.disabled {
+            return Ok(Lookup::Refused("the directory account is disabled"));
+        }
+        let name = match (&entry.name, key) {
+            (Some(name), _) => name.clone(),
+            (None, AccountKey::Login(name)) => name.to_owned(),
+            (None, _) => entry.dn.clone(),
+        };
+        match self.account_of(&name, &entry.dn, &entry.emails).await {
+            Ok(identity) => Ok(Lookup::One(identity)),
+            Err(Failure::Refused(why)) => Ok(Lookup::Refused(why)),
+            Err(other) => Err(other),
+        }
     }
 
     /// The identity of a directory user without a local account.
@@ -1183,26 +1300,38 @@ impl Backend for LdapBackend {
         self.config.user_login_forms.account_name(login)
     }
 
+    async fn find(&self, key: AccountKey<'_>) -> Result<Lookup, BackendError> {
+        self.lookup(key).await.map_err(|failure| {
+            log_failure(&failure, "LDAP lookup");
+            failure.into_backend_error()
+        })
+    }
+
     async fn authenticate(
         &self,
         login: &str,
         password: &Password,
     ) -> Result<VerifiedIdentity, BackendError> {
         self.login(login, password).await.map_err(|failure| {
-            match &failure {
-                Failure::Refused(why) => tracing::info!(backend = LDAP_USER, why, "LDAP login refused"),
-                Failure::Down { message, .. } => {
-                    tracing::warn!(backend = LDAP_USER, error = %message, "LDAP directory unavailable")
-                }
-                Failure::Misconfigured(message) => {
-                    tracing::error!(backend = LDAP_USER, error = %message, "LDAP backend misconfigured")
-                }
-                Failure::Accounts(e) => {
-                    tracing::warn!(backend = LDAP_USER, error = %e, "the entry's account could not be looked up")
-                }
-            }
+            log_failure(&failure, "LDAP login");
             failure.into_backend_error()
         })
+    }
+}
+
+/// One log line for a failed login or lookup (`what`).
+fn log_failure(failure: &Failure, what: &str) {
+    match failure {
+        Failure::Refused(why) => tracing::info!(backend = LDAP_USER, why, "{what} refused"),
+        Failure::Down { message, .. } => {
+            tracing::warn!(backend = LDAP_USER, error = %message, "LDAP directory unavailable")
+        }
+        Failure::Misconfigured(message) => {
+            tracing::error!(backend = LDAP_USER, error = %message, "LDAP backend misconfigured")
+        }
+        Failure::Accounts(e) => {
+            tracing::warn!(backend = LDAP_USER, error = %e, "the entry's account could not be looked up")
+        }
     }
 }
 

@@ -91,6 +91,10 @@ impl BackendError {
 pub enum AccountKey<'a> {
     Login(&'a str),
     Email(&'a str),
+    /// A directory user's userPrincipalName (an AD enterprise principal).
+    Upn(&'a str),
+    /// A directory entry's DN, kept from an earlier login.
+    Dn(&'a str),
 }
 
 /// What a lookup without a password found.

@@ -42,6 +42,44 @@ pub struct LocalAccount {
     /// Its tenant; the top tenant when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_uuid: Option<Uuid>,
+    /// The `purpose` its tokens carry; when absent, its kind's (`user`,
+    /// `admin`, `external_api`). A Wazo daemon's account is `internal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+}
+
+/// What an account is for, as wazo-auth names it in a token's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A person using the platform.
+    User,
+    /// An administrator of the platform (Sesame's, for `xivo_admin`).
+    Admin,
+    /// A daemon of the platform (wazo-auth's service users).
+    Internal,
+    /// A program outside the platform using its APIs.
+    ExternalApi,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::User => "user",
+            Purpose::Admin => "admin",
+            Purpose::Internal => "internal",
+            Purpose::ExternalApi => "external_api",
+        }
+    }
+
+    /// What an account of `kind` is for when its entry does not say.
+    pub fn of_kind(kind: AccountKind) -> Purpose {
+        match kind {
+            AccountKind::User => Purpose::User,
+            AccountKind::Admin => Purpose::Admin,
+            AccountKind::Service => Purpose::ExternalApi,
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -283,17 +321,8 @@ pub fn identity_of(
     if let Some(tenant) = account.tenant_uuid {
         metadata.insert("tenant_uuid".into(), Value::String(tenant.to_string()));
     }
-    metadata.insert(
-        "purpose".into(),
-        Value::String(
-            match kind {
-                AccountKind::User => "user",
-                AccountKind::Admin => "admin",
-                AccountKind::Service => "external_api",
-            }
-            .into(),
-        ),
-    );
+    let purpose = account.purpose.unwrap_or(Purpose::of_kind(kind));
+    metadata.insert("purpose".into(), Value::String(purpose.as_str().into()));
     if let Some(profile) = &account.profile {
         metadata.insert("profile".into(), Value::String(profile.clone()));
     }
@@ -395,6 +424,7 @@ mod tests {
             acl: vec!["own.acl".into(), "shared.acl".into()],
             metadata: Map::new(),
             tenant_uuid: None,
+            purpose: None,
         }
     }
 
@@ -480,6 +510,32 @@ mod tests {
             .unwrap();
         assert_eq!(id.user_uuid, None);
         assert_eq!(id.metadata["purpose"], "admin");
+    }
+
+    #[tokio::test]
+    async fn a_service_account_may_say_it_is_internal() {
+        let mut daemon = account("wazo-calld", "key");
+        let plain = account("partner", "key2");
+        daemon.purpose = Some(Purpose::Internal);
+        let file = UsersFile {
+            services: vec![daemon, plain],
+            ..Default::default()
+        };
+        let services = backend(AccountKind::Service, &file);
+        let id = services
+            .authenticate("wazo-calld", &Password::new("key"))
+            .await
+            .unwrap();
+        assert_eq!(id.metadata["purpose"], "internal");
+        let id = services
+            .authenticate("partner", &Password::new("key2"))
+            .await
+            .unwrap();
+        assert_eq!(id.metadata["purpose"], "external_api");
+        let parsed: Result<LocalAccount, _> = yaml_serde::from_str(
+            "{login: x, uuid: 5b2ba3d8-2a44-4a29-9e35-0f2b8a8d1a4e, password_hash: h, purpose: daemon}",
+        );
+        assert!(parsed.is_err(), "an unknown purpose is refused");
     }
 
     #[test]

@@ -252,6 +252,31 @@ sesame_with NOLOCAL "$SEARCH_LDAP
 expect "without local users, bob logs in" 200 "$(login01 "$NOLOCAL_PORT" bob other-pw)"
 expect "his identity is his entry's DN" "uid=bob,$PEOPLE" "$(jq -r .data.auth_id "$W/out.json")"
 
+# --- A refresh token reads its entry again: deleted, it mints nothing.
+cat >"$L/rita.ldif" <<LDIF
+dn: uid=rita,$PEOPLE
+objectClass: inetOrgPerson
+uid: rita
+cn: Rita
+sn: Rita
+mail: rita@example.org
+userPassword: rita-pw
+LDIF
+ldapadd -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "cn=admin,$BASE_DN" -w adminpw -f "$L/rita.ldif" >>"$L/ldapadd.log" 2>&1 \
+    || fail "rita's entry is added"
+offline() {
+    curl -s -o "$W/out.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        "http://127.0.0.1:$NOLOCAL_PORT/0.1/token" "$@"
+}
+expect "an LDAP user's offline login" 200 "$(offline -u rita:rita-pw \
+    -d '{"backend":"ldap_user","access_type":"offline","client_id":"e2e-app"}')"
+RITA_RT=$(jq -r '.data.refresh_token // empty' "$W/out.json")
+REFRESH=$(jq -cn --arg rt "$RITA_RT" '{backend:"ldap_user",refresh_token:$rt,client_id:"e2e-app"}')
+expect "her refresh token mints a token" 200 "$(offline -d "$REFRESH")"
+ldapdelete -x -H "ldap://127.0.0.1:$SLAPD_PORT" -D "cn=admin,$BASE_DN" -w adminpw "uid=rita,$PEOPLE" >>"$L/ldapadd.log" 2>&1 \
+    || fail "rita's entry is deleted"
+expect "her entry deleted, the refresh token is refused: 401" 401 "$(offline -d "$REFRESH")"
+
 # --- TLS: StartTLS and LDAPS, with the generated CA; a wrong CA fails as 503.
 sesame_with STARTTLS "  uri: ldap://127.0.0.1:$SLAPD_PORT
   start_tls: true

@@ -114,6 +114,42 @@ mod tests {
     }
 
     #[test]
+    fn a_kerberos_directory_lookup_needs_a_searchable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let kerberos = "kerberos:\n  service_principals: [HTTP/sso.example.com]\n  allowed_realms: [AD.EXAMPLE.COM]\n  directory_lookup: true\n";
+        let ldap = |extra: &str| {
+            format!(
+                "ldap:\n  uri: ldaps://dc1.example.com\n  user_base_dn: DC=ad\n  user_login_attribute: sAMAccountName\n{extra}"
+            )
+        };
+        let cases = [
+            (String::new(), false),
+            (ldap(""), false),
+            (
+                format!("enabled_backend_plugins:\n  ldap_user: true\n{}", ldap("")),
+                false,
+            ),
+            (
+                format!(
+                    "enabled_backend_plugins:\n  ldap_user: true\n{}",
+                    ldap("  bind_dn: CN=svc,DC=ad\n  bind_password: pw\n")
+                ),
+                true,
+            ),
+        ];
+        for (extra, accepted) in cases {
+            let main = write(dir.path(), "config.yml", &format!("{kerberos}{extra}"));
+            match load(&main) {
+                Ok(_) => assert!(accepted, "accepted: {extra}"),
+                Err(e) => {
+                    assert!(!accepted, "{e}");
+                    assert!(e.message.contains("kerberos.directory_lookup"), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_ldap_section_is_checked_and_its_paths_resolved() {
         let dir = tempfile::tempdir().unwrap();
         let main = write(

@@ -143,6 +143,20 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
             require_policy(config, || "cas.auto_provision_policy".into(), policy)?;
         }
     }
+    if config.kerberos.as_ref().is_some_and(|k| k.directory_lookup) {
+        let searchable = config
+            .ldap
+            .as_ref()
+            .is_some_and(|l| l.mode() != sesame_backends::ldap::Mode::NoSearch);
+        if !ldap_on || !searchable {
+            return Err((
+                "kerberos.directory_lookup".into(),
+                "needs the ldap_user backend enabled and an `ldap` section that can search \
+                 (bind_dn or bind_anonymous)"
+                    .into(),
+            ));
+        }
+    }
     if let Some(policy) = config
         .kerberos
         .as_ref()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sesame_federation::cas::{CasClient, CasConfig};
-use sesame_federation::kerberos::{KerberosConfig, KerberosVerifier};
+use sesame_federation::kerberos::{DirectoryName, KerberosConfig, KerberosVerifier, Principal};
 use sesame_federation::oidc::{OidcProvider, OidcProviderConfig, OidcProviders};
 use sesame_federation::websession::{WebSessionConfig, WebSessionVerifier};
 use sesame_federation::{ExternalIdentity, FederationError, LocalMatch};
@@ -65,6 +65,9 @@ pub struct Proven {
     pub extra_acl: Vec<String>,
     /// Entries for the token's metadata.
     pub metadata: Map<String, Value>,
+    /// Where the directory (`ldap`) has the identity's account, when the
+    /// protocol looks it up there (`kerberos.directory_lookup`).
+    pub in_directory: Option<DirectoryName>,
 }
 
 /// The configured checkers of external credentials.
@@ -183,6 +186,18 @@ impl External {
             .get("principal")
             .cloned()
             .unwrap_or_default();
+        let in_directory = match config.directory_lookup {
+            false => None,
+            true => Some(
+                principal
+                    .as_str()
+                    .and_then(Principal::parse)
+                    .and_then(|p| p.directory_name())
+                    .ok_or_else(|| {
+                        LoginError::refused(Via::Kerberos, "the principal is not a user's")
+                    })?,
+            ),
+        };
         let mut metadata = Map::new();
         metadata.insert("kerberos_principal".into(), principal);
         let proven = Proven {
@@ -191,6 +206,7 @@ impl External {
             auto_provision: config.auto_provision_policy.clone(),
             extra_acl: Vec::new(),
             metadata,
+            in_directory,
         };
         Ok((proven, login.reply.map(|r| engine.encode(r))))
     }
@@ -232,6 +248,7 @@ impl External {
             auto_provision: cas.config.auto_provision_policy.clone(),
             extra_acl: Vec::new(),
             metadata,
+            in_directory: None,
         })
     }
 
@@ -320,6 +337,7 @@ pub fn oidc_proven(
         auto_provision: config.auto_provision_policy.clone(),
         extra_acl,
         metadata,
+        in_directory: None,
     }
 }
 

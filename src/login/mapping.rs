@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sesame_backends::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
 use sesame_backends::{AccountKey, BackendError, Lookup};
+use sesame_federation::kerberos::DirectoryName;
 use sesame_federation::{ExternalIdentity, LocalMatch};
 
 use super::Identity;
@@ -89,18 +90,37 @@ impl IdentityMapper {
     /// - for an identity another protocol proved and mapped to an account
     ///   (`backend` is the protocol), of wherever the mapping found it: the
     ///   same account must still be found by its login;
-    /// - true where nothing can be asked (LDAP, a provisioned user).
+    /// - for an account read from the directory (`ldap_dn`), of its entry,
+    ///   read again (gone or disabled: no longer);
+    /// - true where nothing can be asked (LDAP without a service account,
+    ///   a provisioned user).
     pub async fn still_allowed(
         &self,
         backend: &str,
         login: &str,
         user_uuid: Option<&str>,
+        ldap_dn: Option<&str>,
     ) -> Result<bool, BackendError> {
         use crate::auth::Allowed;
+        if let Some(dn) = ldap_dn {
+            // An account read from the directory (an LDAP login, a Kerberos
+            // principal looked up there): its entry is read again.
+            match self
+                .accounts
+                .still_allowed(sesame_backends::LDAP_USER, AccountKey::Dn(dn), user_uuid)
+                .await?
+            {
+                Allowed::Yes | Allowed::CannotSay => return Ok(true),
+                Allowed::No => return Ok(false),
+                // The directory is no longer configured.
+                Allowed::NoSuchBackend => return Ok(false),
+            }
+        }
         let kind = AccountKind::ALL
             .into_iter()
             .find(|kind| kind.backend_name() == backend);
-        match (self.accounts.still_allowed(backend, login).await?, kind) {
+        let key = AccountKey::Login(login);
+        match (self.accounts.still_allowed(backend, key, None).await?, kind) {
             (Allowed::Yes, _) => Ok(true),
             (Allowed::No, _) => Ok(false),
             (Allowed::CannotSay, _) => Ok(true),
@@ -208,6 +228,37 @@ impl IdentityMapper {
             ))),
         }
     }
+
+    /// The account the directory (`ldap`) has for `external` under `name`,
+    /// as an LDAP login of that entry gets it (local user by e-mail, group
+    /// policies), with `metadata` merged into the token's.
+    pub async fn in_directory(
+        &self,
+        external: &ExternalIdentity,
+        name: &DirectoryName,
+        metadata: Map<String, Value>,
+    ) -> Result<Identity, Unmapped> {
+        let key = match name {
+            DirectoryName::Account(name) => AccountKey::Login(name),
+            DirectoryName::Upn(upn) => AccountKey::Upn(upn),
+        };
+        let refused = |why: &str| Unmapped::NoLocalUser(format!("{} ({why})", external.subject));
+        match self
+            .accounts
+            .find_in(sesame_backends::LDAP_USER, key)
+            .await
+            .map_err(Unmapped::Backend)?
+        {
+            Some(Lookup::One(verified)) => {
+                let mut identity = Identity::from_backend(external.source, verified);
+                identity.metadata.extend(metadata);
+                Ok(identity)
+            }
+            Some(Lookup::Refused(why)) => Err(refused(why)),
+            Some(Lookup::Nobody) => Err(refused("no directory entry")),
+            Some(Lookup::NotAsked) | None => Err(refused("the directory cannot be searched")),
+        }
+    }
 }
 
 /// Add the ACLs of `more` not yet in `acl` (the backends' one helper).
@@ -278,6 +329,7 @@ mod tests {
             acl: vec!["own.acl".into()],
             metadata: Default::default(),
             tenant_uuid: None,
+            purpose: None,
         };
         directory
             .replace(&UsersFile {
@@ -409,45 +461,61 @@ mod tests {
         // Mapped by CAS to the database's carol: allowed while she is found
         // with the same uuid.
         assert!(
-            m.still_allowed("cas", "carol", Some("c-uuid"))
+            m.still_allowed("cas", "carol", Some("c-uuid"), None)
                 .await
                 .unwrap()
         );
         assert!(
-            !m.still_allowed("cas", "carol", Some("other"))
+            !m.still_allowed("cas", "carol", Some("other"), None)
                 .await
                 .unwrap()
         );
         assert!(
-            !m.still_allowed("cas", "dora", Some("d-uuid"))
+            !m.still_allowed("cas", "dora", Some("d-uuid"), None)
                 .await
                 .unwrap()
         );
-        assert!(m.still_allowed("cas", "down", Some("x")).await.is_err());
+        assert!(
+            m.still_allowed("cas", "down", Some("x"), None)
+                .await
+                .is_err()
+        );
         // Mapped to a users-file account: that account, by login and uuid.
         let alice = m.directory.find(AccountKind::User, "alice").unwrap();
         let alice_uuid = alice.uuid.to_string();
         assert!(
-            m.still_allowed("cas", "alice", Some(&alice_uuid))
+            m.still_allowed("cas", "alice", Some(&alice_uuid), None)
                 .await
                 .unwrap()
         );
         let noprofile = m.directory.find(AccountKind::User, "noprofile").unwrap();
         let noprofile_uuid = noprofile.uuid.to_string();
         assert!(
-            !m.still_allowed("oidc", "noprofile", Some(&noprofile_uuid))
+            !m.still_allowed("oidc", "noprofile", Some(&noprofile_uuid), None)
                 .await
                 .unwrap()
         );
         // A provisioned user has no account to follow.
-        assert!(m.still_allowed("cas", "guest", None).await.unwrap());
+        assert!(m.still_allowed("cas", "guest", None, None).await.unwrap());
         // The backend itself is asked for its own logins.
-        assert!(m.still_allowed("db_user", "carol", None).await.unwrap());
-        assert!(!m.still_allowed("db_user", "gone", None).await.unwrap());
-        // A users-file backend that is not enabled: the users file.
-        assert!(m.still_allowed("xivo_user", "alice", None).await.unwrap());
         assert!(
-            !m.still_allowed("xivo_user", "noprofile", None)
+            m.still_allowed("db_user", "carol", None, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !m.still_allowed("db_user", "gone", None, None)
+                .await
+                .unwrap()
+        );
+        // A users-file backend that is not enabled: the users file.
+        assert!(
+            m.still_allowed("xivo_user", "alice", None, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !m.still_allowed("xivo_user", "noprofile", None, None)
                 .await
                 .unwrap()
         );

@@ -541,6 +541,10 @@ impl Broker {
                 &record.backend,
                 &record.login,
                 record.xivo_user_uuid.as_deref(),
+                record
+                    .metadata
+                    .get("ldap_dn")
+                    .and_then(serde_json::Value::as_str),
             )
             .await
             .map_err(|e| LoginError::new(via, crate::auth::AuthError::from(e).into()))?;
@@ -570,17 +574,25 @@ impl Broker {
             auto_provision: proven.auto_provision.as_deref(),
         };
         let subject = proven.external.subject.clone();
-        let mapped = self
-            .mapper
-            .map(&proven.external, rule, proven.extra_acl, proven.metadata)
-            .await
-            .map_err(|e| match e {
-                Unmapped::NoLocalUser(who) => LoginError::new(via, Failure::NoLocalUser(who)),
-                // The accounts' backend is down, not the protocol's upstream.
-                Unmapped::Backend(e) => {
-                    LoginError::new(Via::Password, crate::auth::AuthError::from(e).into())
-                }
-            });
+        let mapped = match &proven.in_directory {
+            Some(name) => {
+                self.mapper
+                    .in_directory(&proven.external, name, proven.metadata)
+                    .await
+            }
+            None => {
+                self.mapper
+                    .map(&proven.external, rule, proven.extra_acl, proven.metadata)
+                    .await
+            }
+        };
+        let mapped = mapped.map_err(|e| match e {
+            Unmapped::NoLocalUser(who) => LoginError::new(via, Failure::NoLocalUser(who)),
+            // The accounts' backend is down, not the protocol's upstream.
+            Unmapped::Backend(e) => {
+                LoginError::new(Via::Password, crate::auth::AuthError::from(e).into())
+            }
+        });
         match &mapped {
             Ok(identity) => {
                 tracing::info!(method = via.name(), %subject, login = %identity.login, "external identity accepted")

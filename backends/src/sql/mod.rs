@@ -584,6 +584,7 @@ impl SqlBackend {
         match key {
             AccountKey::Login(login) => Some((&self.query, login)),
             AccountKey::Email(email) => self.email_query.as_deref().map(|q| (q, email)),
+            AccountKey::Upn(_) | AccountKey::Dn(_) => None,
         }
     }
 
@@ -739,7 +740,7 @@ impl Backend for SqlBackend {
         let login = match key {
             AccountKey::Login(login) => login,
             // Without a login column, the e-mail stands for it.
-            AccountKey::Email(email) => email,
+            AccountKey::Email(email) | AccountKey::Upn(email) | AccountKey::Dn(email) => email,
         };
         Ok(Lookup::One(self.identity(found.account, login)))
     }

@@ -57,6 +57,75 @@ pub struct KerberosConfig {
     /// of this policy instead of being refused.
     #[serde(default)]
     pub auto_provision_policy: Option<String>,
+    /// Find the principal's entry in the `ldap` directory (an Active
+    /// Directory): by sAMAccountName for the realm's principals, by
+    /// userPrincipalName for enterprise principals; its account is then
+    /// the one an LDAP login of that entry gets (local user by e-mail,
+    /// group policies). `match_local_user_by` and `auto_provision_policy`
+    /// are not used then.
+    #[serde(default)]
+    pub directory_lookup: bool,
+}
+
+/// A client principal split as `krb5_parse_name` reads it: its name
+/// components, unescaped (`\@` is `@`, `\/` is `/`), and its realm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub components: Vec<String>,
+    pub realm: String,
+}
+
+impl Principal {
+    /// Parse the display form GSSAPI gives (`erin\@example.com@AD.EXAMPLE.COM`
+    /// for an enterprise principal). `None` for a form without a realm.
+    pub fn parse(text: &str) -> Option<Principal> {
+        let mut components = vec![String::new()];
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    let escaped = match chars.next()? {
+                        'n' => '\n',
+                        't' => '\t',
+                        'b' => '\u{8}',
+                        '0' => '\0',
+                        other => other,
+                    };
+                    components.last_mut()?.push(escaped);
+                }
+                '/' => components.push(String::new()),
+                '@' => {
+                    let realm: String = chars.collect();
+                    let valid = !realm.is_empty() && components.iter().all(|c| !c.is_empty());
+                    return valid.then_some(Principal { components, realm });
+                }
+                other => components.last_mut()?.push(other),
+            }
+        }
+        None
+    }
+
+    /// What to look the principal up by in the directory: a one-component
+    /// name is a sAMAccountName, or, holding an `@` (an enterprise
+    /// principal), a userPrincipalName. Service principals (`host/x`) are
+    /// not users: `None`.
+    pub fn directory_name(&self) -> Option<DirectoryName> {
+        match self.components.as_slice() {
+            [name] if name.contains('@') => Some(DirectoryName::Upn(name.clone())),
+            [name] => Some(DirectoryName::Account(name.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A principal as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryName {
+    /// The realm's principal `name@REALM`: the account named `name`
+    /// (sAMAccountName).
+    Account(String),
+    /// An enterprise principal: the user whose userPrincipalName it is.
+    Upn(String),
 }
 
 fn default_enctypes() -> Vec<String> {
@@ -173,19 +242,22 @@ impl PrincipalPolicy {
         if let Some(login) = self.config.principal_map.get(principal) {
             return Ok(login.clone());
         }
-        let (name, realm) = principal
-            .rsplit_once('@')
-            .filter(|(name, realm)| !name.is_empty() && !realm.is_empty())
-            .ok_or_else(|| {
-                FederationError::Rejected(format!("{principal:?} is not a user@REALM principal"))
-            })?;
+        let parsed = Principal::parse(principal).ok_or_else(|| {
+            FederationError::Rejected(format!("{principal:?} is not a user@REALM principal"))
+        })?;
+        let realm = parsed.realm.as_str();
         if !self.config.allowed_realms.iter().any(|r| r == realm) {
             return Err(FederationError::Rejected(format!(
                 "the realm {realm} is not allowed"
             )));
         }
+        let name = parsed.components.join("/");
+        // An enterprise principal's name is its UPN, unescaped: it is the
+        // e-mail-like name the user typed, and the login matched.
+        let enterprise = parsed.components.len() == 1 && name.contains('@');
         let subject = match self.config.match_local_user_by {
-            LocalMatch::Login => name,
+            LocalMatch::Login => name.as_str(),
+            LocalMatch::Email if enterprise => name.as_str(),
             LocalMatch::Email => principal,
         };
         Ok(if self.config.lowercase {
@@ -419,7 +491,51 @@ mod tests {
             allowed_enctypes: default_enctypes(),
             match_local_user_by: LocalMatch::Login,
             auto_provision_policy: None,
+            directory_lookup: false,
         }
+    }
+
+    #[test]
+    fn principals_are_unescaped_as_krb5_reads_them() {
+        let parse =
+            |text| Principal::parse(text).and_then(|p| p.directory_name().map(|n| (n, p.realm)));
+        assert_eq!(
+            parse("erin\\@example.test@AD.EXAMPLE.COM"),
+            Some((
+                DirectoryName::Upn("erin@example.test".into()),
+                "AD.EXAMPLE.COM".into()
+            ))
+        );
+        assert_eq!(
+            parse("alice@AD.EXAMPLE.COM"),
+            Some((
+                DirectoryName::Account("alice".into()),
+                "AD.EXAMPLE.COM".into()
+            ))
+        );
+        // A service principal is not a user; an escaped slash is no separator.
+        assert_eq!(parse("HTTP/sso.example.com@AD.EXAMPLE.COM"), None);
+        assert_eq!(
+            parse("a\\/b@R").map(|(n, _)| n),
+            Some(DirectoryName::Account("a/b".into()))
+        );
+        for bad in ["alice", "alice@", "@R", "a//b@R", "trailing\\"] {
+            assert_eq!(Principal::parse(bad), None, "{bad}");
+        }
+        // Enterprise principals: the login and the e-mail matched are the UPN.
+        let mut by_email = config();
+        by_email.match_local_user_by = LocalMatch::Email;
+        let policy = PrincipalPolicy::new(by_email).unwrap();
+        assert_eq!(
+            policy.map("Erin\\@Example.test@EXAMPLE.COM").unwrap(),
+            "erin@example.test"
+        );
+        assert_eq!(policy.map("bob@EXAMPLE.COM").unwrap(), "bob@example.com");
+        let policy = PrincipalPolicy::new(config()).unwrap();
+        assert_eq!(
+            policy.map("erin\\@example.test@EXAMPLE.COM").unwrap(),
+            "erin@example.test"
+        );
     }
 
     #[test]
