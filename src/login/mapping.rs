@@ -105,16 +105,12 @@ impl IdentityMapper {
         if let Some(dn) = ldap_dn {
             // An account read from the directory (an LDAP login, a Kerberos
             // principal looked up there): its entry is read again.
-            match self
+            // No longer allowed once the directory is no longer configured.
+            let allowed = self
                 .accounts
                 .still_allowed(sesame_backends::LDAP_USER, AccountKey::Dn(dn), user_uuid)
-                .await?
-            {
-                Allowed::Yes | Allowed::CannotSay => return Ok(true),
-                Allowed::No => return Ok(false),
-                // The directory is no longer configured.
-                Allowed::NoSuchBackend => return Ok(false),
-            }
+                .await?;
+            return Ok(matches!(allowed, Allowed::Yes | Allowed::CannotSay));
         }
         let kind = AccountKind::ALL
             .into_iter()
