@@ -81,6 +81,17 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerOutcomeLabels {
+    server: String,
+    outcome: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -105,6 +116,8 @@ pub struct Metrics {
     token_checks: [Counter; CheckOutcome::ALL.len()],
     access_log_skipped: Counter,
     access_log_dropped: Counter,
+    ldap_connections: Family<ServerOutcomeLabels, Counter>,
+    ldap_server_up: Family<ServerLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -197,8 +210,22 @@ impl Metrics {
             "Access lines dropped because the access file's writer could not keep up",
             access_log_dropped.clone(),
         );
+        let ldap_connections = Family::<ServerOutcomeLabels, Counter>::default();
+        registry.register(
+            "ldap_server_connections",
+            "Connections to each configured directory server (host:port), by outcome (reached, failed)",
+            ldap_connections.clone(),
+        );
+        let ldap_server_up = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "ldap_server_up",
+            "Whether the last connection to each configured directory server was made (1) or not (0)",
+            ldap_server_up.clone(),
+        );
         Metrics {
             registry,
+            ldap_connections,
+            ldap_server_up,
             access_log_skipped,
             access_log_dropped,
             requests,
@@ -284,6 +311,23 @@ impl Metrics {
             .inc_by(u64::try_from(operations).unwrap_or(u64::MAX));
     }
 
+    /// A connection attempt to the directory server `server` (a
+    /// configured `host:port`, so the label set stays bounded).
+    pub fn ldap_connection(&self, server: &str, reached: bool) {
+        let outcome = if reached { "reached" } else { "failed" };
+        self.ldap_connections
+            .get_or_create(&ServerOutcomeLabels {
+                server: server.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.ldap_server_up
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .set(i64::from(reached));
+    }
+
     pub fn set_live_tokens(&self, count: usize) {
         self.live_tokens
             .set(i64::try_from(count).unwrap_or(i64::MAX));
@@ -296,6 +340,16 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// The LDAP backend's connection attempts, into the process's metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct LdapServerMetrics;
+
+impl sesame_backends::ldap::ServerObserver for LdapServerMetrics {
+    fn connection(&self, server: &str, reached: bool) {
+        global().ldap_connection(server, reached);
     }
 }
 
@@ -347,6 +401,9 @@ mod tests {
         m.token_issued("xivo_user");
         m.store_error("unavailable");
         m.set_live_tokens(7);
+        m.ldap_connection("dc1.example.test:636", true);
+        m.ldap_connection("dc2.example.test:636", true);
+        m.ldap_connection("dc2.example.test:636", false);
         m.token_check(CheckOutcome::Forbidden);
         m.token_check(CheckOutcome::Forbidden);
         m.token_check(CheckOutcome::Unavailable);
@@ -359,6 +416,10 @@ mod tests {
             r#"sesame_authentications_total{method="xivo_user",outcome="accepted"} 2"#,
             r#"sesame_tokens_issued_total{method="xivo_user"} 1"#,
             r#"sesame_store_errors_total{kind="unavailable"} 1"#,
+            r#"sesame_ldap_server_connections_total{server="dc2.example.test:636",outcome="failed"} 1"#,
+            r#"sesame_ldap_server_connections_total{server="dc2.example.test:636",outcome="reached"} 1"#,
+            r#"sesame_ldap_server_up{server="dc1.example.test:636"} 1"#,
+            r#"sesame_ldap_server_up{server="dc2.example.test:636"} 0"#,
             "sesame_live_tokens 7",
             r#"sesame_token_checks_total{outcome="forbidden"} 2"#,
             r#"sesame_token_checks_total{outcome="unavailable"} 1"#,

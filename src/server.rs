@@ -480,6 +480,7 @@ fn password_backends(
             let backend = LdapBackend::new(ldap, directory.clone(), config.backend_policy(&name))
                 .map_err(|e| anyhow::anyhow!("ldap: {e}"))?
                 .with_accounts(mapping.clone())
+                .with_observer(Arc::new(crate::metrics::LdapServerMetrics))
                 .with_group_policies(sesame_backends::groups::GroupPolicies::new(
                     &ldap_groups,
                     |policy| config.config.policies.get(policy).cloned(),
@@ -507,7 +508,8 @@ fn password_backends(
         && let Some(ldap) = config.ldap()
     {
         let backend = LdapBackend::new(ldap, directory.clone(), Vec::new())
-            .map_err(|e| anyhow::anyhow!("ldap: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("ldap: {e}"))?
+            .with_observer(Arc::new(crate::metrics::LdapServerMetrics));
         ldap_backend = Some(Arc::new(backend));
     }
     Ok(BuiltBackends {

@@ -149,6 +149,14 @@ pub fn host_port(uri: &str) -> &str {
     rest.strip_suffix('/').unwrap_or(rest)
 }
 
+/// Told of every connection attempt to a directory server, by logins and
+/// by `/readyz` alike: the server side turns it into per-server metrics.
+pub trait ServerObserver: Send + Sync {
+    /// `server` is the `host:port` of a configured URI; `reached` whether
+    /// the connection (TLS included) was made.
+    fn connection(&self, server: &str, reached: bool);
+}
+
 /// How a user's groups are found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -627,6 +635,7 @@ pub struct LdapBackend {
     default_acl: Vec<String>,
     search_lane: Lane,
     bind_lane: Lane,
+    observer: Option<Arc<dyn ServerObserver>>,
 }
 
 impl std::fmt::Debug for LdapBackend {
@@ -687,7 +696,14 @@ impl LdapBackend {
             default_acl,
             search_lane: Lane::new("search", true, size),
             bind_lane: Lane::new("bind", false, size),
+            observer: None,
         })
+    }
+
+    /// Tell `observer` of each connection attempt from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn ServerObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     fn op_timeout(&self) -> Duration {
@@ -727,8 +743,17 @@ impl LdapBackend {
         })
     }
 
-    /// Open a connection to `uri` and start its driver task.
+    /// Open a connection to `uri` and start its driver task; the observer
+    /// is told whether it was made.
     async fn connect_to(&self, uri: &str) -> Result<Ldap, String> {
+        let result = self.try_connect_to(uri).await;
+        if let Some(observer) = &self.observer {
+            observer.connection(host_port(uri), result.is_ok());
+        }
+        result
+    }
+
+    async fn try_connect_to(&self, uri: &str) -> Result<Ldap, String> {
         // The connect timeout covers TCP; this one also covers TLS and StartTLS.
         let limit = Duration::from_millis(self.config.connect_timeout_ms) + self.op_timeout();
         let connecting = LdapConnAsync::with_settings(self.settings.clone(), uri);
@@ -1674,6 +1699,59 @@ mod tests {
                 "{outcome:?}"
             );
         }
+    }
+
+    /// Records what the backend tells a [`ServerObserver`].
+    #[derive(Default)]
+    struct Recorder(parking_lot::Mutex<Vec<(String, bool)>>);
+
+    impl ServerObserver for Recorder {
+        fn connection(&self, server: &str, reached: bool) {
+            self.0.lock().push((server.to_owned(), reached));
+        }
+    }
+
+    #[tokio::test]
+    async fn each_server_tried_is_told_to_the_observer_in_order() {
+        // The second server accepts TCP connections and never answers: the
+        // connection is made (plain LDAP), the service bind then times out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let recorder = Arc::new(Recorder::default());
+        let b = backend(LdapConfig {
+            uri: Uris::Many(vec![
+                "ldap://127.0.0.1:1".into(),
+                format!("ldap://127.0.0.1:{port}"),
+            ]),
+            ..config()
+        })
+        .with_observer(recorder.clone());
+        let outcome = b.authenticate("alice", &Password::new("pw")).await;
+        assert!(
+            matches!(outcome, Err(BackendError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        let told = recorder.0.lock().clone();
+        assert_eq!(
+            told.first(),
+            Some(&("127.0.0.1:1".to_owned(), false)),
+            "{told:?}"
+        );
+        assert!(
+            told.contains(&(format!("127.0.0.1:{port}"), true)),
+            "{told:?}"
+        );
+        // The readiness probe of one server is told too.
+        recorder.0.lock().clear();
+        assert!(b.check_server("ldap://127.0.0.1:1").await.is_err());
+        assert_eq!(*recorder.0.lock(), vec![("127.0.0.1:1".to_owned(), false)]);
+        held.abort();
     }
 
     #[test]
