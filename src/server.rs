@@ -134,6 +134,16 @@ impl Sesame {
                         }
                     }
                 }
+                if let Some(name) = ldap.discovery_name() {
+                    match ldap.check_discovered().await {
+                        Ok(servers) => {
+                            tracing::info!(name, ?servers, "discovered LDAP servers reachable")
+                        }
+                        Err(why) => {
+                            tracing::warn!(name, error = %why, "discovered LDAP servers cannot all be used now")
+                        }
+                    }
+                }
             });
         }
         let mut probes = upstream_probes(&config);
@@ -429,6 +439,12 @@ impl BuiltBackends {
                 probes.push((
                     name,
                     Probe::Directory(DirectoryProbe(ldap.clone(), uri.clone())),
+                ));
+            }
+            if let Some(name) = ldap.discovery_name() {
+                probes.push((
+                    "ldap.srv".to_owned(),
+                    Probe::DiscoveredDirectories(DirectoryProbe(ldap.clone(), name.to_owned())),
                 ));
             }
         }

@@ -37,6 +37,9 @@ pub enum Probe {
     /// One server of the LDAP backend: a connection (TLS included, as
     /// logins make it) and the service account's bind.
     Directory(DirectoryProbe),
+    /// The servers the LDAP backend's `srv_domain` names: the DNS lookup,
+    /// then each server as [`Probe::Directory`] checks it.
+    DiscoveredDirectories(DirectoryProbe),
 }
 
 /// The LDAP backend, and which of its servers is probed.
@@ -99,6 +102,13 @@ impl Probe {
                 match tokio::time::timeout(3 * CHECK_TIMEOUT, backend.check_server(uri)).await {
                     Ok(result) => result,
                     Err(_) => Err(format!("{uri}: no answer within 3 s")),
+                }
+            }
+            Probe::DiscoveredDirectories(DirectoryProbe(backend, name)) => {
+                // A DNS lookup, then a handshake and a bind per server.
+                match tokio::time::timeout(6 * CHECK_TIMEOUT, backend.check_discovered()).await {
+                    Ok(result) => result.map(|_| ()),
+                    Err(_) => Err(format!("{name}: no answer within 6 s")),
                 }
             }
             Probe::Database(DatabaseProbe(backend)) => {

@@ -32,6 +32,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::groups::GroupPolicies;
 use crate::local::{AccountKind, LocalDirectory, UserKey, UserMatch, identity_of};
+use crate::srv::SrvDiscovery;
 use crate::{AccountKey, Backend, BackendError, LDAP_USER, Lookup, Password, VerifiedIdentity};
 
 /// Longest login the backend sends to the directory.
@@ -58,7 +59,17 @@ mod rc {
 pub struct LdapConfig {
     /// `ldap://host:port` or `ldaps://host:port`, nothing more; or a list
     /// of them, tried in order (the domain controllers of an AD).
+    #[serde(default)]
     pub uri: Uris,
+    /// A DNS domain whose `_ldap._tcp` SRV records name more servers (an
+    /// AD domain's controllers), tried after those of `uri`: with LDAPS on
+    /// port 636, or with StartTLS on the record's port when `start_tls`.
+    #[serde(default)]
+    pub srv_domain: Option<String>,
+    /// The name servers asked for `srv_domain` (and the addresses of the
+    /// servers it names), `host:port`; the system's resolver when empty.
+    #[serde(default)]
+    pub srv_nameservers: Vec<std::net::SocketAddr>,
     pub user_base_dn: String,
     pub user_login_attribute: String,
     #[serde(default = "default_email_attribute")]
@@ -122,6 +133,12 @@ pub struct LdapConfig {
 pub enum Uris {
     One(String),
     Many(Vec<String>),
+}
+
+impl Default for Uris {
+    fn default() -> Self {
+        Uris::Many(Vec::new())
+    }
 }
 
 impl Uris {
@@ -296,12 +313,16 @@ impl LdapConfig {
 
     /// Check what can be checked without the directory. Errors name the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if self.uri.all().is_empty() {
-            return Err(("uri".into(), "needs at least one URI".into()));
+        if self.uri.all().is_empty() && self.srv_domain.is_none() {
+            return Err((
+                "uri".into(),
+                "needs at least one URI (or srv_domain)".into(),
+            ));
         }
         for uri in self.uri.all() {
             self.validate_uri(uri)?;
         }
+        self.validate_discovery()?;
         if let Some(name) = &self.tls_server_name {
             if !self.uses_tls() {
                 return Err((
@@ -455,8 +476,45 @@ impl LdapConfig {
         Ok(())
     }
 
+    fn validate_discovery(&self) -> Result<(), (String, String)> {
+        let Some(domain) = &self.srv_domain else {
+            if !self.srv_nameservers.is_empty() {
+                return Err((
+                    "srv_nameservers".into(),
+                    "is for srv_domain, which is not set".into(),
+                ));
+            }
+            return Ok(());
+        };
+        let name = domain.trim_end_matches('.');
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if name.is_empty() || name.len() > 240 || !name.split('.').all(label_ok) {
+            return Err((
+                "srv_domain".into(),
+                format!("{domain:?} is not a DNS domain name (e.g. ad.example.com)"),
+            ));
+        }
+        // Discovered servers are reached with TLS: LDAPS, or StartTLS.
+        if !self.start_tls && self.uri.all().iter().any(|u| u.starts_with("ldap://")) {
+            return Err((
+                "uri".into(),
+                "mixes ldap:// with the ldaps:// servers srv_domain finds: set start_tls to reach them all with StartTLS"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn uses_tls(&self) -> bool {
-        self.start_tls || self.uri.all().iter().any(|u| u.starts_with("ldaps://"))
+        self.start_tls
+            || self.srv_domain.is_some()
+            || self.uri.all().iter().any(|u| u.starts_with("ldaps://"))
     }
 }
 
@@ -624,8 +682,10 @@ impl Lane {
 pub struct LdapBackend {
     config: LdapConfig,
     settings: LdapConnSettings,
-    /// The directory servers, in the order they are tried.
-    servers: Vec<Server>,
+    /// The configured directory servers, in the order they are tried.
+    servers: Vec<Arc<Server>>,
+    /// The servers `srv_domain` names, tried after those.
+    discovery: Option<Discovery>,
     directory: Arc<LocalDirectory>,
     /// Backends asked for the entry's e-mail after the users file
     /// (`sql` backends with `match_external_identities`).
@@ -681,15 +741,25 @@ impl LdapBackend {
             .uri
             .all()
             .iter()
-            .map(|uri| Server {
-                uri: uri.clone(),
-                down_until: parking_lot::Mutex::new(None),
-            })
+            .map(|uri| Arc::new(Server::new(uri.clone(), uri.clone(), None)))
             .collect();
+        let discovery = match &config.srv_domain {
+            Some(domain) => Some(Discovery {
+                srv: SrvDiscovery::new(
+                    domain,
+                    &config.srv_nameservers,
+                    Duration::from_millis(config.operation_timeout_ms),
+                )
+                .map_err(|e| LdapSetupError::Invalid("srv_domain".into(), e))?,
+                known: parking_lot::Mutex::new((None, Vec::new())),
+            }),
+            None => None,
+        };
         Ok(LdapBackend {
             config,
             settings,
             servers,
+            discovery,
             directory,
             accounts: Vec::new(),
             group_acls: GroupPolicies::default(),
@@ -711,16 +781,26 @@ impl LdapBackend {
     }
 
     /// A connection to the first server that answers: those not in
-    /// back-off first, in order, then the others (a directory whose servers
-    /// are all marked down is still tried). A server that cannot be reached
-    /// is put in back-off for `failover_backoff_ms`.
+    /// back-off first, in order (configured, then discovered), then the
+    /// others (a directory whose servers are all marked down is still
+    /// tried). A server that cannot be reached is put in back-off for
+    /// `failover_backoff_ms`.
     async fn connect(&self) -> Result<Ldap, Failure> {
-        let now = Instant::now();
-        let (up, resting): (Vec<&Server>, Vec<&Server>) =
-            self.servers.iter().partition(|s| !s.resting(now));
         let mut errors = Vec::new();
+        let mut servers = self.servers.clone();
+        match self.discovered().await {
+            Ok(found) => servers.extend(
+                found
+                    .into_iter()
+                    .filter(|d| self.servers.iter().all(|s| s.uri != d.uri)),
+            ),
+            Err(why) => errors.push(why),
+        }
+        let now = Instant::now();
+        let (up, resting): (Vec<&Arc<Server>>, Vec<&Arc<Server>>) =
+            servers.iter().partition(|s| !s.resting(now));
         for server in up.into_iter().chain(resting) {
-            match self.connect_to(&server.uri).await {
+            match self.connect_to(server).await {
                 Ok(ldap) => {
                     if server.down_until.lock().take().is_some() {
                         tracing::info!(server = %server.uri, "LDAP server reachable again");
@@ -730,7 +810,7 @@ impl LdapBackend {
                 Err(why) => {
                     let until =
                         Instant::now() + Duration::from_millis(self.config.failover_backoff_ms);
-                    if server.down_until.lock().replace(until).is_none() && self.servers.len() > 1 {
+                    if server.down_until.lock().replace(until).is_none() && servers.len() > 1 {
                         tracing::warn!(server = %server.uri, error = %why, "LDAP server unreachable: the next one is tried");
                     }
                     errors.push(why);
@@ -743,20 +823,74 @@ impl LdapBackend {
         })
     }
 
-    /// Open a connection to `uri` and start its driver task; the observer
-    /// is told whether it was made.
-    async fn connect_to(&self, uri: &str) -> Result<Ldap, String> {
-        let result = self.try_connect_to(uri).await;
+    /// The servers `srv_domain` names now (none without it), each kept
+    /// with its back-off while the answers name it.
+    async fn discovered(&self) -> Result<Vec<Arc<Server>>, String> {
+        let Some(discovery) = &self.discovery else {
+            return Ok(Vec::new());
+        };
+        let targets = discovery.srv.targets().await?;
+        let mut known = discovery.known.lock();
+        if known.0.as_ref().is_some_and(|t| Arc::ptr_eq(t, &targets)) {
+            return Ok(known.1.clone());
+        }
+        let mut servers = Vec::with_capacity(targets.len());
+        for target in targets.iter() {
+            let (scheme, port) = if self.config.start_tls {
+                ("ldap", target.port)
+            } else {
+                ("ldaps", 636)
+            };
+            let uri = format!("{scheme}://{}:{port}", target.host);
+            if let Some(same) = known.1.iter().find(|s| s.uri == uri) {
+                servers.push(same.clone());
+                continue;
+            }
+            let Some(address) = target.address else {
+                servers.push(Arc::new(Server::new(uri.clone(), uri, None)));
+                continue;
+            };
+            let dial = match address {
+                std::net::IpAddr::V4(ip) => format!("{scheme}://{ip}:{port}"),
+                std::net::IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{port}"),
+            };
+            // Dialled by address: its certificate is checked for its name
+            // (or for tls_server_name when set).
+            let name = self
+                .config
+                .tls_server_name
+                .as_deref()
+                .unwrap_or(&target.host);
+            match tls_config(self.config.ca_file.as_deref(), Some(name)) {
+                Ok(tls) => {
+                    let settings = self.settings.clone().set_config(tls);
+                    servers.push(Arc::new(Server::new(uri, dial, Some(settings))));
+                }
+                Err(e) => {
+                    tracing::warn!(server = %uri, error = %e, "a discovered LDAP server cannot be used: left out");
+                }
+            }
+        }
+        *known = (Some(targets), servers.clone());
+        Ok(servers)
+    }
+
+    /// Open a connection to `server` and start its driver task; the
+    /// observer is told whether it was made.
+    async fn connect_to(&self, server: &Server) -> Result<Ldap, String> {
+        let result = self.try_connect_to(server).await;
         if let Some(observer) = &self.observer {
-            observer.connection(host_port(uri), result.is_ok());
+            observer.connection(host_port(&server.uri), result.is_ok());
         }
         result
     }
 
-    async fn try_connect_to(&self, uri: &str) -> Result<Ldap, String> {
+    async fn try_connect_to(&self, server: &Server) -> Result<Ldap, String> {
+        let uri = &server.uri;
         // The connect timeout covers TCP; this one also covers TLS and StartTLS.
         let limit = Duration::from_millis(self.config.connect_timeout_ms) + self.op_timeout();
-        let connecting = LdapConnAsync::with_settings(self.settings.clone(), uri);
+        let settings = server.settings.as_ref().unwrap_or(&self.settings).clone();
+        let connecting = LdapConnAsync::with_settings(settings, &server.dial);
         let (conn, ldap) = match tokio::time::timeout(limit, connecting).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
@@ -774,10 +908,50 @@ impl LdapBackend {
         Ok(ldap)
     }
 
-    /// The state of the server `uri`, as `/readyz` reports it: a
-    /// connection (TLS included) and, with a service account, its bind.
+    /// The state of the configured server `uri`, as `/readyz` reports it:
+    /// a connection (TLS included) and, with a service account, its bind.
     pub async fn check_server(&self, uri: &str) -> Result<(), String> {
-        let mut ldap = self.connect_to(uri).await?;
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.uri == uri)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Server::new(uri.to_owned(), uri.to_owned(), None)));
+        self.check(&server).await
+    }
+
+    /// The state of the servers `srv_domain` names, as `/readyz` reports
+    /// it: the lookup, then each server as [`Self::check_server`] does;
+    /// an error names the servers that cannot be used.
+    pub async fn check_discovered(&self) -> Result<Vec<String>, String> {
+        let servers = self.discovered().await?;
+        let mut usable = Vec::new();
+        let mut errors = Vec::new();
+        for server in &servers {
+            match self.check(server).await {
+                Ok(()) => usable.push(server.uri.clone()),
+                Err(why) => errors.push(why),
+            }
+        }
+        if errors.is_empty() {
+            Ok(usable)
+        } else {
+            Err(format!(
+                "{} of {} discovered servers usable: {}",
+                usable.len(),
+                servers.len(),
+                errors.join("; ")
+            ))
+        }
+    }
+
+    /// The name `srv_domain` looks up, when set.
+    pub fn discovery_name(&self) -> Option<&str> {
+        self.discovery.as_ref().map(|d| d.srv.name())
+    }
+
+    async fn check(&self, server: &Server) -> Result<(), String> {
+        let mut ldap = self.connect_to(server).await?;
         let bound = match (&self.config.bind_dn, &self.config.bind_password) {
             (Some(dn), Some(pw)) => match self.service_bind(&mut ldap, dn, pw).await {
                 Ok(()) => Ok(()),
@@ -1382,11 +1556,34 @@ fn tls_config(
 
 /// One directory server and its back-off.
 struct Server {
+    /// What is logged and reported (`ldaps://dc1.ad.example.com:636`).
     uri: String,
+    /// What is dialled: the URI, or a discovered server's address.
+    dial: String,
+    /// Its own TLS settings, when it is dialled by address.
+    settings: Option<LdapConnSettings>,
     down_until: parking_lot::Mutex<Option<Instant>>,
 }
 
+/// `srv_domain`'s lookup, and the servers of its last answer.
+struct Discovery {
+    srv: SrvDiscovery,
+    known: parking_lot::Mutex<Known>,
+}
+
+/// An answer of the lookup (the very `Arc` it returned) and its servers.
+type Known = (Option<Arc<Vec<crate::srv::Target>>>, Vec<Arc<Server>>);
+
 impl Server {
+    fn new(uri: String, dial: String, settings: Option<LdapConnSettings>) -> Self {
+        Server {
+            uri,
+            dial,
+            settings,
+            down_until: parking_lot::Mutex::new(None),
+        }
+    }
+
     /// Whether the server failed lately and is tried after the others.
     fn resting(&self, now: Instant) -> bool {
         self.down_until.lock().is_some_and(|until| until > now)
@@ -1409,6 +1606,8 @@ mod tests {
             start_tls: false,
             ca_file: None,
             tls_server_name: None,
+            srv_domain: None,
+            srv_nameservers: Vec::new(),
             failover_backoff_ms: 30_000,
             user_login_forms: LoginForms::default(),
             group_policies: Default::default(),
@@ -1562,8 +1761,92 @@ mod tests {
     }
 
     #[test]
+    fn discovery_alone_or_beside_uris_is_accepted() {
+        for config in [
+            LdapConfig {
+                uri: Uris::default(),
+                srv_domain: Some("ad.example.com.".into()),
+                ..config()
+            },
+            LdapConfig {
+                uri: "ldaps://dc1.ad.example.com".into(),
+                srv_domain: Some("ad.example.com".into()),
+                srv_nameservers: vec!["192.0.2.53:53".parse().unwrap()],
+                ..config()
+            },
+            LdapConfig {
+                start_tls: true,
+                srv_domain: Some("ad.example.com".into()),
+                ..config()
+            },
+        ] {
+            assert_eq!(config.validate(), Ok(()), "{config:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_domain_dns_does_not_answer_for_is_unavailable() {
+        // A name server that never answers: the lookup times out, and the
+        // login is a 503, not a wrong password.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap();
+        let b = backend(LdapConfig {
+            uri: Uris::default(),
+            srv_domain: Some("ad.example.com".into()),
+            srv_nameservers: vec![addr],
+            ..config()
+        });
+        let outcome = b.authenticate("alice", &Password::new("pw")).await;
+        match outcome {
+            Err(BackendError::Unavailable(why)) => {
+                assert!(why.contains("_ldap._tcp.ad.example.com"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.discovery_name(), Some("_ldap._tcp.ad.example.com"));
+        assert!(b.check_discovered().await.is_err());
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let cases: Vec<(LdapConfig, &str)> = vec![
+            (
+                LdapConfig {
+                    uri: Uris::default(),
+                    ..config()
+                },
+                "uri",
+            ),
+            (
+                LdapConfig {
+                    srv_domain: Some("ad..example.com".into()),
+                    ..config()
+                },
+                "srv_domain",
+            ),
+            (
+                LdapConfig {
+                    srv_domain: Some("_ldap._tcp.example.com".into()),
+                    ..config()
+                },
+                "srv_domain",
+            ),
+            (
+                // Discovered servers are reached with LDAPS; a plain
+                // ldap:// beside them needs start_tls.
+                LdapConfig {
+                    srv_domain: Some("ad.example.com".into()),
+                    ..config()
+                },
+                "uri",
+            ),
+            (
+                LdapConfig {
+                    srv_nameservers: vec!["127.0.0.1:53".parse().unwrap()],
+                    ..config()
+                },
+                "srv_nameservers",
+            ),
             (
                 LdapConfig {
                     uri: "http://x".into(),

@@ -10,6 +10,7 @@ pub mod ldap;
 pub mod local;
 pub mod password;
 pub mod sql;
+pub mod srv;
 mod tls;
 
 use async_trait::async_trait;

@@ -1,7 +1,8 @@
 """Fill the suite's Samba AD domain in one transaction (one samba-tool call
 per object is about twenty times slower): the service account Sesame binds
 as and holds the HTTP SPN (AES only), users whose UPN and mail differ from
-their sAMAccountName, and nested groups.
+their sAMAccountName, nested groups, and the DC's address in the domain's
+DNS zone.
 
 Run with Debian's /usr/bin/python3 (Samba's bindings load only there):
     populate.py SAM_LDB_PATH SMB_CONF SERVICE_PASSWORD USER_PASSWORD HTTP_HOST
@@ -10,6 +11,8 @@ import sys
 
 import ldb
 from samba.auth import system_session
+from samba.dnsserver import ARecord
+from samba.ndr import ndr_pack
 from samba.param import LoadParm
 from samba.samdb import SamDB
 
@@ -63,6 +66,11 @@ try:
     m["msDS-SupportedEncryptionTypes"] = ldb.MessageElement(
         ["24"], ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
     samdb.modify(m)
+    # The provision leaves a loopback host address out of DNS; a real DC has
+    # its A record, which the _ldap._tcp SRV record's target needs.
+    zone = f"DC={realm},CN=MicrosoftDNS,DC=DomainDnsZones,{domain_dn}"
+    samdb.add({"dn": f"DC=dc1,{zone}", "objectClass": "dnsNode",
+               "dnsRecord": [ndr_pack(ARecord("127.0.0.1"))]})
 except Exception:
     samdb.transaction_cancel()
     raise

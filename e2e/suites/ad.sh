@@ -29,7 +29,7 @@ for tool in samba samba-tool kinit klist openssl ldapsearch; do
 done
 "$SYS_PY" -c 'import samba.samdb, gssapi' 2>/dev/null ||
     { fail "Samba's and GSSAPI's Python bindings load in $SYS_PY"; finish; exit; }
-for port in 88 389 636; do
+for port in 53 88 389 636; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         fail "port $port on 127.0.0.1 is free for the DC"; finish; exit
     fi
@@ -58,8 +58,10 @@ samba_tool domain provision --targetdir="$A" --realm="$REALM" --domain=ADSESAME 
     --option="log file = $A/log.%m" >"$A/provision.log" 2>&1 ||
     { tail -20 "$A/provision.log"; fail "samba-tool provisions the domain"; finish; exit; }
 SMB_CONF="$A/etc/smb.conf"
-# Only what Sesame talks to, one worker each.
-sed -i 's/^\tserver services = .*/\tserver services = ldap, kdc/' "$SMB_CONF"
+# Only what Sesame talks to (LDAP, Kerberos, and DNS for the SRV records of
+# the domain's DCs), one worker each. Names outside the domain are never
+# asked; were they, the forwarder is a loopback address nobody serves.
+sed -i 's/^\tserver services = .*/\tserver services = ldap, kdc, dns/; s/^\tdns forwarder = .*/\tdns forwarder = 127.0.0.9/' "$SMB_CONF"
 sed -i '/^\[global\]/a\	prefork children = 1' "$SMB_CONF"
 "$SYS_PY" "$E2E_ROOT/e2e/ad/populate.py" "$A/private/sam.ldb" "$SMB_CONF" "$SVC_PW" "$USER_PW" \
     sso.sesame.test >"$A/populate.log" 2>&1 ||
@@ -119,7 +121,7 @@ ALICE=7a1c0000-0000-4000-8000-00000000a11c
 ERIN=7a1c0000-0000-4000-8000-0000000e0e11
 
 # sesame_with NAME LDAP_URIS CA_FILE [EXTRA_LDAP] [MORE_YAML]: a Sesame whose
-# ldap section is the domain's; its port in NAME_PORT.
+# ldap section is the domain's (LDAP_URIS empty: no uri); its port in NAME_PORT.
 sesame_with() {
     local name="$1" uris="$2" ca="$3" extra="${4:-}" more="${5:-}" port
     port=$(free_port)
@@ -138,7 +140,7 @@ uc_api: {login_backends: [xivo_user, ldap_user]}
 # This suite fails logins from 127.0.0.1 on purpose.
 throttle: {max_failures_per_address: 200}
 ldap:
-  uri: $uris
+  ${uris:+uri: $uris}
   ca_file: $ca
   bind_dn: CN=svc-sesame,$USERS_DN
   bind_password: "$SVC_PW"
@@ -370,6 +372,28 @@ expect "/metrics: each DC's state" "0 1" \
 expect "/metrics: the failed connections to the stopped DC are counted" true \
     "$(grep -F 'sesame_ldap_server_connections_total{server="127.0.0.2:636",outcome="failed"}' <<<"$METRICS" | awk '{print ($2 >= 1)}' | sed 's/1/true/')"
 expect "  the unreachable DC is logged once" 1 "$(grep -c 'LDAP server unreachable' "$W/AD/sesame-AD.log")"
+
+# --- The DCs found in DNS: the domain's _ldap._tcp SRV records (Samba's
+# DNS serves them, dc1.ad.sesame.test on 127.0.0.1), no uri at all. The DC
+# is dialled by the address DNS gives and its certificate checked for
+# dc1.ad.sesame.test.
+sesame_with SRV "" "$C/ca.pem" "  srv_domain: ad.sesame.test
+  srv_nameservers: [\"127.0.0.1:53\"]" || fail "Sesame starts with srv_domain"
+expect "srv_domain: alice logs in through the DC that DNS names" "200 $ALICE" \
+    "$(login "$SRV_PORT" alice "$USER_PW") $(jq -r .data.xivo_user_uuid "$W/out.json")"
+expect "  the discovered DC is logged with its name" 1 \
+    "$(grep 'LDAP servers discovered' "$W/SRV/sesame-SRV.log" | grep -c 'dc1.ad.sesame.test:389')"
+expect "  /readyz: the discovered DCs ok" ok "$(curl -s "http://127.0.0.1:$SRV_PORT/readyz" | jq -r '.upstreams["ldap.srv"]')"
+expect "  /metrics: the DC by its name" 1 \
+    "$(curl -s "http://127.0.0.1:$SRV_PORT/metrics" | grep -F 'sesame_ldap_server_up{server="dc1.ad.sesame.test:636"}' | cut -d' ' -f2)"
+stop_pid "$SRV_PID" >/dev/null 2>&1
+sesame_with NOSRV "" "$C/ca.pem" "  srv_domain: nowhere.sesame.test
+  srv_nameservers: [\"127.0.0.1:53\"]" || fail "Sesame starts with a srv_domain DNS does not know"
+expect "a srv_domain without records: 503, not 401" 503 "$(login "$NOSRV_PORT" alice "$USER_PW")"
+STATE=$(curl -s "http://127.0.0.1:$NOSRV_PORT/readyz" | jq -r '.upstreams["ldap.srv"]')
+grep -q '_ldap._tcp.nowhere.sesame.test' <<<"$STATE" &&
+    pass "  /readyz names the lookup that failed" || fail "  /readyz on a srv_domain without records: $STATE"
+stop_pid "$NOSRV_PID" >/dev/null 2>&1
 
 # --- The throttle counts the account, whatever form was typed: bob's five
 # failures over three forms lock his bare login.
