@@ -123,10 +123,11 @@ stop_pid() {
     wait "$1"
 }
 
-# start_nginx PORT LOCATIONS [LISTEN]: nginx in $E2E_WORK/nginx on
+# start_nginx PORT LOCATIONS [LISTEN] [HTTP]: nginx in $E2E_WORK/nginx on
 # 127.0.0.1:PORT (LISTEN: more `listen` parameters, e.g. `ssl`), its server
-# block holding LOCATIONS (nginx directives); the access log
-# ($E2E_WORK/nginx/access.log) has no query strings.
+# block holding LOCATIONS (nginx directives), HTTP more directives of the
+# http block (an upstream); the access log ($E2E_WORK/nginx/access.log) has
+# no query strings.
 start_nginx() {
     local n="$E2E_WORK/nginx"
     mkdir -p "$n/tmp"
@@ -144,6 +145,7 @@ http {
     fastcgi_temp_path $n/tmp/fastcgi;
     uwsgi_temp_path $n/tmp/uwsgi;
     scgi_temp_path $n/tmp/scgi;
+${4:-}
     server {
         listen 127.0.0.1:$1 ${3:-};
 $2

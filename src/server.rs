@@ -84,12 +84,7 @@ impl Sesame {
             }
             StoreKind::Redis => {
                 let redis = &config.config.store.redis;
-                let store = RedisStore::new(
-                    &redis.url,
-                    &redis.key_prefix,
-                    Duration::from_millis(redis.timeout_ms),
-                )
-                .map_err(anyhow::Error::msg)?;
+                let store = RedisStore::from_config(redis).map_err(anyhow::Error::msg)?;
                 let counters = store.counters();
                 (Arc::new(store), Some(counters))
             }

@@ -1,12 +1,15 @@
-"""Steady login + check load on one Sesame, for the faults suite.
+"""Steady login + check (+ revocation) load on a Sesame, for the faults
+and cluster suites.
 
 Each worker loops for DURATION seconds: POST /0.1/token (alice, xivo_user),
-then HEAD /0.1/token/{t} on the token it got last. Every answer is written
-as a JSON line to OUT: {"at": when it was sent (Unix time), "op": "create"|"check",
-"status": HTTP status or 0 for a connection failure, "elapsed": seconds,
-"token": the token of a 200 create}. Python standard library only.
+then HEAD /0.1/token/{t} on the token it got last; with REVOKE_EVERY n > 0,
+DELETE /0.1/token/{t} of every n-th token it got. Every answer is written
+as a JSON line to OUT: {"at": when it was sent (Unix time), "op":
+"create"|"check"|"revoke", "status": HTTP status or 0 for a connection
+failure, "elapsed": seconds, "token": the token of a 200 create, "revoked":
+the token a revoke was for}. Python standard library only.
 
-Usage: load.py BASE_URL DURATION OUT [WORKERS]
+Usage: load.py BASE_URL DURATION OUT [WORKERS] [REVOKE_EVERY]
 """
 import base64
 import json
@@ -18,6 +21,7 @@ import urllib.request
 
 BASE, DURATION, OUT = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 WORKERS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+REVOKE_EVERY = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 AUTH = "Basic " + base64.b64encode(b"alice:s3cre7").decode()
 START = time.monotonic()
 lock = threading.Lock()
@@ -43,7 +47,7 @@ def record(**event):
 
 
 def worker():
-    token = None
+    token, made = None, 0
     body = json.dumps({"backend": "xivo_user", "expiration": 3600}).encode()
     headers = {"Authorization": AUTH, "Content-Type": "application/json"}
     while time.monotonic() - START < DURATION:
@@ -53,13 +57,19 @@ def worker():
         if status == 200:
             token = json.loads(payload)["data"]["token"]
             event["token"] = token
+            made += 1
         record(**event)
-        if status == 0:
+        if status in (0, 503):
             time.sleep(0.05)
         if token:
             at = time.time()
             status, _, elapsed = call("HEAD", "/0.1/token/" + token)
             record(at=at, op="check", status=status, elapsed=round(elapsed, 3))
+        if REVOKE_EVERY and token and event.get("token") == token and made % REVOKE_EVERY == 0:
+            at = time.time()
+            status, _, elapsed = call("DELETE", "/0.1/token/" + token)
+            record(at=at, op="revoke", status=status, elapsed=round(elapsed, 3), revoked=token)
+            token = None
 
 
 threads = [threading.Thread(target=worker) for _ in range(WORKERS)]

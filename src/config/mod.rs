@@ -114,6 +114,37 @@ mod tests {
     }
 
     #[test]
+    fn sentinels_and_their_master_name_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        for (redis, key) in [
+            (
+                "sentinels: [\"127.0.0.1:26379\"]",
+                "store.redis.master_name",
+            ),
+            ("master_name: sesame", "store.redis.sentinels"),
+            (
+                "sentinels: [\"127.0.0.1:26379\"]\n    master_name: \" \"",
+                "store.redis.master_name",
+            ),
+        ] {
+            let main = write(
+                dir.path(),
+                "config.yml",
+                &format!("store:\n  type: redis\n  redis:\n    {redis}\n"),
+            );
+            let err = load(&main).unwrap_err();
+            assert!(err.message.contains(key), "{redis}: {err}");
+        }
+        let main = write(
+            dir.path(),
+            "config.yml",
+            "store:\n  type: redis\n  redis:\n    sentinels: [\"127.0.0.1:26379\"]\n    master_name: sesame\n    min_replicas_acked: 1\n",
+        );
+        let loaded = load(&main).unwrap();
+        assert_eq!(loaded.config.store.redis.min_replicas_acked, 1);
+    }
+
+    #[test]
     fn a_kerberos_directory_lookup_needs_a_searchable_directory() {
         let dir = tempfile::tempdir().unwrap();
         let kerberos = "kerberos:\n  service_principals: [HTTP/sso.example.com]\n  allowed_realms: [AD.EXAMPLE.COM]\n  directory_lookup: true\n";

@@ -312,6 +312,17 @@ pub struct RedisConfig {
     /// Milliseconds for connecting and for each command.
     #[serde(default = "default_redis_timeout")]
     pub timeout_ms: u64,
+    /// Redis Sentinels (`host:port`) that name the master of
+    /// `master_name`; `url` then gives only the master's user, password
+    /// and database.
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    #[serde(default)]
+    pub master_name: Option<String>,
+    /// Replicas that must have a token's write (an issue, a revocation)
+    /// before it is answered (Redis `WAIT`); 0 answers once the master has it.
+    #[serde(default)]
+    pub min_replicas_acked: u32,
 }
 
 impl Default for RedisConfig {
@@ -320,6 +331,9 @@ impl Default for RedisConfig {
             url: default_redis_url(),
             key_prefix: default_redis_prefix(),
             timeout_ms: default_redis_timeout(),
+            sentinels: Vec::new(),
+            master_name: None,
+            min_replicas_acked: 0,
         }
     }
 }

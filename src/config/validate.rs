@@ -191,6 +191,26 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
             "set both `certificate` and `private_key`, or neither".into(),
         ));
     }
+    let redis = &config.store.redis;
+    match (redis.sentinels.is_empty(), &redis.master_name) {
+        (false, None) => {
+            return Err((
+                "store.redis.master_name".into(),
+                "required with sentinels: the name the sentinels monitor (sentinel monitor NAME ...)"
+                    .into(),
+            ));
+        }
+        (true, Some(_)) => {
+            return Err((
+                "store.redis.sentinels".into(),
+                "required with master_name: the sentinels' host:port".into(),
+            ));
+        }
+        (false, Some(name)) if name.trim().is_empty() => {
+            return Err(("store.redis.master_name".into(), "must not be empty".into()));
+        }
+        _ => {}
+    }
     if config.store.kind == StoreKind::Redis && config.store.redis.timeout_ms == 0 {
         return Err(("store.redis.timeout_ms".into(), "must be positive".into()));
     }

@@ -10,6 +10,7 @@
 //! * [`memory::MemoryStore`], for tests.
 
 pub mod embedded;
+pub mod link;
 pub mod memory;
 pub mod redis;
 pub mod refresh;

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::link::Link;
 
 use super::refresh::RefreshRecord;
 use super::{LiveToken, StoreError, TokenKey, TokenRecord, TokenStore};
@@ -44,7 +45,12 @@ struct Decoded {
 type DecodedCache = RwLock<HashMap<TokenKey, Decoded>>;
 
 pub struct RedisStore {
-    manager: ConnectionManager,
+    manager: Link,
+    /// Writes that must reach replicas go through their own connection:
+    /// `WAIT` blocks the connection it is sent on, and counts its writes.
+    writer: Link,
+    /// Replicas that must have a write before it is answered (`WAIT`).
+    min_replicas_acked: u32,
     prefix: String,
     timeout: Duration,
     decoded: DecodedCache,
@@ -54,7 +60,7 @@ pub struct RedisStore {
 /// same store (the brute-force throttle's failures).
 #[derive(Clone)]
 pub struct RedisCounters {
-    manager: ConnectionManager,
+    manager: Link,
     prefix: String,
     timeout: Duration,
 }
@@ -244,21 +250,77 @@ impl RedisStore {
     /// A store on `url` (`redis://[:password@]host:port/db`). Nothing is
     /// connected yet: the first operation connects.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Internal(format!("invalid redis url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Internal(format!("redis connection manager: {e}")))?;
-        Ok(RedisStore {
+        let manager = Link::direct(url, timeout).map_err(StoreError::Internal)?;
+        Ok(Self::on(manager.clone(), manager, 0, prefix, timeout))
+    }
+
+    /// The store the `store.redis` section describes: one server, or the
+    /// master that Sentinel names.
+    pub fn from_config(config: &crate::config::RedisConfig) -> Result<Self, StoreError> {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let link = || match &config.master_name {
+            Some(name) if !config.sentinels.is_empty() => {
+                Link::sentinel(&config.sentinels, name, &config.url, timeout)
+            }
+            _ => Link::direct(&config.url, timeout),
+        };
+        let manager = link().map_err(StoreError::Internal)?;
+        let writer = if config.min_replicas_acked > 0 {
+            link().map_err(StoreError::Internal)?
+        } else {
+            manager.clone()
+        };
+        Ok(Self::on(
             manager,
+            writer,
+            config.min_replicas_acked,
+            &config.key_prefix,
+            timeout,
+        ))
+    }
+
+    fn on(
+        manager: Link,
+        writer: Link,
+        min_replicas_acked: u32,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Self {
+        RedisStore {
+            manager,
+            writer,
+            min_replicas_acked,
             prefix: prefix.to_owned(),
             timeout,
             decoded: RwLock::new(HashMap::new()),
-        })
+        }
+    }
+
+    /// After a write on `conn` (the writer): with `min_replicas_acked`, wait
+    /// until that many replicas have it, or fail as unavailable (the write
+    /// is then not acknowledged: a failover could lose it).
+    async fn replicated(&self, conn: &mut Link) -> Result<(), StoreError> {
+        let wanted = self.min_replicas_acked;
+        if wanted == 0 {
+            return Ok(());
+        }
+        // WAIT's own timeout, under the command's: its answer says how many.
+        let wait_ms = millis(self.timeout).saturating_sub(100).max(1);
+        let acked: u32 = self
+            .run(
+                redis::cmd("WAIT")
+                    .arg(wanted)
+                    .arg(wait_ms)
+                    .query_async(conn),
+            )
+            .await?;
+        if acked >= wanted {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "redis: the write reached {acked} of the {wanted} replicas required within {wait_ms} ms"
+            )))
+        }
     }
 
     /// Counters in the same Redis, for the brute-force throttle.
@@ -375,8 +437,11 @@ impl RedisStore {
                     .ignore();
             }
         }
-        let mut conn = self.manager.clone();
+        let mut conn = self.writer.clone();
         let (reply,): (Option<String>,) = self.run(pipe.query_async(&mut conn)).await?;
+        if reply.is_some() {
+            self.replicated(&mut conn).await?;
+        }
         Ok(reply.is_some())
     }
 
@@ -471,9 +536,10 @@ impl TokenStore for RedisStore {
     }
 
     async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        let mut conn = self.manager.clone();
+        let mut conn = self.writer.clone();
         let removed: usize = self.run(conn.del(self.redis_key(key))).await?;
         self.forget(key);
+        self.replicated(&mut conn).await?;
         Ok(removed > 0)
     }
 
@@ -583,7 +649,7 @@ impl TokenStore for RedisStore {
     ) -> Result<RefreshRecord, StoreError> {
         let json = serde_json::to_vec(&record)
             .map_err(|e| StoreError::Internal(format!("encode refresh token: {e}")))?;
-        let mut conn = self.manager.clone();
+        let mut conn = self.writer.clone();
         let kept: Vec<u8> = self
             .run(
                 redis::cmd("EVAL")
@@ -599,6 +665,7 @@ impl TokenStore for RedisStore {
                     .query_async(&mut conn),
             )
             .await?;
+        self.replicated(&mut conn).await?;
         decode_refresh(&kept)
     }
 
@@ -644,7 +711,7 @@ impl TokenStore for RedisStore {
         user_uuid: &str,
         client_id: &str,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        let mut conn = self.manager.clone();
+        let mut conn = self.writer.clone();
         let hash = self.refresh_key(user_uuid);
         let stored: Option<Vec<u8>> = self.run(conn.hget(&hash, client_id)).await?;
         let Some(bytes) = stored else {
@@ -657,6 +724,7 @@ impl TokenStore for RedisStore {
             .map(|k| self.refresh_index(k))
             .collect();
         let _: usize = self.run(conn.del(indexes)).await?;
+        self.replicated(&mut conn).await?;
         Ok((removed > 0).then_some(record))
     }
 
@@ -704,6 +772,60 @@ mod tests {
     #[tokio::test]
     async fn redis_store_contract() {
         contract::run(&store()).await;
+    }
+
+    #[tokio::test]
+    async fn writes_wait_for_the_replicas_required() {
+        // The test Redis has no replica: with one required, a token is not
+        // acknowledged (503), a revocation neither; with none, both are.
+        let config = |acked| crate::config::RedisConfig {
+            url: redis_url(),
+            key_prefix: format!("sesame-test-{}:", uuid::Uuid::new_v4()),
+            timeout_ms: 400,
+            min_replicas_acked: acked,
+            ..Default::default()
+        };
+        let now = Timestamp::from_secs(1_000);
+        let key = TokenKey::of("6a1f3c2e-8f0b-4d7e-9c55-0b1d2e3f4a5b");
+        let strict = RedisStore::from_config(&config(1)).unwrap();
+        let token = || LiveToken::new(contract::record("u", 1_000, 60));
+        match strict.insert(key, token(), now).await {
+            Err(StoreError::Unavailable(why)) => {
+                assert!(why.contains("0 of the 1 replicas"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            strict.remove(&key).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        let relaxed = RedisStore::from_config(&config(0)).unwrap();
+        relaxed.insert(key, token(), now).await.unwrap();
+        assert!(relaxed.remove(&key).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn sentinels_that_do_not_answer_make_the_store_unavailable() {
+        // Nothing listens there: the store answers "unavailable" within its
+        // timeout, never hangs, and never falls back to another server.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let store = RedisStore::from_config(&crate::config::RedisConfig {
+            sentinels: vec![format!("127.0.0.1:{port}")],
+            master_name: Some("sesame".into()),
+            timeout_ms: 300,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(matches!(
+            store.get(&TokenKey::of("x")).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            store.ping().await,
+            Err(StoreError::Unavailable(_))
+        ));
     }
 
     #[tokio::test]
