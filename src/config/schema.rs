@@ -323,6 +323,10 @@ pub struct RedisConfig {
     /// before it is answered (Redis `WAIT`); 0 answers once the master has it.
     #[serde(default)]
     pub min_replicas_acked: u32,
+    /// Keep decoded tokens in a local cache that Redis invalidates
+    /// (`CLIENT TRACKING`): checks of cached tokens make no round trip.
+    #[serde(default = "default_true")]
+    pub client_cache: bool,
 }
 
 impl Default for RedisConfig {
@@ -334,6 +338,7 @@ impl Default for RedisConfig {
             sentinels: Vec::new(),
             master_name: None,
             min_replicas_acked: 0,
+            client_cache: true,
         }
     }
 }

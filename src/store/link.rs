@@ -65,18 +65,8 @@ impl Link {
             .map_err(|e| format!("invalid redis url: {e}"))?;
         let node = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(master.redis_settings().clone());
-        let addresses: Vec<String> = sentinels
-            .iter()
-            .map(|s| {
-                if s.contains("://") {
-                    s.clone()
-                } else {
-                    format!("redis://{s}")
-                }
-            })
-            .collect();
         let client = SentinelClient::build(
-            addresses,
+            sentinel_addresses(sentinels),
             master_name.to_owned(),
             Some(node),
             SentinelServerType::Master,
@@ -93,6 +83,55 @@ impl Link {
             db: master.redis_settings().db(),
         })))
     }
+}
+
+/// Where the tracking connection of the local token cache goes, as the
+/// links above reach the master: `url`, or the master the sentinels name;
+/// in RESP3, for Redis's invalidation pushes.
+pub fn master_source(
+    sentinels: &[String],
+    master_name: Option<&str>,
+    url: &str,
+) -> Result<super::tracking::MasterSource, String> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("invalid redis url: {e}"))?;
+    let resp3 = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
+    match master_name {
+        Some(name) if !sentinels.is_empty() => {
+            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(resp3);
+            let client = SentinelClient::build(
+                sentinel_addresses(sentinels),
+                name.to_owned(),
+                Some(node),
+                SentinelServerType::Master,
+            )
+            .map_err(|e| format!("redis sentinels: {e}"))?;
+            Ok(super::tracking::MasterSource::Sentinel(
+                tokio::sync::Mutex::new(client),
+            ))
+        }
+        _ => redis::Client::open(info.set_redis_settings(resp3))
+            .map(super::tracking::MasterSource::Direct)
+            .map_err(|e| format!("invalid redis url: {e}")),
+    }
+}
+
+/// `host:port` or a URL, as the sentinels are listed.
+fn sentinel_addresses(sentinels: &[String]) -> Vec<String> {
+    sentinels
+        .iter()
+        .map(|s| {
+            if s.contains("://") {
+                s.clone()
+            } else {
+                format!("redis://{s}")
+            }
+        })
+        .collect()
 }
 
 /// The master's connection, found through the sentinels and found again

@@ -14,6 +14,7 @@ pub mod link;
 pub mod memory;
 pub mod redis;
 pub mod refresh;
+pub mod tracking;
 
 use std::fmt;
 use std::sync::Arc;

@@ -6,12 +6,14 @@
 //! failure by `redis`' connection manager: Sesame starts while Redis is down,
 //! answers 503 meanwhile, and recovers without a restart.
 //!
-//! A check costs one `GET`. The tokens last decoded are kept in a bounded
-//! local cache with the bytes they were decoded from: when Redis answers
-//! the same bytes, the check reuses the decoded token (record and compiled
-//! ACLs) instead of parsing the JSON again; other bytes (a renewal by
-//! another instance) are decoded afresh, and a missing key is a missing
-//! token whatever the cache holds.
+//! The tokens last decoded are kept in a bounded local cache. With
+//! `client_cache` (see [`super::tracking`]), Redis pushes every change to a
+//! token key to this instance, and a cached token is answered without a
+//! round trip while that tracking is up. Otherwise a check costs one `GET`,
+//! and when Redis answers the bytes a token was decoded from, the decoded
+//! token (record and compiled ACLs) is reused instead of parsing the JSON
+//! again; other bytes (a renewal by another instance) are decoded afresh,
+//! and a missing key is a missing token whatever the cache holds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,16 +35,19 @@ const DECODED_CACHE_LIMIT: usize = 10_000;
 
 /// A token as last read from (or written to) Redis: the stored bytes, and
 /// the token decoded from them with its compiled ACLs.
-struct Decoded {
+pub struct Decoded {
     stored: Box<[u8]>,
     token: Arc<LiveToken>,
+    /// The tracking generation it was cached under, when Redis will tell
+    /// this instance of any change to it (see [`super::tracking`]).
+    tracked: Option<u64>,
 }
 
 /// Every check still reads the token from Redis (so a revocation or a
 /// renewal by another instance counts at once); when the bytes read are
 /// those decoded last time, the decoded token is reused instead of parsing
 /// the JSON and compiling the ACLs again.
-type DecodedCache = RwLock<HashMap<TokenKey, Decoded>>;
+type DecodedCache = Arc<RwLock<HashMap<TokenKey, Decoded>>>;
 
 pub struct RedisStore {
     manager: Link,
@@ -54,6 +59,18 @@ pub struct RedisStore {
     prefix: String,
     timeout: Duration,
     decoded: DecodedCache,
+    /// With `client_cache`: whether, and under which generation, cached
+    /// tokens may be answered without reading Redis.
+    tracking: Option<Arc<super::tracking::Tracking>>,
+    tracker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Some(task) = &self.tracker {
+            task.abort();
+        }
+    }
 }
 
 /// Counters with a window, in Redis, shared by every Sesame instance of the
@@ -270,13 +287,47 @@ impl RedisStore {
         } else {
             manager.clone()
         };
-        Ok(Self::on(
+        let mut store = Self::on(
             manager,
             writer,
             config.min_replicas_acked,
             &config.key_prefix,
             timeout,
-        ))
+        );
+        if config.client_cache {
+            let source = super::link::master_source(
+                &config.sentinels,
+                config.master_name.as_deref(),
+                &config.url,
+            )
+            .map_err(StoreError::Internal)?;
+            let tracking = Arc::new(super::tracking::Tracking::default());
+            let tracked = super::tracking::Tracked {
+                tracking: tracking.clone(),
+                cache: store.decoded.clone(),
+                token_prefix: format!("{}token:", store.prefix),
+            };
+            store.tracker = Some(super::tracking::spawn(source, tracked, timeout));
+            store.tracking = Some(tracking);
+        }
+        Ok(store)
+    }
+
+    /// Invalidations Redis pushed to this store, with `client_cache`.
+    pub fn invalidations(&self) -> Option<u64> {
+        self.tracking.as_ref().map(|t| t.invalidations())
+    }
+
+    /// Whether cached tokens are answered without reading Redis now.
+    pub fn tracking_up(&self) -> bool {
+        self.tracking
+            .as_ref()
+            .is_some_and(|t| t.current().is_some())
+    }
+
+    /// The stamp to take before a read or a write whose value may be cached.
+    fn stamp(&self) -> Option<u64> {
+        self.tracking.as_ref().map(|t| t.stamp())
     }
 
     fn on(
@@ -292,7 +343,9 @@ impl RedisStore {
             min_replicas_acked,
             prefix: prefix.to_owned(),
             timeout,
-            decoded: RwLock::new(HashMap::new()),
+            decoded: Arc::new(RwLock::new(HashMap::new())),
+            tracking: None,
+            tracker: None,
         }
     }
 
@@ -447,26 +500,62 @@ impl RedisStore {
 
     /// The token decoded from `stored`: the cached one when the bytes are
     /// the same, else decoded now (and cached).
-    fn decode(&self, key: &TokenKey, stored: Vec<u8>) -> Result<Arc<LiveToken>, StoreError> {
-        if let Some(hit) = self.decoded.read().get(key)
-            && *hit.stored == *stored
-        {
-            return Ok(hit.token.clone());
-        }
-        let record: TokenRecord = serde_json::from_slice(&stored)
-            .map_err(|e| StoreError::Internal(format!("unreadable token record in redis: {e}")))?;
-        let token = Arc::new(LiveToken::new(record));
-        self.remember(key, stored, token.clone());
+    /// `stamp`: taken before `stored` was read (see [`Self::remember`]).
+    fn decode(
+        &self,
+        key: &TokenKey,
+        stored: Vec<u8>,
+        stamp: Option<u64>,
+    ) -> Result<Arc<LiveToken>, StoreError> {
+        let reuse = self
+            .decoded
+            .read()
+            .get(key)
+            .filter(|hit| *hit.stored == *stored)
+            .map(|hit| hit.token.clone());
+        let token = match reuse {
+            Some(token) => token,
+            None => {
+                let record: TokenRecord = serde_json::from_slice(&stored).map_err(|e| {
+                    StoreError::Internal(format!("unreadable token record in redis: {e}"))
+                })?;
+                Arc::new(LiveToken::new(record))
+            }
+        };
+        self.remember(key, stored, token.clone(), stamp);
         Ok(token)
     }
 
-    fn remember(&self, key: &TokenKey, stored: Vec<u8>, token: Arc<LiveToken>) {
+    /// Keep `token`, decoded from `stored`; as tracked (answered without a
+    /// read) only when tracking is up and nothing moved since `stamp` was
+    /// taken, before the read or write of `stored`.
+    fn remember(&self, key: &TokenKey, stored: Vec<u8>, token: Arc<LiveToken>, stamp: Option<u64>) {
         let mut cache = self.decoded.write();
+        let tracked = match (&self.tracking, stamp) {
+            (Some(tracking), Some(stamp)) => tracking.cacheable(stamp),
+            _ => None,
+        };
+        if let Some(hit) = cache.get(key)
+            && hit.tracked.is_some()
+            && hit.tracked == tracked
+            && *hit.stored == *stored
+        {
+            return;
+        }
         let decoded = Decoded {
             stored: stored.into_boxed_slice(),
             token,
+            tracked,
         };
         super::insert_bounded(&mut cache, DECODED_CACHE_LIMIT, *key, decoded);
+    }
+
+    /// The token cached as tracked under the current generation, if any.
+    fn tracked(&self, key: &TokenKey) -> Option<Arc<LiveToken>> {
+        let generation = self.tracking.as_ref()?.current()?;
+        let cache = self.decoded.read();
+        let hit = cache.get(key)?;
+        (hit.tracked == Some(generation)).then(|| hit.token.clone())
     }
 
     fn forget(&self, key: &TokenKey) {
@@ -519,20 +608,25 @@ impl TokenStore for RedisStore {
         now: Timestamp,
     ) -> Result<Arc<LiveToken>, StoreError> {
         let json = encode(&token.record)?;
+        let stamp = self.stamp();
         self.put(&key, &token.record, &json, now, false).await?;
         let token = Arc::new(token);
-        self.remember(&key, json, token.clone());
+        self.remember(&key, json, token.clone(), stamp);
         Ok(token)
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        if let Some(token) = self.tracked(key) {
+            return Ok(Some(token));
+        }
+        let stamp = self.stamp();
         let mut conn = self.manager.clone();
         let stored: Option<Vec<u8>> = self.run(conn.get(self.redis_key(key))).await?;
         let Some(stored) = stored else {
             self.forget(key);
             return Ok(None);
         };
-        self.decode(key, stored).map(Some)
+        self.decode(key, stored, stamp).map(Some)
     }
 
     async fn remove(&self, key: &TokenKey) -> Result<bool, StoreError> {
@@ -554,8 +648,9 @@ impl TokenStore for RedisStore {
         };
         let renewed = Arc::new(current.with_expiry(Some(expires_at)));
         let json = encode(&renewed.record)?;
+        let stamp = self.stamp();
         if self.put(key, &renewed.record, &json, now, true).await? {
-            self.remember(key, json, renewed.clone());
+            self.remember(key, json, renewed.clone(), stamp);
             Ok(Some(renewed))
         } else {
             // Revoked or expired between the read and the write.
@@ -626,7 +721,7 @@ impl TokenStore for RedisStore {
             for (key, value) in batch.iter().zip(values) {
                 match value {
                     Some(stored) => {
-                        let token = self.decode(key, stored)?;
+                        let token = self.decode(key, stored, None)?;
                         if !token.record.is_expired(now) {
                             found.push((*key, token));
                         }
@@ -802,6 +897,117 @@ mod tests {
         let relaxed = RedisStore::from_config(&config(0)).unwrap();
         relaxed.insert(key, token(), now).await.unwrap();
         assert!(relaxed.remove(&key).await.unwrap());
+    }
+
+    /// Two stores with the local cache on one prefix, as two instances.
+    async fn tracked_pair() -> (RedisStore, RedisStore) {
+        let config = crate::config::RedisConfig {
+            url: redis_url(),
+            key_prefix: format!("sesame-test-{}:", uuid::Uuid::new_v4()),
+            ..Default::default()
+        };
+        let pair = (
+            RedisStore::from_config(&config).unwrap(),
+            RedisStore::from_config(&config).unwrap(),
+        );
+        for _ in 0..200 {
+            if pair.0.tracking_up() && pair.1.tracking_up() {
+                return pair;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the tracking connections are not up");
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_evicted_when_another_instance_revokes_it() {
+        let (a, b) = tracked_pair().await;
+        let now = Timestamp::from_secs(1_000);
+        let key = TokenKey::of("2c9e7d4a-1b3f-4e5a-8c6d-7f8091a2b3c4");
+        a.insert(key, LiveToken::new(contract::record("u", 1_000, 600)), now)
+            .await
+            .unwrap();
+        assert!(b.get(&key).await.unwrap().is_some());
+        // B answers it from its cache now, without reading Redis.
+        assert!(b.tracked(&key).is_some());
+        let before = b.invalidations().unwrap();
+        assert!(a.remove(&key).await.unwrap());
+        let mut refused = false;
+        for _ in 0..200 {
+            if b.get(&key).await.unwrap().is_none() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(refused, "B still accepts a token A revoked");
+        assert!(b.invalidations().unwrap() > before);
+        // A renewal by A reaches B too: B's cached expiry is replaced.
+        a.insert(key, LiveToken::new(contract::record("u", 1_000, 600)), now)
+            .await
+            .unwrap();
+        b.get(&key).await.unwrap();
+        let later = Timestamp::from_secs(5_000);
+        a.renew(&key, later, now).await.unwrap();
+        let mut renewed = false;
+        for _ in 0..200 {
+            let seen = b.get(&key).await.unwrap().unwrap();
+            if seen.record.expires_at == Some(later) {
+                renewed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(renewed, "B kept the expiry from before A's renewal");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_tracking_connection_empties_the_cache() {
+        let (a, b) = tracked_pair().await;
+        let now = Timestamp::from_secs(1_000);
+        let key = TokenKey::of("5d6e7f80-9a1b-4c2d-8e3f-405162738495");
+        a.insert(key, LiveToken::new(contract::record("u", 1_000, 600)), now)
+            .await
+            .unwrap();
+        b.get(&key).await.unwrap();
+        assert!(b.tracked(&key).is_some());
+        let tracking = b.tracking.clone().unwrap();
+        let generation = tracking.generation();
+        let mut admin = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: () = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(tracking.client_id())
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if tracking.generation() != generation {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_ne!(tracking.generation(), generation, "the loss is not noticed");
+        // Whatever Redis changes now (its invalidation may be lost with the
+        // connection), B reads it: nothing is answered from before.
+        assert!(b.tracked(&key).is_none());
+        let _: () = admin
+            .del(format!("{}token:{}", b.prefix, key.to_hex()))
+            .await
+            .unwrap();
+        assert!(b.get(&key).await.unwrap().is_none());
+        // And tracking comes back by itself.
+        for _ in 0..300 {
+            if b.tracking_up() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(b.tracking_up(), "tracking did not come back");
     }
 
     #[tokio::test]
