@@ -8,8 +8,12 @@
 # is lost, and no token whose revocation was answered 200 is accepted
 # again, on any instance.
 #
+# Each instance keeps its local token cache (store.redis.client_cache, on by
+# default), whose tracking connection follows the master too: a revocation
+# answered before or after the failover is refused by every instance.
+#
 # Not here yet (issue "Scale up and out"): Redis Cluster with a slot
-# migration, client-side caching.
+# migration.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 e2e_setup cluster
