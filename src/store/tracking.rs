@@ -185,66 +185,98 @@ pub fn spawn<V: Send + Sync + 'static>(
     timeout: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pause = Duration::from_millis(100);
+        let first = Duration::from_millis(100);
+        let mut pause = first;
         loop {
-            let why = track(&source, &tracked, timeout).await;
+            let (why, was_up) = match track(&source, &tracked, timeout).await {
+                Ended::AfterTracking(why) => (why, true),
+                Ended::Before(why) => (why, false),
+            };
             tracked.lose(&why);
+            // A connection that worked is made again at once; one that
+            // cannot be made is tried again less and less often.
+            pause = if was_up {
+                first
+            } else {
+                (pause * 2).min(Duration::from_secs(2))
+            };
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-            if tracked.tracking.current().is_some() {
-                pause = Duration::from_millis(100);
-            }
         }
     })
 }
 
-/// One tracking connection, until it fails: why it ended.
+/// Why a tracking connection ended: before it tracked, or after.
+enum Ended {
+    Before(String),
+    AfterTracking(String),
+}
+
+/// One tracking connection, until it fails.
 async fn track<V: Send + Sync + 'static>(
     source: &MasterSource,
     tracked: &Tracked<V>,
     timeout: Duration,
-) -> String {
-    let (pushes, mut received) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
+) -> Ended {
+    match set_up(source, tracked, timeout).await {
+        Ok((connection, received)) => {
+            Ended::AfterTracking(follow(connection, received, tracked).await)
+        }
+        Err(why) => Ended::Before(why),
+    }
+}
+
+/// A RESP3 connection to the master with tracking on, and its pushes.
+type Pushes = tokio::sync::mpsc::UnboundedReceiver<PushInfo>;
+
+async fn set_up<V: Send + Sync + 'static>(
+    source: &MasterSource,
+    tracked: &Tracked<V>,
+    timeout: Duration,
+) -> Result<(redis::aio::MultiplexedConnection, Pushes), String> {
+    let (pushes, received) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
     let client = match tokio::time::timeout(timeout, source.client()).await {
         Ok(Ok(client)) => client,
-        Ok(Err(e)) => return format!("no master to track: {e}"),
-        Err(_) => return "no master to track: no answer in time".into(),
+        Ok(Err(e)) => return Err(format!("no master to track: {e}")),
+        Err(_) => return Err("no master to track: no answer in time".into()),
     };
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_push_sender(pushes);
-    let mut connection = match client
+    let mut connection = client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-    {
-        Ok(connection) => connection,
-        Err(e) => return format!("tracking connection: {e}"),
-    };
-    let on: redis::RedisResult<()> = redis::cmd("CLIENT")
+        .map_err(|e| format!("tracking connection: {e}"))?;
+    redis::cmd("CLIENT")
         .arg("TRACKING")
         .arg("ON")
         .arg("BCAST")
         .arg("PREFIX")
         .arg(&tracked.token_prefix)
-        .query_async(&mut connection)
-        .await;
-    if let Err(e) = on {
-        return format!("CLIENT TRACKING refused (Redis 6 or later is needed): {e}");
-    }
-    let named: redis::RedisResult<()> = redis::cmd("CLIENT")
+        .query_async::<()>(&mut connection)
+        .await
+        .map_err(|e| format!("CLIENT TRACKING refused (Redis 6 or later is needed): {e}"))?;
+    redis::cmd("CLIENT")
         .arg("SETNAME")
         .arg("sesame-tracking")
-        .query_async(&mut connection)
-        .await;
-    let id: redis::RedisResult<u64> = redis::cmd("CLIENT")
+        .query_async::<()>(&mut connection)
+        .await
+        .map_err(|e| format!("the tracking connection failed: {e}"))?;
+    let id: u64 = redis::cmd("CLIENT")
         .arg("ID")
         .query_async(&mut connection)
-        .await;
-    match (named, id) {
-        (Ok(()), Ok(id)) => tracked.tracking.client_id.store(id, Ordering::Relaxed),
-        (Err(e), _) | (_, Err(e)) => return format!("the tracking connection failed: {e}"),
-    }
+        .await
+        .map_err(|e| format!("the tracking connection failed: {e}"))?;
+    tracked.tracking.client_id.store(id, Ordering::Relaxed);
+    Ok((connection, received))
+}
+
+/// Track on `connection` until it fails: why it ended.
+async fn follow<V: Send + Sync + 'static>(
+    mut connection: redis::aio::MultiplexedConnection,
+    mut received: Pushes,
+    tracked: &Tracked<V>,
+) -> String {
     tracked.gain();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
