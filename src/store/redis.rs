@@ -35,7 +35,7 @@ const DECODED_CACHE_LIMIT: usize = 10_000;
 
 /// A token as last read from (or written to) Redis: the stored bytes, and
 /// the token decoded from them with its compiled ACLs.
-pub struct Decoded {
+pub(crate) struct Decoded {
     stored: Box<[u8]>,
     token: Arc<LiveToken>,
     /// The tracking generation it was cached under, when Redis will tell
@@ -43,10 +43,10 @@ pub struct Decoded {
     tracked: Option<u64>,
 }
 
-/// Every check still reads the token from Redis (so a revocation or a
-/// renewal by another instance counts at once); when the bytes read are
-/// those decoded last time, the decoded token is reused instead of parsing
-/// the JSON and compiling the ACLs again.
+/// The tokens last decoded. An entry cached as tracked is answered without
+/// reading Redis while tracking is up (Redis evicts it through the tracking
+/// task); any other is used only when Redis answers the bytes it was
+/// decoded from, to skip parsing the JSON and compiling the ACLs again.
 type DecodedCache = Arc<RwLock<HashMap<TokenKey, Decoded>>>;
 
 pub struct RedisStore {
