@@ -16,7 +16,10 @@
 //!   which the server calls periodically; a second table ordered by expiry
 //!   makes that a range scan.
 //! * A third table lists each user's tokens with their expiry, for the
-//!   per-user cap; it is rebuilt from the tokens at every open.
+//!   per-user cap, written in the same transactions as the tokens. It is
+//!   rebuilt from the tokens only when a file predates it (no `meta` mark);
+//!   otherwise an open reads no token: it drops the expired ones through the
+//!   expiry table, so it takes the same time with ten tokens or a million.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +51,11 @@ const USERS: MultimapTableDefinition<&str, (i64, &[u8])> = MultimapTableDefiniti
 const REFRESH: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh");
 /// Refresh token hash → (user, client id).
 const REFRESH_KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("refresh_keys");
+
+/// Marks of the file's layout: `users_index` = [`USERS_INDEX`] once `USERS`
+/// is kept with the tokens (files of earlier versions have no mark).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const USERS_INDEX: u64 = 1;
 
 /// The expiry recorded in `USERS` for a token that never expires.
 const NEVER: i64 = i64::MAX;
@@ -126,77 +134,56 @@ impl EmbeddedStore {
             .map_err(|e| {
                 StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
             })?;
-        let mut owners: Vec<(String, i64, TokenKey)> = Vec::new();
-        let mut dropped: Vec<(TokenKey, Option<String>, Option<Timestamp>)> = Vec::new();
-        {
-            let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
-            {
-                // Create the tables on first use.
-                txn.open_table(TOKENS)
-                    .map_err(|e| internal("tokens table")(e.into()))?;
-                txn.open_table(EXPIRY)
-                    .map_err(|e| internal("expiry table")(e.into()))?;
-                txn.open_multimap_table(USERS)
-                    .map_err(|e| internal("users table")(e.into()))?;
-                txn.open_table(REFRESH)
-                    .map_err(|e| internal("refresh table")(e.into()))?;
-                txn.open_table(REFRESH_KEYS)
-                    .map_err(|e| internal("refresh keys table")(e.into()))?;
-            }
-            txn.commit().map_err(|e| internal("commit")(e.into()))?;
-            let read = db
-                .begin_read()
-                .map_err(|e| internal("begin read")(e.into()))?;
-            let table = read
-                .open_table(TOKENS)
-                .map_err(|e| internal("tokens table")(e.into()))?;
-            for entry in table.iter().map_err(|e| internal("scan")(e.into()))? {
-                let (k, v) = entry.map_err(|e| internal("scan")(e.into()))?;
-                let Ok(bytes) = <[u8; 32]>::try_from(k.value()) else {
-                    tracing::warn!("token store: skipping a key of unexpected length");
-                    continue;
-                };
-                let key = TokenKey(bytes);
-                match serde_json::from_slice::<TokenRecord>(v.value()) {
-                    Ok(record) if record.is_expired(now) => {
-                        dropped.push((key, Some(record.auth_id), record.expires_at))
-                    }
-                    Ok(record) => owners.push((
-                        record.auth_id,
-                        record.expires_at.map_or(NEVER, |at| at.0),
-                        key,
-                    )),
-                    Err(e) => {
-                        tracing::warn!(?key, error = %e, "token store: dropping an unreadable record");
-                        dropped.push((key, None, None));
-                    }
-                }
-            }
-        }
-        let live = owners.len();
-        rebuild_users(&db, &owners)?;
-        drop(owners);
+        create_tables(&db)?;
+        let (live, dropped) = if users_index_kept(&db)? {
+            // The index is kept with the tokens: read none of them.
+            (None, Vec::new())
+        } else {
+            let (owners, dropped) = scan_tokens(&db, now)?;
+            rebuild_users(&db, &owners)?;
+            tracing::info!(
+                tokens = owners.len(),
+                "token store: the per-user index was rebuilt (a file of an earlier version)"
+            );
+            (Some(owners.len()), dropped)
+        };
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let mut writer = Writer { db: db.clone(), rx };
-        if !dropped.is_empty() {
-            let ops: Vec<Op> = dropped
-                .iter()
-                .map(|(key, auth_id, expiry)| Op::Delete {
-                    key: *key,
-                    auth_id: auth_id.clone(),
-                    expiry: *expiry,
-                })
-                .collect();
-            let results = writer.commit(&ops);
-            if let Some(Err(e)) = results.into_iter().next() {
-                return Err(e);
-            }
+        let mut ops: Vec<Op> = dropped
+            .iter()
+            .map(|(key, auth_id, expiry)| Op::Delete {
+                key: *key,
+                auth_id: auth_id.clone(),
+                expiry: *expiry,
+            })
+            .collect();
+        // The expired tokens, through the expiry index.
+        ops.push(Op::PurgeBefore(now));
+        let results = writer.commit(&ops);
+        let mut removed = 0;
+        for result in results {
+            removed += result?;
+        }
+        if removed > 0 {
             tracing::info!(
-                count = dropped.len(),
+                count = removed,
                 "token store: dropped expired or unreadable tokens at load"
             );
         }
+        let live = match live {
+            Some(n) => n,
+            None => {
+                let read = db
+                    .begin_read()
+                    .map_err(|e| internal("begin read")(e.into()))?;
+                let table = read
+                    .open_table(TOKENS)
+                    .map_err(|e| internal("tokens table")(e.into()))?;
+                let len = table.len().map_err(|e| internal("count")(e.into()))?;
+                usize::try_from(len).unwrap_or(usize::MAX)
+            }
+        };
         std::thread::Builder::new()
             .name("sesame-store-writer".into())
             .spawn(move || writer.run())
@@ -290,8 +277,83 @@ impl EmbeddedStore {
     }
 }
 
-/// Write the `USERS` table anew from the live tokens found at open (it
-/// may be missing, from an older file, or stale after a crash).
+/// Create the tables a new file lacks.
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
+    {
+        txn.open_table(TOKENS)
+            .map_err(|e| internal("tokens table")(e.into()))?;
+        txn.open_table(EXPIRY)
+            .map_err(|e| internal("expiry table")(e.into()))?;
+        txn.open_multimap_table(USERS)
+            .map_err(|e| internal("users table")(e.into()))?;
+        txn.open_table(REFRESH)
+            .map_err(|e| internal("refresh table")(e.into()))?;
+        txn.open_table(REFRESH_KEYS)
+            .map_err(|e| internal("refresh keys table")(e.into()))?;
+        txn.open_table(META)
+            .map_err(|e| internal("meta table")(e.into()))?;
+    }
+    txn.commit().map_err(|e| internal("commit")(e.into()))
+}
+
+/// Whether the file's `USERS` table is kept with its tokens.
+fn users_index_kept(db: &Database) -> Result<bool, StoreError> {
+    let read = db
+        .begin_read()
+        .map_err(|e| internal("begin read")(e.into()))?;
+    let meta = read
+        .open_table(META)
+        .map_err(|e| internal("meta table")(e.into()))?;
+    let mark = meta
+        .get("users_index")
+        .map_err(|e| internal("meta table")(e.into()))?;
+    Ok(mark.is_some_and(|v| v.value() == USERS_INDEX))
+}
+
+/// Live token owners (auth id, expiry, key), expired or unreadable tokens
+/// to drop: a read of every token, for a file without the users index.
+type Scanned = (
+    Vec<(String, i64, TokenKey)>,
+    Vec<(TokenKey, Option<String>, Option<Timestamp>)>,
+);
+
+fn scan_tokens(db: &Database, now: Timestamp) -> Result<Scanned, StoreError> {
+    let mut owners = Vec::new();
+    let mut dropped = Vec::new();
+    let read = db
+        .begin_read()
+        .map_err(|e| internal("begin read")(e.into()))?;
+    let table = read
+        .open_table(TOKENS)
+        .map_err(|e| internal("tokens table")(e.into()))?;
+    for entry in table.iter().map_err(|e| internal("scan")(e.into()))? {
+        let (k, v) = entry.map_err(|e| internal("scan")(e.into()))?;
+        let Ok(bytes) = <[u8; 32]>::try_from(k.value()) else {
+            tracing::warn!("token store: skipping a key of unexpected length");
+            continue;
+        };
+        let key = TokenKey(bytes);
+        match serde_json::from_slice::<TokenRecord>(v.value()) {
+            Ok(record) if record.is_expired(now) => {
+                dropped.push((key, Some(record.auth_id), record.expires_at))
+            }
+            Ok(record) => owners.push((
+                record.auth_id,
+                record.expires_at.map_or(NEVER, |at| at.0),
+                key,
+            )),
+            Err(e) => {
+                tracing::warn!(?key, error = %e, "token store: dropping an unreadable record");
+                dropped.push((key, None, None));
+            }
+        }
+    }
+    Ok((owners, dropped))
+}
+
+/// Write the `USERS` table anew from the live tokens found at open (a file
+/// of an earlier version lacks it), and mark it kept from now on.
 fn rebuild_users(db: &Database, owners: &[(String, i64, TokenKey)]) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
     txn.delete_multimap_table(USERS)
@@ -305,6 +367,11 @@ fn rebuild_users(db: &Database, owners: &[(String, i64, TokenKey)]) -> Result<()
                 .insert(auth_id.as_str(), (*at, key.0.as_slice()))
                 .map_err(|e| internal("users table")(e.into()))?;
         }
+        let mut meta = txn
+            .open_table(META)
+            .map_err(|e| internal("meta table")(e.into()))?;
+        meta.insert("users_index", USERS_INDEX)
+            .map_err(|e| internal("meta table")(e.into()))?;
     }
     txn.commit().map_err(|e| internal("commit")(e.into()))
 }
@@ -778,6 +845,81 @@ mod tests {
             store.get(&static_key).await.unwrap().is_some(),
             "never expires"
         );
+    }
+
+    /// Open `path` once the previous store's writer thread has let it go.
+    async fn reopen(path: &std::path::Path, now: Timestamp) -> EmbeddedStore {
+        for _ in 0..50 {
+            if let Ok(store) = EmbeddedStore::open(path, now) {
+                return store;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the store does not reopen");
+    }
+
+    /// The user index's entries in the file, read directly.
+    fn users_entries(path: &std::path::Path) -> usize {
+        let db = redb::Database::open(path).unwrap();
+        let read = db.begin_read().unwrap();
+        let users = read.open_multimap_table(USERS).unwrap();
+        redb::ReadableMultimapTable::iter(&users)
+            .unwrap()
+            .map(|e| e.unwrap().1.count())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_reopen_keeps_the_user_index_and_rebuilds_it_only_for_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.redb");
+        let now = Timestamp::from_secs(1_000);
+        {
+            let store = EmbeddedStore::open(&path, now).unwrap();
+            for (user, life) in [("a", 600), ("a", 600), ("b", 10)] {
+                store
+                    .insert(
+                        TokenKey::of(&format!("{user}-{}", uuid::Uuid::new_v4())),
+                        LiveToken::new(contract::record(user, 1_000, life)),
+                        now,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        // A reopen after b's token expired: the index was kept with the
+        // tokens, and the expired token leaves both.
+        let later = Timestamp::from_secs(1_100);
+        {
+            let store = reopen(&path, later).await;
+            assert_eq!(store.count().await.unwrap(), 2);
+            assert_eq!(store.live_tokens(Some("a"), later).await.unwrap().len(), 2);
+            assert!(
+                store
+                    .live_tokens(Some("b"), later)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(users_entries(&path), 2);
+        // A file of an earlier version: no mark, no index. It is rebuilt.
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_multimap_table(USERS).unwrap();
+            txn.open_multimap_table(USERS).unwrap();
+            txn.open_table(META).unwrap().remove("users_index").unwrap();
+            txn.commit().unwrap();
+        }
+        assert_eq!(users_entries(&path), 0);
+        {
+            let store = reopen(&path, later).await;
+            assert_eq!(store.live_tokens(Some("a"), later).await.unwrap().len(), 2);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(users_entries(&path), 2);
     }
 
     #[tokio::test]
