@@ -168,7 +168,7 @@ for i in 1 2 3; do
 done
 REPORT=$("$PY" "$E2E_ROOT/e2e/cluster/verify.py" "$W/load.jsonl" "${BASES[@]}")
 echo "   load: $(jq -c '{acked, live, revoked, answers}' <<<"$REPORT")"
-expect "the load got tokens before and after the failover" true \
+expect "the load got more than 20 tokens" true \
     "$(jq '.acked > 20' <<<"$REPORT")"
 expect "acknowledged tokens lost on any instance (min_replicas_acked: 1)" 0 "$(jq .lost <<<"$REPORT")"
 expect "acknowledged revocations undone on any instance" 0 "$(jq .resurrected <<<"$REPORT")"
