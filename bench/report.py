@@ -213,6 +213,14 @@ cpu_vs_ceiling = {
 half_closed = scenarios.get("B_check_half_peak_closed", {})
 half = scenarios.get("B_check_half_rate", {})
 rss = facts.get("rss_mib_100k_tokens")
+try:
+    scale = json.load(open(os.path.join(results, "scale.json"))) or None
+except (OSError, ValueError):
+    scale = None
+if scale is not None:
+    scale["check_vs_10_tokens"] = ratio("B_check_scale", "B_check_10_tokens_scale_twin")
+    # Not measured yet: the checks' rate while 500 000 tokens expire at once.
+    scale["check_during_purge_vs_before"] = None
 propagation_file = os.path.join(results, "propagation.json")
 try:
     propagation = json.load(open(propagation_file)) or None
@@ -232,6 +240,11 @@ targets = {
     "scoped_check_vs_ceiling_redis": target(ratios["scoped_check_vs_ceiling_redis"], ">= 0.75",
                                             lambda v: v >= 0.75),
     "revocation_propagation_p99_ms": target((propagation or {}).get("p99"), "< 50", lambda v: v < 50),
+    "scale_1m_rss_mib": target((scale or {}).get("rss_mib"), "< 150", lambda v: v < 150),
+    "scale_1m_startup_s": target((scale or {}).get("startup_s"), "< 3", lambda v: v < 3),
+    "scale_1m_check_vs_10_tokens": target((scale or {}).get("check_vs_10_tokens"), "within 10 %",
+                                          lambda v: abs(v - 1) <= 0.1),
+    "scale_1m_check_during_purge_vs_before": target(None, "within 20 %", lambda v: abs(v - 1) <= 0.2),
     "check_p99_ms_at_half_peak": target(half_closed.get("p99_ms"), "< 1", lambda v: v < 1.0),
     "check_rps_of_that_run_vs_peak": target(ratio("B_check_half_peak_closed", "B_check"), ">= 0.5",
                                             lambda v: v >= 0.5),
@@ -253,6 +266,7 @@ report = {
     "cpu_per_answer_vs_ceiling": cpu_vs_ceiling,
     "access_log_bytes_per_check_all": facts.get("access_log_bytes_per_check_all"),
     "revocation_propagation_ms": propagation,
+    "scale_1m": scale,
     "targets": targets,
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)
