@@ -135,9 +135,9 @@ impl EmbeddedStore {
                 StoreError::Internal(format!("cannot open token store {}: {e}", path.display()))
             })?;
         create_tables(&db)?;
-        let (live, dropped) = if users_index_kept(&db)? {
+        let dropped = if users_index_kept(&db)? {
             // The index is kept with the tokens: read none of them.
-            (None, Vec::new())
+            Vec::new()
         } else {
             let (owners, dropped) = scan_tokens(&db, now)?;
             rebuild_users(&db, &owners)?;
@@ -145,7 +145,7 @@ impl EmbeddedStore {
                 tokens = owners.len(),
                 "token store: the per-user index was rebuilt (a file of an earlier version)"
             );
-            (Some(owners.len()), dropped)
+            dropped
         };
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>(4096);
@@ -171,19 +171,7 @@ impl EmbeddedStore {
                 "token store: dropped expired or unreadable tokens at load"
             );
         }
-        let live = match live {
-            Some(n) => n,
-            None => {
-                let read = db
-                    .begin_read()
-                    .map_err(|e| internal("begin read")(e.into()))?;
-                let table = read
-                    .open_table(TOKENS)
-                    .map_err(|e| internal("tokens table")(e.into()))?;
-                let len = table.len().map_err(|e| internal("count")(e.into()))?;
-                usize::try_from(len).unwrap_or(usize::MAX)
-            }
-        };
+        let live = token_count(&db)?;
         std::thread::Builder::new()
             .name("sesame-store-writer".into())
             .spawn(move || writer.run())
@@ -295,6 +283,18 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             .map_err(|e| internal("meta table")(e.into()))?;
     }
     txn.commit().map_err(|e| internal("commit")(e.into()))
+}
+
+/// The tokens in the file (redb keeps the count: nothing is read).
+fn token_count(db: &Database) -> Result<usize, StoreError> {
+    let read = db
+        .begin_read()
+        .map_err(|e| internal("begin read")(e.into()))?;
+    let table = read
+        .open_table(TOKENS)
+        .map_err(|e| internal("tokens table")(e.into()))?;
+    let len = table.len().map_err(|e| internal("count")(e.into()))?;
+    Ok(usize::try_from(len).unwrap_or(usize::MAX))
 }
 
 /// Whether the file's `USERS` table is kept with its tokens.
@@ -493,9 +493,7 @@ impl TokenStore for EmbeddedStore {
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        let table = self.tokens_table()?;
-        let len = table.len().map_err(|e| internal("count")(e.into()))?;
-        Ok(usize::try_from(len).unwrap_or(usize::MAX))
+        token_count(&self.db)
     }
 
     async fn refresh_put(
