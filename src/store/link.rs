@@ -63,15 +63,7 @@ impl Link {
         let master = url
             .into_connection_info()
             .map_err(|e| format!("invalid redis url: {e}"))?;
-        let node = SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(master.redis_settings().clone());
-        let client = SentinelClient::build(
-            sentinel_addresses(sentinels),
-            master_name.to_owned(),
-            Some(node),
-            SentinelServerType::Master,
-        )
-        .map_err(|e| format!("redis sentinels: {e}"))?;
+        let client = sentinel_client(sentinels, master_name, master.redis_settings().clone())?;
         Ok(Link::Sentinel(Arc::new(SentinelLink {
             master_name: master_name.to_owned(),
             client: tokio::sync::Mutex::new(client),
@@ -102,14 +94,7 @@ pub fn master_source(
         .set_protocol(redis::ProtocolVersion::RESP3);
     match master_name {
         Some(name) if !sentinels.is_empty() => {
-            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(resp3);
-            let client = SentinelClient::build(
-                sentinel_addresses(sentinels),
-                name.to_owned(),
-                Some(node),
-                SentinelServerType::Master,
-            )
-            .map_err(|e| format!("redis sentinels: {e}"))?;
+            let client = sentinel_client(sentinels, name, resp3)?;
             Ok(super::tracking::MasterSource::Sentinel(
                 tokio::sync::Mutex::new(client),
             ))
@@ -120,9 +105,15 @@ pub fn master_source(
     }
 }
 
-/// `host:port` or a URL, as the sentinels are listed.
-fn sentinel_addresses(sentinels: &[String]) -> Vec<String> {
-    sentinels
+/// A client of the `sentinels` (`host:port` or URLs) for the master of
+/// `master_name`, which it reaches with `master` (user, password, db,
+/// protocol).
+fn sentinel_client(
+    sentinels: &[String],
+    master_name: &str,
+    master: redis::RedisConnectionInfo,
+) -> Result<SentinelClient, String> {
+    let addresses: Vec<String> = sentinels
         .iter()
         .map(|s| {
             if s.contains("://") {
@@ -131,7 +122,15 @@ fn sentinel_addresses(sentinels: &[String]) -> Vec<String> {
                 format!("redis://{s}")
             }
         })
-        .collect()
+        .collect();
+    let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(master);
+    SentinelClient::build(
+        addresses,
+        master_name.to_owned(),
+        Some(node),
+        SentinelServerType::Master,
+    )
+    .map_err(|e| format!("redis sentinels: {e}"))
 }
 
 /// The master's connection, found through the sentinels and found again
