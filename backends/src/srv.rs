@@ -1,6 +1,11 @@
 //! DNS SRV discovery of directory servers (RFC 2782): the domain
 //! controllers an Active Directory publishes as `_ldap._tcp.<domain>`.
 //!
+//! Only targets inside the domain are used (`dc1.ad.example.com` for
+//! `ad.example.com`): DNS answers are not authenticated, and a forged one
+//! naming any host with a certificate for its own name would otherwise
+//! receive the users' passwords.
+//!
 //! A lookup is kept for the records' TTL (at least [`MIN_KEEP`], at most
 //! [`MAX_KEEP`]); when a new lookup fails, the last answer is used until one
 //! succeeds, so a DNS hiccup does not stop the logins.
@@ -82,6 +87,8 @@ pub fn order(mut records: Vec<Record>, mut pick: impl FnMut(u32) -> u32) -> Vec<
 pub struct SrvDiscovery {
     /// The name asked, fully qualified.
     name: String,
+    /// The domain, lower-case, without the final dot: targets must be in it.
+    domain: String,
     resolver: TokioResolver,
     /// Whether targets are looked up with the configured name servers.
     resolve_targets: bool,
@@ -140,6 +147,7 @@ impl SrvDiscovery {
         let domain = domain.trim_end_matches('.');
         Ok(SrvDiscovery {
             name: format!("_ldap._tcp.{domain}."),
+            domain: domain.to_ascii_lowercase(),
             resolver,
             resolve_targets: !nameservers.is_empty(),
             kept: parking_lot::Mutex::new(None),
@@ -224,7 +232,13 @@ impl SrvDiscovery {
                 });
             }
         }
-        let ordered = order(records, random_upto);
+        let (inside, outside): (Vec<Record>, Vec<Record>) = records
+            .into_iter()
+            .partition(|r| in_domain(&r.host, &self.domain));
+        for record in &outside {
+            tracing::warn!(name = %self.name(), host = %record.host, "a discovered LDAP server outside the domain: left out");
+        }
+        let ordered = order(inside, random_upto);
         if ordered.is_empty() {
             return Err(format!("DNS SRV lookup of {}: no server", self.name()));
         }
@@ -255,6 +269,16 @@ impl SrvDiscovery {
         }
         Ok((targets, Duration::from_secs(u64::from(ttl))))
     }
+}
+
+/// Whether `host` is `domain` or a name below it (case ignored).
+pub fn in_domain(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    host == domain
+        || host
+            .strip_suffix(&domain)
+            .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
 }
 
 /// A number in `0..=n` from the system's random source (0 if it fails).
@@ -310,6 +334,27 @@ mod tests {
             }
         }
         assert_eq!(heavy_first, 3);
+    }
+
+    #[test]
+    fn only_targets_inside_the_domain_count() {
+        for host in [
+            "dc1.ad.example.com",
+            "DC1.AD.Example.com.",
+            "ad.example.com",
+            "a.b.ad.example.com",
+        ] {
+            assert!(in_domain(host, "ad.example.com"), "{host}");
+        }
+        for host in [
+            "evil.example.com",
+            "dc1.ad.example.com.attacker.test",
+            "xad.example.com",
+            ".ad.example.com",
+            "example.com",
+        ] {
+            assert!(!in_domain(host, "ad.example.com"), "{host}");
+        }
     }
 
     #[test]
