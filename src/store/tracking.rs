@@ -187,11 +187,18 @@ pub fn spawn<V: Send + Sync + 'static>(
     tokio::spawn(async move {
         let first = Duration::from_millis(100);
         let mut pause = first;
+        let mut failing = false;
         loop {
             let (why, was_up) = match track(&source, &tracked, timeout).await {
                 Ended::AfterTracking(why) => (why, true),
                 Ended::Before(why) => (why, false),
             };
+            // Said once per run of failures to set tracking up (Redis down,
+            // or older than 6), and when a working connection is lost.
+            if !was_up && !failing {
+                tracing::warn!(error = %why, "redis invalidations cannot be tracked: checks read redis until they can");
+            }
+            failing = !was_up;
             tracked.lose(&why);
             // A connection that worked is made again at once; one that
             // cannot be made is tried again less and less often.
