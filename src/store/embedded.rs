@@ -205,11 +205,7 @@ impl EmbeddedStore {
     fn tokens_table(
         &self,
     ) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
-        self.db
-            .begin_read()
-            .map_err(|e| internal("begin read")(e.into()))?
-            .open_table(TOKENS)
-            .map_err(|e| internal("tokens table")(e.into()))
+        tokens_table(&self.db)
     }
 
     /// The record of `key` in redb, if any.
@@ -285,15 +281,21 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.commit().map_err(|e| internal("commit")(e.into()))
 }
 
+/// The tokens table of `db` as of now (an MVCC snapshot).
+fn tokens_table(
+    db: &Database,
+) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+    db.begin_read()
+        .map_err(|e| internal("begin read")(e.into()))?
+        .open_table(TOKENS)
+        .map_err(|e| internal("tokens table")(e.into()))
+}
+
 /// The tokens in the file (redb keeps the count: nothing is read).
 fn token_count(db: &Database) -> Result<usize, StoreError> {
-    let read = db
-        .begin_read()
-        .map_err(|e| internal("begin read")(e.into()))?;
-    let table = read
-        .open_table(TOKENS)
-        .map_err(|e| internal("tokens table")(e.into()))?;
-    let len = table.len().map_err(|e| internal("count")(e.into()))?;
+    let len = tokens_table(db)?
+        .len()
+        .map_err(|e| internal("count")(e.into()))?;
     Ok(usize::try_from(len).unwrap_or(usize::MAX))
 }
 
